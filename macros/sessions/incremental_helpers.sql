@@ -1,0 +1,32 @@
+{#- Incremental config shared by the device-keyed event models.
+    Late events re-open whole device histories: on DuckDB and PostgreSQL the rows of every
+    device touched by newly loaded events are deleted and rebuilt (delete+insert keyed on
+    anonymous_id). -#}
+{% macro device_incremental_strategy() -%}
+    {{ return('insert_overwrite' if target.type == 'spark' else 'delete+insert') }}
+{%- endmacro %}
+
+{#- Devices with at least one event loaded after this table's watermark minus the look-back
+    window: the only devices an incremental run rebuilds. -#}
+{% macro touched_devices(events_relation) -%}
+    select distinct anonymous_id
+    from {{ events_relation }}
+    where loaded_at > (
+        select {{ dbt.dateadd('hour', -1 * var('incremental_lookback_hours'), 'max(loaded_at)') }}
+        from {{ this }}
+    )
+{%- endmacro %}
+
+{#- Post-hook: devices on which an erased person was ever identified leave the table, so an
+    erasure request that arrives after the rows were built still removes them. -#}
+{% macro delete_erased_devices() -%}
+    {%- if is_incremental() and target.type != 'spark' -%}
+        delete from {{ this }}
+        where anonymous_id in (
+            select anonymous_id from {{ ref('int_identity__device_users') }}
+            where has_erased_user
+        )
+    {%- else -%}
+        select 1 as erased_devices_already_excluded
+    {%- endif -%}
+{%- endmacro %}
