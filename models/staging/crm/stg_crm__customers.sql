@@ -36,7 +36,7 @@ versions as (
         *,
         row_number() over (
             partition by user_id
-            order by updated_at desc, consent_updated_at desc, email
+            order by updated_at desc, consent_updated_at desc, email asc
         ) as version_rank,
         -- an erasure request on any version erases the person, whatever came later
         min(deleted_at) over (partition by user_id) as erased_at

@@ -26,7 +26,7 @@ ranked as (
         *,
         row_number() over (
             partition by order_id
-            order by loaded_at desc, order_status
+            order by loaded_at desc, order_status asc
         ) as version_rank
     from renamed
 

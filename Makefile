@@ -1,0 +1,63 @@
+# Audiences — the two commands a new user needs:
+#   make demo   generate demo data, build every model, sync to the local sandbox destinations
+#   make test   install everything and run every check and test (what CI runs)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DBT_PROFILES_DIR := $(CURDIR)
+
+# The demo pins every window to the generator's --as-of, so results are reproducible.
+AS_OF ?= 2026-11-24T00:00:00
+SEED ?= 42
+DEMO_EVENTS ?= 1000000
+DEMO_DB ?= audiences.duckdb
+TEST_EVENTS ?= 200000
+TEST_DB ?= .test/audiences-test.duckdb
+DBT_VARS := {as_of: '$(AS_OF)'}
+
+.PHONY: help setup demo test lint build-test-warehouse pytest clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+dbt_packages/dbt_utils/dbt_project.yml: packages.yml | $(VENV)/.installed
+	bash scripts/install_dbt_packages.sh
+
+setup: $(VENV)/.installed dbt_packages/dbt_utils/dbt_project.yml  ## create .venv, install the project and the dbt packages
+
+demo: setup  ## run the whole job on DuckDB with generated demo data and sync to the sandbox
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences generate --events $(DEMO_EVENTS) --seed $(SEED) --as-of $(AS_OF)
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) dbt build --vars "$(DBT_VARS)" --quiet
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences summary
+
+lint: setup  ## ruff and sqlfluff (the same linters as pre-commit and pull-request CI)
+	ruff check .
+	ruff format --check .
+	mkdir -p .test
+	AUDIENCES_DUCKDB_PATH=.test/lint.duckdb sqlfluff lint models snapshots tests/dbt --disable-progress-bar 2>&1 | grep -v '^WARNING' ; test $${PIPESTATUS[0]} -eq 0
+
+build-test-warehouse: setup  ## generate test data and run dbt build (models, data tests, unit tests) on it
+	mkdir -p $(dir $(TEST_DB))
+	rm -f $(TEST_DB)
+	AUDIENCES_DUCKDB_PATH=$(TEST_DB) audiences generate --events $(TEST_EVENTS) --seed 7 --as-of $(AS_OF)
+	AUDIENCES_DUCKDB_PATH=$(TEST_DB) dbt build --vars "$(DBT_VARS)" --target-path target-test
+
+pytest: setup  ## the Python test suite
+	pytest -q
+
+test: setup lint build-test-warehouse pytest  ## install everything and run every check and test
+
+clean:  ## remove build products (keeps .venv)
+	rm -rf target target-test .test logs dbt_packages

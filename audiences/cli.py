@@ -1,0 +1,25 @@
+"""The `audiences` command: demo data, summaries, reports and syncs."""
+
+from __future__ import annotations
+
+import click
+
+from audiences import __version__
+from audiences.summary import summary_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="audiences")
+def cli() -> None:
+    """Audiences: behavioural segments built with dbt, synced to marketing tools.
+
+    The DuckDB warehouse is the file named by AUDIENCES_DUCKDB_PATH (default
+    audiences.duckdb). Run `dbt build` from the project root to build the models.
+    """
+
+
+cli.add_command(summary_command)
+
+
+def main() -> None:
+    cli()
