@@ -10,10 +10,13 @@ from dbt_support import create_raw_tables
 AS_OF = "{as_of: '2026-11-24T00:00:00'}"
 
 
-def _schemas(db: Path) -> set[str]:
+def _relations(db: Path) -> set[str]:
+    """Every table and view in the file (dbt may create empty schemas before its hooks run)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("select schema_name from information_schema.schemata").fetchall()
+        rows = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables"
+        ).fetchall()
         return {row[0] for row in rows}
     finally:
         con.close()
@@ -32,13 +35,13 @@ def test_missing_column_names_table_and_column_and_builds_nothing(tmp_path, run_
                 utm_medium varchar, utm_campaign varchar, loaded_at timestamp"""
         },
     )
-    before = _schemas(db)
+    before = _relations(db)
 
     result = run_dbt("build", "--vars", AS_OF, db=db, check=False)
 
     assert result.returncode != 0
     assert "table raw.events is missing column(s): occurred_at" in result.output
-    assert _schemas(db) == before
+    assert _relations(db) == before
 
 
 def test_malformed_timestamp_names_column_and_row_and_keeps_previous_build(tmp_path, run_dbt):
