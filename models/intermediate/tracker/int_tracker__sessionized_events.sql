@@ -233,7 +233,11 @@ final as (
         sessionized.utm_medium,
         sessionized.utm_campaign,
         sessionized.occurred_at,
-        sessionized.loaded_at
+        sessionized.loaded_at,
+        row_number() over (
+            partition by sessionized.session_id
+            order by sessionized.occurred_at, sessionized.event_id
+        ) as event_number
     from sessionized
     left join session_users
         on sessionized.session_id = session_users.session_id

@@ -21,38 +21,6 @@ events as (
 
 ),
 
-ordered_events as (
-
-    select
-        *,
-        row_number() over (
-            partition by session_id order by occurred_at, event_id
-        ) as event_rank,
-        row_number() over (
-            partition by session_id, event_type = 'page_view' order by occurred_at, event_id
-        ) as kind_rank
-    from events
-
-),
-
-first_events as (
-
-    select * from ordered_events
-    where event_rank = 1
-
-),
-
-landing_pages as (
-
-    select
-        session_id,
-        page_url as landing_page_url,
-        page_type as landing_page_type
-    from ordered_events
-    where event_type = 'page_view' and kind_rank = 1
-
-),
-
 session_totals as (
 
     select
@@ -69,7 +37,8 @@ session_totals as (
         {{ dbt.bool_or("event_type = 'add_to_cart'") }} as has_add_to_cart,
         {{ dbt.bool_or("event_type = 'begin_checkout'") }} as has_begin_checkout,
         {{ dbt.bool_or("event_type = 'purchase'") }} as has_purchase,
-        max(loaded_at) as loaded_at
+        max(loaded_at) as loaded_at,
+        min(case when event_type = 'page_view' then event_number end) as landing_event_number
     from events
     group by session_id
 
@@ -99,17 +68,21 @@ final as (
         first_events.utm_source,
         first_events.utm_medium,
         first_events.utm_campaign,
-        landing_pages.landing_page_url,
-        landing_pages.landing_page_type,
+        landing_pages.page_url as landing_page_url,
+        landing_pages.page_type as landing_page_type,
         session_totals.has_add_to_cart,
         session_totals.has_begin_checkout,
         session_totals.has_purchase,
         session_totals.loaded_at
     from session_totals
-    inner join first_events
-        on session_totals.session_id = first_events.session_id
-    left join landing_pages
-        on session_totals.session_id = landing_pages.session_id
+    inner join events as first_events
+        on
+            session_totals.session_id = first_events.session_id
+            and first_events.event_number = 1
+    left join events as landing_pages
+        on
+            session_totals.session_id = landing_pages.session_id
+            and session_totals.landing_event_number = landing_pages.event_number
 
 )
 

@@ -1,0 +1,151 @@
+"""Benchmark: full dbt build, and an incremental run after appending 1 % new events.
+
+Usage (from the project root, after `make setup`):
+
+    .venv/bin/python benchmarks/bench_build.py --events 1000000 [--record]
+    .venv/bin/python benchmarks/bench_build.py --events 10000000 --select foundation --record
+
+Steps, each timed as its own process (wall seconds and peak RSS of that process):
+  1. `audiences generate --events N` into a fresh DuckDB file under benchmarks/.work/
+  2. `dbt build` (models + data tests + unit tests) with as_of pinned
+  3. `dbt run` of the same selection again on unchanged data (incremental no-op)
+  4. `audiences generate --append --events N/100` one day later
+  5. `dbt run` incremental on the appended 1 %, reported as a ratio of a full `dbt run`
+     (step 6: `dbt run --full-refresh` on the same final data)
+--record appends one row to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORK_DIR = PROJECT_DIR / "benchmarks" / ".work"
+SELECTIONS = {
+    "foundation": ["--select", "+fct_sessions", "+fct_page_views", "+fct_orders"],
+    "all": [],
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float
+    peak_rss_mb: float
+
+
+def measure(command: list[str], env: dict[str, str]) -> Measurement:
+    """Runs a command, returning its wall time and the peak resident memory of the process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{output[-3000:]}")
+    return Measurement(elapsed, usage.ru_maxrss / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--as-of", default="2026-11-24T00:00:00")
+    parser.add_argument("--append-as-of", default="2026-11-25T00:00:00")
+    parser.add_argument("--select", choices=sorted(SELECTIONS), default="all")
+    parser.add_argument("--record", action="store_true", help="append a row to RESULTS.md")
+    parser.add_argument("--note", default="", help="free text added to the recorded row")
+    args = parser.parse_args()
+
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    db = WORK_DIR / f"bench-{args.events}.duckdb"
+    db.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "AUDIENCES_DUCKDB_PATH": str(db),
+        "AUDIENCES_TARGET": "duckdb",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+    }
+    audiences, dbt = str(BIN / "audiences"), str(BIN / "dbt")
+    target = ["--target-path", str(WORK_DIR / "target")]
+    selection = SELECTIONS[args.select]
+    vars_as_of = ["--vars", f"{{as_of: '{args.as_of}'}}"]
+    vars_append = ["--vars", f"{{as_of: '{args.append_as_of}'}}"]
+
+    generated = measure(
+        [
+            audiences,
+            "generate",
+            "--events",
+            str(args.events),
+            "--seed",
+            str(args.seed),
+            "--as-of",
+            args.as_of,
+        ],
+        env,
+    )
+    build = measure([dbt, "build", *vars_as_of, *selection, *target, "--quiet"], env)
+    noop = measure([dbt, "run", *vars_as_of, *selection, *target, "--quiet"], env)
+    appended_events = max(1, args.events // 100)
+    measure(
+        [
+            audiences,
+            "generate",
+            "--append",
+            "--events",
+            str(appended_events),
+            "--seed",
+            str(args.seed + 1),
+            "--as-of",
+            args.append_as_of,
+        ],
+        env,
+    )
+    incremental = measure([dbt, "run", *vars_append, *selection, *target, "--quiet"], env)
+    full_run = measure(
+        [dbt, "run", *vars_append, *selection, *target, "--full-refresh", "--quiet"], env
+    )
+
+    ratio = incremental.seconds / full_run.seconds
+    figures = (
+        f"{args.events:,} events, selection `{args.select}`: generate {generated.seconds:.1f} s; "
+        f"full `dbt build` {build.seconds:.1f} s, peak {build.peak_rss_mb:,.0f} MB; "
+        f"unchanged `dbt run` {noop.seconds:.1f} s; "
+        f"+1 % ({appended_events:,} events) incremental `dbt run` {incremental.seconds:.1f} s "
+        f"vs full-refresh `dbt run` {full_run.seconds:.1f} s = {ratio:.0%}"
+        + (f"; {args.note}" if args.note else "")
+    )
+    command = f"python benchmarks/bench_build.py --events {args.events} --select {args.select}"
+    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    row = f"| {date.today().isoformat()} | {machine} | `{command}` | {figures} |"
+    print(row)
+    if args.record:
+        results = PROJECT_DIR / "benchmarks" / "RESULTS.md"
+        if not results.exists():
+            results.write_text(
+                "# Benchmark results\n\nAppended by the benchmark scripts; never rewritten.\n\n"
+                "| date | machine | command | figures |\n|---|---|---|---|\n"
+            )
+        with results.open("a") as handle:
+            handle.write(row + "\n")
+
+
+if __name__ == "__main__":
+    main()
