@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from audiences import __version__
+from audiences.generator.cli import generate
 from audiences.summary import summary_command
 
 
@@ -18,6 +19,7 @@ def cli() -> None:
     """
 
 
+cli.add_command(generate)
 cli.add_command(summary_command)
 
 
