@@ -5,7 +5,7 @@ identified_events as (
     select distinct
         anonymous_id,
         user_id
-    from {{ ref('stg_tracker__events') }}
+    from {{ ref('stg_tracker__event_loads') }}
     where user_id is not null
 
 ),

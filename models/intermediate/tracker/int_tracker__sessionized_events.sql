@@ -8,13 +8,15 @@
     )
 }}
 
+-- depends_on: {{ ref('stg_tracker__event_loads') }}
+
 with
 
 events as (
 
     select * from {{ ref('stg_tracker__events') }}
     {% if is_incremental() %}
-        where anonymous_id in ({{ touched_devices(ref('stg_tracker__events')) }})
+        where anonymous_id in ({{ touched_devices(ref('stg_tracker__event_loads')) }})
     {% endif %}
 
 ),

@@ -39,9 +39,11 @@ ranked as (
 
     select
         *,
+        -- a re-delivered event keeps its device, so partitioning by device too is equivalent
+        -- and lets filters on anonymous_id reach below the de-duplication
         row_number() over (
-            partition by event_id
-            order by loaded_at, occurred_at, anonymous_id
+            partition by anonymous_id, event_id
+            order by loaded_at, occurred_at
         ) as copy_number
     from renamed
 
