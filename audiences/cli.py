@@ -7,6 +7,7 @@ import click
 from audiences import __version__
 from audiences.generator.cli import generate
 from audiences.summary import summary_command
+from reverse_etl.cli import commands as sync_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,8 @@ def cli() -> None:
 
 cli.add_command(generate)
 cli.add_command(summary_command)
+for command in sync_commands:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,7 @@
+"""reverse_etl: keep marketing destinations exactly in step with the audience marts.
+
+See DESIGN.md section 6 and docs/decisions/0003-sync-state-in-the-warehouse.md.
+"""
+
+__all__ = ["__version__"]
+__version__ = "0.1.0"

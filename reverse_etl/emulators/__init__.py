@@ -1,0 +1,1 @@
+"""Local HTTP emulators of destination APIs (for tests, benchmarks and the sandbox)."""

@@ -1,0 +1,393 @@
+"""The sync engine: gate, diff, safety brake, crash recovery, batched sending with
+per-batch state commits. Destination-agnostic (see destinations/base.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reverse_etl import gate, manifest
+from reverse_etl.config import Project, SyncConfig
+from reverse_etl.destinations.base import Destination, Outcome, Record, RowResult, build_destination
+from reverse_etl.diff import Diff, DiffCounts
+from reverse_etl.errors import (
+    BatchRejectedError,
+    GateError,
+    ReverseEtlError,
+    SafetyBrakeError,
+    WarehouseError,
+    redact,
+)
+from reverse_etl.ratelimit import NoLimiter, RollingWindowLimiter
+from reverse_etl.retry import HttpTransport, RetryPolicy
+from reverse_etl.state import StateStore
+from reverse_etl.warehouse.base import Warehouse
+
+log = logging.getLogger("reverse_etl")
+
+CRASH_ENV = "AUDIENCES_TEST_CRASH_AT"  # test hook: "<point>:<n>", point in wal|response|ack|commit
+
+
+@dataclass
+class Plan:
+    sync: SyncConfig
+    relation: str
+    counts: DiffCounts
+    members: int
+    samples: dict[str, list[Record]]
+    gate_notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SyncResult:
+    sync_name: str
+    status: str  # success | partial | failed | refused | dry_run | nothing
+    run_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    planned: DiffCounts | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    rejections: list[tuple[str, str]] = field(default_factory=list)  # (key, error) of this run
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sync": self.sync_name,
+            "status": self.status,
+            "run_id": self.run_id,
+            "counts": self.counts,
+            "planned": None if self.planned is None else self.planned.__dict__,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            "rejections": [{"key": k, "error": e} for k, e in self.rejections],
+        }
+
+
+class _CrashHook:
+    """Kill the process with SIGKILL at a chosen point (used by the crash-safety tests)."""
+
+    def __init__(self, spec: str | None):
+        self.point, self.at = None, -1
+        if spec:
+            point, _, n = spec.partition(":")
+            self.point, self.at = point, int(n or 1)
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, point: str) -> None:
+        if self.point != point:
+            return
+        self.seen[point] = self.seen.get(point, 0) + 1
+        if self.seen[point] == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        project: Project,
+        warehouse: Warehouse,
+        *,
+        destination_factory: Callable[[SyncConfig], Destination] = build_destination,
+        retry_policy: RetryPolicy | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        crash_spec: str | None = None,
+        page_size: int | None = None,
+    ):
+        self.project = project
+        self.wh = warehouse
+        self.state = StateStore(warehouse)
+        self.destination_factory = destination_factory
+        self.retry_policy = retry_policy
+        self.on_progress = on_progress
+        self.crash = _CrashHook(crash_spec if crash_spec is not None else os.environ.get(CRASH_ENV))
+        self._manifest: dict[str, Any] | None = None
+        # rows of the diff held in Python at once (one page of the work table)
+        self.page_size = page_size or int(os.environ.get("AUDIENCES_SYNC_PAGE_ROWS", "5000"))
+
+    # --- resolution and checks ---------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            self._manifest = manifest.load_manifest(self.project.manifest_path)
+        return self._manifest
+
+    def _prepare(
+        self, sync: SyncConfig, ignore_tests: bool, full_resync: bool
+    ) -> tuple[Destination, Diff, manifest.Relation, list[str]]:
+        mf = self.manifest()
+        relation = manifest.resolve_model(mf, sync.model, self.project.manifest_path)
+        notes: list[str] = []
+        if not ignore_tests:
+            notes = gate.check(
+                mf, self.project.run_results_path, relation.unique_id, sync.name
+            ).notes
+        dest = self.destination_factory(sync)
+        self.state.ensure()
+        diff = Diff(self.wh, sync, relation, dest.key_normalization, full_resync)
+        diff.check_keys()
+        return dest, diff, relation, notes
+
+    def _brake(self, sync: SyncConfig, counts: DiffCounts, members: int) -> None:
+        if sync.mode != "mirror" or counts.removed == 0:
+            return
+        allowed = members * sync.max_removal_pct / 100.0
+        if counts.removed > allowed:
+            pct = 100.0 * counts.removed / members if members else 100.0
+            raise SafetyBrakeError(
+                f"sync {sync.name!r} stopped by the safety brake before sending anything: it would "
+                f"remove {counts.removed} of {members} members ({pct:.1f} %), "
+                f"more than max_removal_pct "
+                f"= {sync.max_removal_pct:g} %. If the model is right, raise max_removal_pct in "
+                "syncs.yml for one run; otherwise fix the model (an empty or broken build?)."
+            )
+
+    def _record_refusal(self, sync: SyncConfig, message: str) -> None:
+        try:
+            self.state.ensure()
+            run_id = self.state.start_run(sync.name, sync.destination, sync.mode)
+            self.state.finish_run(run_id, "refused", message)
+        except WarehouseError:
+            log.warning("could not record the refused run of %s", sync.name)
+
+    def plan(
+        self,
+        sync: SyncConfig,
+        *,
+        ignore_tests: bool = False,
+        full_resync: bool = False,
+        samples: int = 5,
+    ) -> Plan:
+        _, diff, relation, notes = self._prepare(sync, ignore_tests, full_resync)
+        counts = diff.counts()
+        return Plan(
+            sync,
+            f"{relation.schema}.{relation.identifier}",
+            counts,
+            self.state.member_count(sync.name),
+            diff.samples(samples),
+            notes,
+        )
+
+    # --- the run -----------------------------------------------------------------------
+    def run(
+        self,
+        sync: SyncConfig,
+        *,
+        dry_run: bool = False,
+        full_resync: bool = False,
+        ignore_tests: bool = False,
+    ) -> SyncResult:
+        t0 = time.monotonic()
+        try:
+            dest, diff, _, _ = self._prepare(sync, ignore_tests, full_resync)
+            counts = diff.counts()
+            members = self.state.member_count(sync.name)
+            self._brake(sync, counts, members)
+        except (GateError, SafetyBrakeError) as exc:
+            if not dry_run:
+                self._record_refusal(sync, str(exc))
+            return SyncResult(sync.name, "refused", error=str(exc), seconds=time.monotonic() - t0)
+        except ReverseEtlError as exc:
+            return SyncResult(
+                sync.name, "failed", error=redact(str(exc)), seconds=time.monotonic() - t0
+            )
+        if dry_run:
+            return SyncResult(sync.name, "dry_run", planned=counts, seconds=time.monotonic() - t0)
+        inflight = self.state.inflight_count(sync.name)
+        if counts.added + counts.changed + counts.removed == 0 and inflight == 0:
+            # Nothing to send: no request at all, but the run is recorded.
+            run_id = self.state.start_run(sync.name, sync.destination, sync.mode)
+            self.state.finish_run(run_id, "success", counts={"unchanged": counts.unchanged})
+            self.state.prune_rejections(sync.name, run_id)
+            return SyncResult(
+                sync.name,
+                "success",
+                run_id,
+                {"unchanged": counts.unchanged},
+                counts,
+                seconds=time.monotonic() - t0,
+            )
+        if not self.wh.lock(sync.name):
+            return SyncResult(
+                sync.name, "failed", error=f"sync {sync.name!r} is already running elsewhere"
+            )
+        run_id = self.state.start_run(sync.name, sync.destination, sync.mode)
+        runner = _Run(self, sync, dest, diff, run_id, counts)
+        try:
+            runner.execute(inflight)
+        except ReverseEtlError as exc:
+            msg = redact(str(exc))
+            self.state.finish_run(run_id, "failed", msg, runner.flush_counts())
+            return SyncResult(
+                sync.name,
+                "failed",
+                run_id,
+                runner.totals,
+                counts,
+                msg,
+                time.monotonic() - t0,
+                runner.rejections,
+            )
+        except Exception as exc:
+            msg = redact(f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(WarehouseError):
+                self.state.finish_run(run_id, "failed", msg, runner.flush_counts())
+            raise
+        finally:
+            runner.close()
+        status = "partial" if runner.totals.get("rejected") else "success"
+        self.state.finish_run(run_id, status, None, runner.flush_counts())
+        self.state.prune_rejections(sync.name, run_id)
+        return SyncResult(
+            sync.name,
+            status,
+            run_id,
+            runner.totals,
+            counts,
+            None,
+            time.monotonic() - t0,
+            runner.rejections,
+        )
+
+
+class _Run:
+    """One execution of one sync (kept apart so the engine stays stateless)."""
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        sync: SyncConfig,
+        dest: Destination,
+        diff: Diff,
+        run_id: str,
+        counts: DiffCounts,
+    ):
+        self.e = engine
+        self.sync = sync
+        self.dest = dest
+        self.diff = diff
+        self.run_id = run_id
+        self.planned = counts
+        self.totals: dict[str, int] = {
+            "added": 0,
+            "changed": 0,
+            "removed": 0,
+            "rejected": 0,
+            "reconciled": 0,
+            "unchanged": counts.unchanged,
+            "requests": 0,
+            "retries": 0,
+        }
+        self.rejections: list[tuple[str, str]] = []
+        self._reported = {"requests": 0, "retries": 0}
+        self._unchanged_reported = False
+        self.transport: HttpTransport | None = None
+        self._batch_no = 0
+        self.done = 0
+        self.total = counts.added + counts.changed + counts.removed
+
+    # --- plumbing ----------------------------------------------------------------------
+    def _transport(self) -> HttpTransport:
+        if self.transport is None:
+            base, headers = self.dest.http_config()
+            lim = self.dest.limits
+            limiter = (
+                RollingWindowLimiter(lim.requests_per_window, lim.window_seconds)
+                if lim.requests_per_window
+                else NoLimiter()
+            )
+            self.transport = HttpTransport(
+                base,
+                headers,
+                self.dest.check_response,
+                limiter,
+                self.e.retry_policy or RetryPolicy.from_env(),
+                on_response=lambda: self.e.crash("response"),
+            )
+            self.dest.prepare(self.transport)
+        return self.transport
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def flush_counts(self) -> dict[str, int]:
+        """Request / retry counters not yet written to the run row (+ unchanged, once)."""
+        out: dict[str, int] = {}
+        if self.transport is not None:
+            self.totals["requests"] = self.transport.requests
+            self.totals["retries"] = self.transport.retries
+            for k in ("requests", "retries"):
+                out[k] = self.totals[k] - self._reported[k]
+                self._reported[k] = self.totals[k]
+        if not self._unchanged_reported:
+            out["unchanged"] = self.totals["unchanged"]
+            self._unchanged_reported = True
+        return out
+
+    def _progress(self, n: int) -> None:
+        self.done += n
+        if self.e.on_progress:
+            self.e.on_progress(self.sync.name, self.done, max(self.total, self.done))
+
+    # --- sending -----------------------------------------------------------------------
+    def _send(self, kind: str, records: list[Record]) -> list[RowResult]:
+        t = self._transport()
+        fn = self.dest.send_upserts if kind == "upsert" else self.dest.send_removals
+        try:
+            return fn(t, records)
+        except BatchRejectedError as exc:
+            if len(records) == 1:
+                return [RowResult(records[0].key, Outcome.REJECTED, error=redact(str(exc)))]
+            mid = len(records) // 2
+            return self._send(kind, records[:mid]) + self._send(kind, records[mid:])
+
+    def _batch(self, kind: str, records: list[Record]) -> None:
+        self._batch_no += 1
+        batch_id = f"{self.run_id}:{self._batch_no}"
+        st = self.e.state
+        st.write_inflight(self.sync.name, self.run_id, batch_id, records)
+        self.e.crash("wal")
+        results = self._send(kind, records)
+        self.e.crash("ack")
+        counts = {"added": 0, "changed": 0, "removed": 0, "rejected": 0}
+        pairs = list(zip(records, results, strict=True))
+        for rec, res in pairs:
+            if res.outcome is Outcome.ACKED:
+                counts[{"add": "added", "change": "changed", "remove": "removed"}[rec.action]] += 1
+            else:
+                counts["rejected"] += 1
+                self.rejections.append((rec.key, res.error or "rejected"))
+        for k, v in counts.items():
+            self.totals[k] += v
+        counts.update(self.flush_counts())
+        st.commit_batch(self.sync.name, self.run_id, pairs, counts, batch_id=batch_id)
+        self.e.crash("commit")
+        self._progress(len(records))
+
+    def _reconcile(self) -> None:
+        st = self.e.state
+        for batch_id, recs in st.inflight(self.sync.name):
+            results = self.dest.reconcile(self._transport(), recs)
+            done = [
+                (r, res)
+                for r, res in zip(recs, results, strict=True)
+                if res.outcome is Outcome.ACKED
+            ]
+            self.totals["reconciled"] += len(done)
+            counts = {"reconciled": len(done), **self.flush_counts()}
+            # Rows never applied leave the in-flight record and come back through the diff.
+            st.commit_batch(self.sync.name, self.run_id, done, counts, batch_id=batch_id)
+
+    def execute(self, inflight: int) -> None:
+        size = self.dest.limits.batch_size
+        if inflight:
+            self._reconcile()
+        self.diff.materialize()
+        for kind, batch in self.diff.stream_pending(size, self.e.page_size):
+            self._batch(kind, batch)
+        self.diff.drop_pending()

@@ -1,0 +1,137 @@
+"""HTTP transport shared by every destination: rate limiting, retries with exponential
+back-off and jitter (tenacity) on 429, 5xx, connection errors and timeouts, honouring
+``Retry-After``. Destinations only say how to read a response (``check_response``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from reverse_etl.errors import DestinationError, TransientError, redact
+
+log = logging.getLogger("reverse_etl")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 0.5
+    max_wait_seconds: float = 30.0
+    timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        env = os.environ
+        return cls(
+            max_attempts=int(env.get("AUDIENCES_RETRY_MAX_ATTEMPTS", cls.max_attempts)),
+            base_seconds=float(env.get("AUDIENCES_RETRY_BASE_SECONDS", cls.base_seconds)),
+            max_wait_seconds=float(env.get("AUDIENCES_RETRY_MAX_WAIT", cls.max_wait_seconds)),
+            timeout_seconds=float(env.get("AUDIENCES_HTTP_TIMEOUT", cls.timeout_seconds)),
+        )
+
+
+def backoff_wait(policy: RetryPolicy, rng: random.Random) -> Callable[[RetryCallState], float]:
+    """Full-jitter exponential back-off; a server's Retry-After is a floor."""
+
+    def wait(state: RetryCallState) -> float:
+        exp = min(policy.max_wait_seconds, policy.base_seconds * (2 ** (state.attempt_number - 1)))
+        delay = rng.uniform(0, exp)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            # The server said when: wait that long plus a little jitter so clients spread out.
+            delay = retry_after + rng.uniform(0, min(1.0, 0.1 * retry_after + 0.05))
+        return delay
+
+    return wait
+
+
+class HttpTransport:
+    """requests.Session + limiter + retries. Counts requests and retries for run history."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        check_response: Callable[[requests.Response], None],
+        limiter: Any,
+        policy: RetryPolicy | None = None,
+        seed: int | None = None,
+        on_response: Callable[[], None] | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers.update(headers)
+        self.check_response = check_response
+        self.limiter = limiter
+        self.policy = policy or RetryPolicy.from_env()
+        self.rng = random.Random(seed)
+        self.requests = 0
+        self.retries = 0
+        self.on_response = on_response
+
+    def _once(
+        self, method: str, url: str, json_body: Any, params: Any, expect: tuple[int, ...]
+    ) -> requests.Response:
+        self.limiter.acquire()
+        self.requests += 1
+        try:
+            resp = self.session.request(
+                method, url, json=json_body, params=params, timeout=self.policy.timeout_seconds
+            )
+        except requests.Timeout:
+            raise TransientError(
+                f"{method} {url}: no answer within {self.policy.timeout_seconds}s"
+            ) from None
+        except requests.ConnectionError as exc:
+            raise TransientError(
+                f"{method} {url}: connection failed ({redact(type(exc).__name__)})"
+            ) from None
+        if self.on_response:
+            self.on_response()
+        if resp.status_code not in expect:
+            self.check_response(resp)
+        return resp
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Any = None,
+        expect: tuple[int, ...] = (),
+    ) -> requests.Response:
+        """Send one request (rate limited, retried). Statuses in ``expect`` are returned
+        as is instead of being turned into errors (e.g. 404 on a lookup)."""
+        url = self.base_url + path
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.info("retrying %s %s after: %s", method, path, redact(str(exc)))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.max_attempts),
+            wait=backoff_wait(self.policy, self.rng),
+            retry=retry_if_exception_type(TransientError),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._once, method, url, json_body, params, expect)
+        except TransientError as exc:
+            raise DestinationError(
+                f"{redact(str(exc))} (gave up after {self.policy.max_attempts} attempts; "
+                "the next run resumes where this one stopped)"
+            ) from None
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,343 @@
+"""Sync state in the warehouse, schema ``reverse_etl``.
+
+Tables (all keyed by sync name):
+- ``sync_state``: what the destination holds for each key, as last acknowledged: the
+  fingerprint of the sent fields and the destination's id.
+- ``inflight``: write-ahead record of the batch being sent (see ADR 0003).
+- ``runs``: run history with counts per action and status.
+- ``rejections``: rows the destination refused, with its message and attempt count.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reverse_etl.destinations.base import Outcome, Record, RowResult
+from reverse_etl.warehouse.base import Warehouse
+
+SCHEMA = "reverse_etl"
+T_STATE = f"{SCHEMA}.sync_state"
+T_INFLIGHT = f"{SCHEMA}.inflight"
+T_RUNS = f"{SCHEMA}.runs"
+T_REJECTIONS = f"{SCHEMA}.rejections"
+
+DDL = [
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {T_STATE} (
+        sync_name VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        dest_id VARCHAR,
+        synced_at TIMESTAMP NOT NULL,
+        run_id VARCHAR NOT NULL,
+        PRIMARY KEY (sync_name, key))""",
+    f"""CREATE TABLE IF NOT EXISTS {T_INFLIGHT} (
+        sync_name VARCHAR NOT NULL,
+        batch_id VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        rows_count INTEGER NOT NULL,
+        records VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (sync_name, batch_id))""",
+    f"""CREATE TABLE IF NOT EXISTS {T_RUNS} (
+        run_id VARCHAR PRIMARY KEY,
+        sync_name VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        mode VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        ended_at TIMESTAMP,
+        status VARCHAR NOT NULL,
+        added BIGINT NOT NULL DEFAULT 0,
+        changed BIGINT NOT NULL DEFAULT 0,
+        removed BIGINT NOT NULL DEFAULT 0,
+        unchanged BIGINT NOT NULL DEFAULT 0,
+        rejected BIGINT NOT NULL DEFAULT 0,
+        reconciled BIGINT NOT NULL DEFAULT 0,
+        requests BIGINT NOT NULL DEFAULT 0,
+        retries BIGINT NOT NULL DEFAULT 0,
+        error VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS {T_REJECTIONS} (
+        sync_name VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        error VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL,
+        first_seen_at TIMESTAMP NOT NULL,
+        last_seen_at TIMESTAMP NOT NULL,
+        last_run_id VARCHAR NOT NULL,
+        PRIMARY KEY (sync_name, key))""",
+]
+
+COUNTERS = (
+    "added",
+    "changed",
+    "removed",
+    "unchanged",
+    "rejected",
+    "reconciled",
+    "requests",
+    "retries",
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    sync_name: str
+    destination: str
+    mode: str
+    started_at: datetime
+    ended_at: datetime | None
+    status: str
+    counts: dict[str, int]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    sync_name: str
+    key: str
+    action: str
+    error: str
+    attempts: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+def _in(keys: Sequence[str]) -> str:
+    return "(" + ", ".join("?" for _ in keys) + ")"
+
+
+class StateStore:
+    def __init__(self, wh: Warehouse):
+        self.wh = wh
+        self._rejections_known: dict[str, bool] = {}
+
+    def _may_have_rejections(self, sync_name: str) -> bool:
+        """Skip the rejection clean-up of every batch when the sync has none (cached)."""
+        if sync_name not in self._rejections_known:
+            self._rejections_known[sync_name] = self.rejection_count(sync_name) > 0
+        return self._rejections_known[sync_name]
+
+    def ensure(self) -> None:
+        for stmt in DDL:
+            self.wh.execute(stmt)
+
+    # --- runs ----------------------------------------------------------------------
+    def start_run(self, sync_name: str, destination: str, mode: str) -> str:
+        run_id = f"{now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        with self.wh.transaction():
+            self.wh.execute(
+                f"UPDATE {T_RUNS} SET status = 'interrupted', "
+                "error = COALESCE(error, 'the process stopped before the run finished') "
+                "WHERE sync_name = ? AND status = 'running'",
+                (sync_name,),
+            )
+            self.wh.execute(
+                f"INSERT INTO {T_RUNS} (run_id, sync_name, destination, mode, started_at, status) "
+                "VALUES (?, ?, ?, ?, ?, 'running')",
+                (run_id, sync_name, destination, mode, now()),
+            )
+        return run_id
+
+    def add_counts(self, run_id: str, counts: dict[str, int]) -> None:
+        counts = {k: v for k, v in counts.items() if v}
+        if not counts:
+            return
+        sets = ", ".join(f"{k} = {k} + ?" for k in counts)
+        self.wh.execute(f"UPDATE {T_RUNS} SET {sets} WHERE run_id = ?", [*counts.values(), run_id])
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        with self.wh.transaction():
+            if counts:
+                self.add_counts(run_id, counts)
+            self.wh.execute(
+                f"UPDATE {T_RUNS} SET status = ?, ended_at = ?, error = ? WHERE run_id = ?",
+                (status, now(), error, run_id),
+            )
+
+    def runs(self, sync_name: str | None = None, limit: int = 10) -> list[RunRecord]:
+        where, params = ("WHERE sync_name = ?", [sync_name]) if sync_name else ("", [])
+        rows = self.wh.query(
+            f"SELECT run_id, sync_name, destination, mode, started_at, ended_at, status, "
+            f"{', '.join(COUNTERS)}, error FROM {T_RUNS} {where} "
+            "ORDER BY started_at DESC, run_id DESC LIMIT ?",
+            [*params, limit],
+        )
+        out = []
+        for r in rows:
+            counts = dict(zip(COUNTERS, (int(v) for v in r[7 : 7 + len(COUNTERS)]), strict=True))
+            out.append(RunRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], counts, r[-1]))
+        return out
+
+    # --- members ---------------------------------------------------------------------
+    def member_count(self, sync_name: str) -> int:
+        return int(
+            self.wh.query(f"SELECT count(*) FROM {T_STATE} WHERE sync_name = ?", (sync_name,))[0][0]
+        )
+
+    def forget(self, sync_name: str) -> None:
+        """Drop all state of a sync (used by tests and by `--full-resync` never)."""
+        with self.wh.transaction():
+            for t in (T_STATE, T_INFLIGHT, T_REJECTIONS):
+                self.wh.execute(f"DELETE FROM {t} WHERE sync_name = ?", (sync_name,))
+
+    # --- write-ahead in-flight batches ---------------------------------------------------
+    def write_inflight(
+        self, sync_name: str, run_id: str, batch_id: str, records: Sequence[Record]
+    ) -> None:
+        """Write-ahead record of one batch (one row: the batch's records as JSON),
+        committed before the first request of the batch leaves."""
+        doc = json.dumps(
+            [[r.key, r.action, r.fingerprint, r.dest_id, r.fields] for r in records],
+            separators=(",", ":"),
+        )
+        self.wh.execute(
+            f"INSERT INTO {T_INFLIGHT} (sync_name, batch_id, run_id, rows_count, records, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (sync_name, batch_id, run_id, len(records), doc, now()),
+        )
+
+    def inflight(self, sync_name: str) -> list[tuple[str, list[Record]]]:
+        """In-flight batches left by a run that stopped: [(batch_id, records)]."""
+        rows = self.wh.query(
+            f"SELECT batch_id, records FROM {T_INFLIGHT} WHERE sync_name = ? "
+            "ORDER BY created_at, batch_id",
+            (sync_name,),
+        )
+        return [
+            (
+                bid,
+                [
+                    Record(key=k, action=a, fingerprint=fp, dest_id=d, fields=f)
+                    for k, a, fp, d, f in json.loads(doc)
+                ],
+            )
+            for bid, doc in rows
+        ]
+
+    def inflight_count(self, sync_name: str) -> int:
+        """Number of in-flight batches."""
+        return int(
+            self.wh.query(f"SELECT count(*) FROM {T_INFLIGHT} WHERE sync_name = ?", (sync_name,))[
+                0
+            ][0]
+        )
+
+    # --- the per-batch commit -------------------------------------------------------------
+    def commit_batch(
+        self,
+        sync_name: str,
+        run_id: str,
+        pairs: Sequence[tuple[Record, RowResult]],
+        counts: dict[str, int],
+        batch_id: str | None = None,
+    ) -> None:
+        """One transaction: state of acknowledged rows, rejections, run counters, and the
+        in-flight records of the batch cleared."""
+        ts = now()
+        upserted = [
+            (sync_name, rec.key, rec.fingerprint, res.dest_id or rec.dest_id, ts, run_id)
+            for rec, res in pairs
+            if res.outcome is Outcome.ACKED and rec.action != "remove"
+        ]
+        removed = [
+            rec.key for rec, res in pairs if res.outcome is Outcome.ACKED and rec.action == "remove"
+        ]
+        acked = [rec.key for rec, res in pairs if res.outcome is Outcome.ACKED]
+        rejected = [(rec, res) for rec, res in pairs if res.outcome is Outcome.REJECTED]
+        with self.wh.transaction():
+            self.wh.insert_rows(
+                T_STATE,
+                ("sync_name", "key", "fingerprint", "dest_id", "synced_at", "run_id"),
+                upserted,
+                conflict=("sync_name", "key"),
+                update=("fingerprint", "dest_id", "synced_at", "run_id"),
+            )
+            if removed:
+                self.wh.execute(
+                    f"DELETE FROM {T_STATE} WHERE sync_name = ? AND key IN {_in(removed)}",
+                    [sync_name, *removed],
+                )
+            if acked and self._may_have_rejections(sync_name):
+                self.wh.execute(
+                    f"DELETE FROM {T_REJECTIONS} WHERE sync_name = ? AND key IN {_in(acked)}",
+                    [sync_name, *acked],
+                )
+            if rejected:
+                self._rejections_known[sync_name] = True
+            for rec, res in rejected:
+                self.wh.execute(
+                    f"UPDATE {T_REJECTIONS} SET attempts = attempts + 1, error = ?, action = ?, "
+                    "last_seen_at = ?, last_run_id = ? WHERE sync_name = ? AND key = ?",
+                    (res.error or "rejected", rec.action, ts, run_id, sync_name, rec.key),
+                )
+            self.wh.insert_rows(
+                T_REJECTIONS,
+                (
+                    "sync_name",
+                    "key",
+                    "action",
+                    "error",
+                    "attempts",
+                    "first_seen_at",
+                    "last_seen_at",
+                    "last_run_id",
+                ),
+                [
+                    (sync_name, rec.key, rec.action, res.error or "rejected", 1, ts, ts, run_id)
+                    for rec, res in rejected
+                ],
+                conflict=("sync_name", "key"),
+            )
+            if batch_id is not None:
+                self.clear_inflight(sync_name, batch_id)
+            self.add_counts(run_id, counts)
+
+    def clear_inflight(self, sync_name: str, batch_id: str) -> None:
+        self.wh.execute(
+            f"DELETE FROM {T_INFLIGHT} WHERE sync_name = ? AND batch_id = ?", (sync_name, batch_id)
+        )
+
+    # --- rejections -------------------------------------------------------------------
+    def prune_rejections(self, sync_name: str, run_id: str) -> None:
+        """After a completed run: rejections not seen again were fixed or left the model."""
+        self.wh.execute(
+            f"DELETE FROM {T_REJECTIONS} WHERE sync_name = ? AND last_run_id <> ?",
+            (sync_name, run_id),
+        )
+
+    def rejections(self, sync_name: str | None = None, limit: int = 50) -> list[Rejection]:
+        where, params = ("WHERE sync_name = ?", [sync_name]) if sync_name else ("", [])
+        rows = self.wh.query(
+            f"SELECT sync_name, key, action, error, attempts, first_seen_at, last_seen_at "
+            f"FROM {T_REJECTIONS} {where} ORDER BY sync_name, last_seen_at DESC, key LIMIT ?",
+            [*params, limit],
+        )
+        return [Rejection(*r) for r in rows]
+
+    def rejection_count(self, sync_name: str) -> int:
+        return int(
+            self.wh.query(f"SELECT count(*) FROM {T_REJECTIONS} WHERE sync_name = ?", (sync_name,))[
+                0
+            ][0]
+        )
+
+
+def payload_json(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True)

@@ -1,0 +1,128 @@
+"""DuckDB implementation (the embedded default)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from reverse_etl.errors import WarehouseError
+from reverse_etl.warehouse.base import Row, Warehouse
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    def __init__(self, path: str, memory_limit: str | None = None, threads: int | None = None):
+        self.path = path
+        config: dict[str, Any] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = threads
+        try:
+            self.con = duckdb.connect(path, config=config)
+            # No progress bar: it would be printed into `--json` output on long queries.
+            self.con.execute("SET enable_progress_bar = false")
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open DuckDB file {path}: {exc}") from None
+        self._in_tx = False
+
+    @classmethod
+    def from_env(cls, path: str | None = None, **kwargs: Any) -> DuckDBWarehouse:
+        path = path or os.environ.get("AUDIENCES_DUCKDB_PATH", "audiences.duckdb")
+        kwargs.setdefault("memory_limit", os.environ.get("AUDIENCES_DUCKDB_MEMORY_LIMIT"))
+        return cls(path, **kwargs)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            self.con.execute(sql, list(params))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB query failed: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            return self.con.execute(sql, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB query failed: {exc}") from exc
+
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+    ) -> Iterator[list[Row]]:
+        # A duplicate connection has its own transaction: it reads one snapshot while the
+        # main connection keeps committing state.
+        cur = self.con.cursor()
+        try:
+            cur.execute(sql, list(params))
+            while True:
+                rows = cur.fetchmany(batch_size)
+                if not rows:
+                    break
+                yield rows
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB query failed: {exc}") from exc
+        finally:
+            cur.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._in_tx:
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self._in_tx = False
+            self.con.execute("ROLLBACK")
+            raise
+        self._in_tx = False
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB commit failed: {exc}") from exc
+
+    def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        conflict: Sequence[str] | None = None,
+        update: Sequence[str] = (),
+    ) -> None:
+        """Bulk path through Arrow: binding hundreds of parameters is slow in DuckDB."""
+        if len(rows) < 8:
+            return super().insert_rows(table, columns, rows, conflict, update)
+        try:
+            import pyarrow as pa
+        except ImportError:  # pragma: no cover - pyarrow is a dependency
+            return super().insert_rows(table, columns, rows, conflict, update)
+        data = pa.table({f"c{i}": [r[i] for r in rows] for i in range(len(columns))})
+        name = f"_reverse_etl_rows_{id(data)}"
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"SELECT {', '.join(f'c{i}' for i in range(len(columns)))} FROM {name}"
+        )
+        if conflict:
+            if update:
+                sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+                sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+            else:
+                sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        self.con.register(name, data)
+        try:
+            self.execute(sql)
+        finally:
+            self.con.unregister(name)
+
+    def iso_timestamp(self, expr: str, with_tz: bool) -> str:
+        if with_tz:
+            expr = f"timezone('UTC', {expr})"
+        return f"strftime({expr}, '%Y-%m-%dT%H:%M:%SZ')"
+
+    def close(self) -> None:
+        self.con.close()

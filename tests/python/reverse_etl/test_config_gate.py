@@ -1,0 +1,144 @@
+"""syncs.yml validation, model resolution through the manifest, and the dbt test gate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from retl_support import TABLE, write_manifest
+
+from reverse_etl.config import load_project
+from reverse_etl.errors import ConfigError, GateError, ManifestError
+from reverse_etl.gate import check
+from reverse_etl.manifest import load_manifest, resolve_model
+
+GOOD = {
+    "name": "hubspot_contacts",
+    "model": TABLE,
+    "destination": "hubspot",
+    "mode": "mirror",
+    "identity": "email",
+    "list": "L",
+    "mapping": {"email": "email"},
+}
+
+
+def _write(tmp_path, *syncs, **top):
+    p = tmp_path / "syncs.yml"
+    p.write_text(yaml.safe_dump({"syncs": list(syncs), **top}))
+    return p
+
+
+def test_repo_syncs_yml_is_valid():
+    from pathlib import Path
+
+    project = load_project(Path(__file__).resolve().parents[3] / "syncs.yml")
+    s = project.file.syncs[0]
+    assert (s.name, s.model, s.mode, s.identity) == (
+        "hubspot_contacts",
+        "aud_hubspot_contacts",
+        "mirror",
+        "email",
+    )
+    assert s.mapping["audiences_segments"] == "segments" and s.max_removal_pct == 10
+
+
+def test_valid_config_and_defaults(tmp_path):
+    project = load_project(_write(tmp_path, GOOD))
+    s = project.file.syncs[0]
+    assert (s.max_removal_pct, s.rate_limit, project.file.target) == (10.0, None, "duckdb")
+    assert project.manifest_path == tmp_path / "target" / "manifest.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"mode": "replace"},
+            "sync 'hubspot_contacts', field 'mode': Input should be 'upsert' or 'mirror'",
+        ),
+        ({"identity": None}, "sync 'hubspot_contacts', field 'identity'"),
+        (
+            {"mapping": {}},
+            "sync 'hubspot_contacts', field 'mapping': Value error, map at least one",
+        ),
+        ({"list": None}, "mode 'mirror' needs a 'list'"),
+        (
+            {"max_removal_pct": 150},
+            "field 'max_removal_pct': Input should be less than or equal to 100",
+        ),
+        ({"colour": "red"}, "sync 'hubspot_contacts', field 'colour': is not a known field"),
+        ({"destination": "myspace"}, "field 'destination'"),
+        (
+            {"mapping": {"email": "e mail"}},
+            "'email' maps to 'e mail', which is not a plain column name",
+        ),
+    ],
+)
+def test_invalid_config_names_sync_and_field(tmp_path, change, expected):
+    sync = {**GOOD, **change}
+    sync = {k: v for k, v in sync.items() if v is not None}
+    with pytest.raises(ConfigError) as err:
+        load_project(_write(tmp_path, sync))
+    assert expected in str(err.value)
+
+
+def test_missing_required_field_and_duplicates(tmp_path):
+    sync = {k: v for k, v in GOOD.items() if k != "model"}
+    with pytest.raises(ConfigError, match="sync 'hubspot_contacts', field 'model': is required"):
+        load_project(_write(tmp_path, sync))
+    with pytest.raises(ConfigError, match="declared twice"):
+        load_project(_write(tmp_path, GOOD, GOOD))
+    with pytest.raises(ConfigError, match="file not found"):
+        load_project(tmp_path / "nope.yml")
+    project = load_project(_write(tmp_path, GOOD))
+    with pytest.raises(ConfigError, match="no sync named 'other'; known syncs: hubspot_contacts"):
+        project.select(["other"])
+
+
+def test_manifest_resolution(tmp_path):
+    write_manifest(tmp_path / "target", schema="marts")
+    mf = load_manifest(tmp_path / "target" / "manifest.json")
+    rel = resolve_model(mf, TABLE)
+    assert (rel.schema, rel.identifier, rel.unique_id) == (
+        "marts",
+        TABLE,
+        f"model.audiences.{TABLE}",
+    )
+    with pytest.raises(ManifestError, match="model 'aud_nope' is not in"):
+        resolve_model(mf, "aud_nope")
+    with pytest.raises(ManifestError, match="run `dbt build`"):
+        load_manifest(tmp_path / "missing.json")
+
+
+def test_gate(tmp_path):
+    uid = f"model.audiences.{TABLE}"
+    write_manifest(tmp_path / "ok")
+    mf = load_manifest(tmp_path / "ok" / "manifest.json")
+    assert check(mf, tmp_path / "ok" / "run_results.json", uid, "s").ok
+    write_manifest(tmp_path / "bad", test_status="fail")
+    with pytest.raises(GateError) as err:
+        check(mf, tmp_path / "bad" / "run_results.json", uid, "s")
+    assert "test not_null_aud_hubspot_contacts_email fail (3 failing rows)" in str(err.value)
+    assert "--ignore-tests" in str(err.value)
+    write_manifest(tmp_path / "err", model_status="error")
+    with pytest.raises(GateError, match="model error: boom"):
+        check(mf, tmp_path / "err" / "run_results.json", uid, "s")
+    write_manifest(tmp_path / "warn", test_status="warn")
+    assert check(mf, tmp_path / "warn" / "run_results.json", uid, "s").ok
+    with pytest.raises(GateError, match=r"run_results\.json not found"):
+        check(mf, tmp_path / "none" / "run_results.json", uid, "s")
+    (tmp_path / "other.json").write_text(json.dumps({"results": []}))
+    res = check(mf, tmp_path / "other.json", uid, "s")
+    assert res.ok and "not part of the last dbt run" in res.notes[0]
+
+
+def test_engine_refuses_model_with_failing_test_unless_ignored(make_env):
+    env = make_env(n=30)
+    write_manifest(env.root / "target", test_status="fail")
+    res = env.run()
+    assert res.status == "refused" and "not clean" in res.error
+    assert env.emulator.api_calls == 0
+    res = env.run(ignore_tests=True)
+    assert res.status == "success" and res.counts["added"] == 30
