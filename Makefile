@@ -41,6 +41,8 @@ demo: setup  ## run the whole job on DuckDB with generated demo data and sync to
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences generate --events $(DEMO_EVENTS) --seed $(SEED) --as-of $(AS_OF)
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) dbt build --vars "$(DBT_VARS)" --quiet
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences summary
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences report
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences sandbox demo
 
 lint: setup  ## ruff and sqlfluff (the same linters as pre-commit and pull-request CI)
 	ruff check .

@@ -6,6 +6,7 @@ import click
 
 from audiences import __version__
 from audiences.generator.cli import generate
+from audiences.report import report
 from audiences.summary import summary_command
 from reverse_etl.cli import commands as sync_commands
 
@@ -22,6 +23,7 @@ def cli() -> None:
 
 cli.add_command(generate)
 cli.add_command(summary_command)
+cli.add_command(report)
 for command in sync_commands:
     cli.add_command(command)
 

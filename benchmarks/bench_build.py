@@ -31,7 +31,14 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORK_DIR = PROJECT_DIR / "benchmarks" / ".work"
 SELECTIONS = {
-    "foundation": ["--select", "+fct_sessions", "+fct_page_views", "+fct_orders"],
+    "foundation": [
+        "--select",
+        "+fct_sessions",
+        "+fct_page_views",
+        "+fct_orders",
+        "--indirect-selection",
+        "cautious",
+    ],
     "all": [],
 }
 

@@ -1,0 +1,35 @@
+{#- What Braze receives: one user per external_id (= user_id) with email consent, not
+    erased, at least one non-holdout segment. -#}
+
+with
+
+contacts as (
+
+    select * from {{ ref('int_audiences__contacts') }}
+    where has_email_consent
+
+),
+
+final as (
+
+    select
+        cast(user_id as {{ dbt.type_string() }}) as external_id,
+        cast(email as {{ dbt.type_string() }}) as email,
+        cast(first_name as {{ dbt.type_string() }}) as first_name,
+        cast(last_name as {{ dbt.type_string() }}) as last_name,
+        cast(phone as {{ dbt.type_string() }}) as phone,
+        cast(country as {{ dbt.type_string() }}) as country,
+        cast(city as {{ dbt.type_string() }}) as city,
+        cast(segments as {{ dbt.type_string() }}) as segments,
+        cast(rfm_segment as {{ dbt.type_string() }}) as rfm_segment,
+        cast(intent_score as {{ type_double() }}) as intent_score,
+        cast(intent_tier as {{ dbt.type_string() }}) as intent_tier,
+        cast(lifetime_revenue as {{ type_double() }}) as lifetime_revenue,
+        cast(orders_count as {{ dbt.type_int() }}) as orders_count,
+        cast(last_order_at as {{ dbt.type_timestamp() }}) as last_order_at,
+        {{ as_of() }} as as_of
+    from contacts
+
+)
+
+select * from final
