@@ -42,9 +42,11 @@ kept_events as (
 
 untracked_events as (
 
-    -- events without a tracker session id: sessions are derived from inactivity and campaign
+    -- the session rule needs only these columns: windows stay narrow, the payload joins back
     select
-        *,
+        event_id,
+        anonymous_id,
+        occurred_at,
         case
             when utm_source is not null
                 then {{ dbt.concat([
@@ -52,51 +54,60 @@ untracked_events as (
                     "coalesce(utm_medium, '')", "'|'",
                     "coalesce(utm_campaign, '')"
                 ]) }}
-        end as campaign_key,
-        lag(occurred_at) over (
-            partition by anonymous_id order by occurred_at, event_id
-        ) as previous_occurred_at,
-        count(
-            case when utm_source is not null then 1 end
-        ) over (
-            partition by anonymous_id order by occurred_at, event_id
-            rows between unbounded preceding and current row
-        ) as campaigns_seen
+        end as campaign_key
     from kept_events
     where tracker_session_id is null
 
 ),
 
-campaign_carried as (
+device_ordered as (
 
-    -- the campaign in force at each event: the latest campaign key seen on the device
     select
         *,
-        max(campaign_key) over (
-            partition by anonymous_id, campaigns_seen
-        ) as campaign_in_force
+        lag(occurred_at) over (
+            partition by anonymous_id order by occurred_at, event_id
+        ) as previous_occurred_at,
+        count(campaign_key) over (
+            partition by anonymous_id order by occurred_at, event_id
+            rows between unbounded preceding and current row
+        ) as campaigns_seen
     from untracked_events
+
+),
+
+campaign_events as (
+
+    -- the device's campaigns in order: the n-th campaign key seen on the device
+    select
+        anonymous_id,
+        campaigns_seen as campaign_ordinal,
+        campaign_key
+    from device_ordered
+    where campaign_key is not null
 
 ),
 
 session_starts as (
 
     select
-        *,
+        device_ordered.event_id,
+        device_ordered.anonymous_id,
+        device_ordered.occurred_at,
         case
-            when previous_occurred_at is null then 1
-            when {{ seconds_between('previous_occurred_at', 'occurred_at') }}
+            when device_ordered.previous_occurred_at is null then 1
+            when {{ seconds_between('device_ordered.previous_occurred_at', 'device_ordered.occurred_at') }}
                 > {{ var('session_inactivity_seconds') }} then 1
-            when campaign_key is not null
-                and campaign_key != coalesce(
-                    lag(campaign_in_force) over (
-                        partition by anonymous_id order by occurred_at, event_id
-                    ),
-                    ''
-                ) then 1
+            -- a campaign that differs from the latest campaign seen before it on the device
+            when device_ordered.campaign_key is not null
+                and device_ordered.campaign_key != coalesce(previous_campaigns.campaign_key, '')
+                then 1
             else 0
         end as is_session_start
-    from campaign_carried
+    from device_ordered
+    left join campaign_events as previous_campaigns
+        on
+            device_ordered.anonymous_id = previous_campaigns.anonymous_id
+            and device_ordered.campaigns_seen - 1 = previous_campaigns.campaign_ordinal
 
 ),
 
@@ -107,7 +118,10 @@ session_numbers as (
         sum(is_session_start) over (
             partition by anonymous_id order by occurred_at, event_id
             rows between unbounded preceding and current row
-        ) as session_number
+        ) as session_number,
+        row_number() over (
+            partition by anonymous_id order by occurred_at, event_id
+        ) as device_event_number
     from session_starts
 
 ),
@@ -115,72 +129,88 @@ session_numbers as (
 derived_sessions as (
 
     select
-        *,
-        max(case when is_session_start = 1 then event_id end) over (
-            partition by anonymous_id, session_number
-        ) as session_first_event_id
+        anonymous_id,
+        session_number,
+        event_id as first_event_id,
+        device_event_number as first_device_event_number
     from session_numbers
+    where is_session_start = 1
+
+),
+
+derived_assignments as (
+
+    select
+        session_numbers.event_id,
+        session_numbers.anonymous_id,
+        {{ dbt.hash(dbt.concat([
+            "'derived|'", 'session_numbers.anonymous_id', "'|'", 'derived_sessions.first_event_id'
+        ])) }} as session_id,
+        session_numbers.device_event_number - derived_sessions.first_device_event_number + 1
+            as event_number
+    from session_numbers
+    inner join derived_sessions
+        on
+            session_numbers.anonymous_id = derived_sessions.anonymous_id
+            and session_numbers.session_number = derived_sessions.session_number
+
+),
+
+tracker_assignments as (
+
+    select
+        event_id,
+        anonymous_id,
+        {{ dbt.hash(dbt.concat(["'tracker|'", 'anonymous_id', "'|'", 'tracker_session_id'])) }}
+            as session_id,
+        row_number() over (
+            partition by anonymous_id, tracker_session_id order by occurred_at, event_id
+        ) as event_number
+    from kept_events
+    where tracker_session_id is not null
+
+),
+
+assignments as (
+
+    select * from derived_assignments
+    union all
+    select * from tracker_assignments
 
 ),
 
 sessionized as (
 
     select
-        {{ dbt.hash(dbt.concat(["'derived|'", 'anonymous_id', "'|'", 'session_first_event_id'])) }}
-            as session_id,
-        event_id,
-        anonymous_id,
-        user_id,
-        device_user_id,
-        event_type,
-        page_type,
-        page_url,
-        product_id,
-        product_category,
-        engaged_seconds,
-        device_type,
-        browser,
-        os,
-        country,
-        region,
-        city,
-        referrer,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        occurred_at,
-        loaded_at
-    from derived_sessions
-
-    union all
-
-    select
-        {{ dbt.hash(dbt.concat(["'tracker|'", 'anonymous_id', "'|'", 'tracker_session_id'])) }}
-            as session_id,
-        event_id,
-        anonymous_id,
-        user_id,
-        device_user_id,
-        event_type,
-        page_type,
-        page_url,
-        product_id,
-        product_category,
-        engaged_seconds,
-        device_type,
-        browser,
-        os,
-        country,
-        region,
-        city,
-        referrer,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        occurred_at,
-        loaded_at
+        assignments.session_id,
+        assignments.event_number,
+        kept_events.event_id,
+        kept_events.anonymous_id,
+        kept_events.user_id,
+        kept_events.device_user_id,
+        kept_events.event_type,
+        kept_events.page_type,
+        kept_events.page_url,
+        kept_events.product_id,
+        kept_events.product_category,
+        kept_events.engaged_seconds,
+        kept_events.device_type,
+        kept_events.browser,
+        kept_events.os,
+        kept_events.country,
+        kept_events.region,
+        kept_events.city,
+        kept_events.referrer,
+        kept_events.utm_source,
+        kept_events.utm_medium,
+        kept_events.utm_campaign,
+        kept_events.occurred_at,
+        kept_events.loaded_at
     from kept_events
-    where tracker_session_id is not null
+    inner join assignments
+        on
+            kept_events.anonymous_id = assignments.anonymous_id
+            and kept_events.event_id = assignments.event_id
 
 ),
 
@@ -236,10 +266,7 @@ final as (
         sessionized.utm_campaign,
         sessionized.occurred_at,
         sessionized.loaded_at,
-        row_number() over (
-            partition by sessionized.session_id
-            order by sessionized.occurred_at, sessionized.event_id
-        ) as event_number
+        sessionized.event_number
     from sessionized
     left join session_users
         on sessionized.session_id = session_users.session_id
