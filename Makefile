@@ -59,7 +59,48 @@ build-test-warehouse: setup  ## generate test data and run dbt build (models, da
 pytest: setup  ## the Python test suite (the real-mart sync test uses the test warehouse)
 	AUDIENCES_REAL_MART_DB=$(TEST_DB) AUDIENCES_REAL_MART_TARGET=target-test pytest -q
 
-test: setup lint build-test-warehouse pytest  ## install everything and run every check and test
+test: setup lint build-test-warehouse build-postgres pytest  ## install everything and run every check and test
 
 clean:  ## remove build products (keeps .venv)
-	rm -rf target target-test .test logs dbt_packages
+	rm -rf target target-test target-postgres target-spark .test .spark logs dbt_packages
+
+# ---- other engines: PostgreSQL, Spark (docs/engines.md) ----
+PG_TEST_DATABASE ?= audiences_test
+SPARK_DIR ?= .spark
+SPARK_EVENTS ?= 50000
+SPARK_TEST_DB ?= .test/audiences-spark.duckdb
+BENCH_EVENTS ?= 1000000
+# One PostgreSQL for dbt, load-postgres, the engine comparison and the sync engine's tests.
+# PGPASSWORD is not exported (every tool defaults it to `audiences`): the sync engine redacts
+# its value from messages, and "audiences" is also a word in them. Its state store gets the
+# password through AUDIENCES_PG_DSN instead.
+export PGHOST ?= 127.0.0.1
+export PGPORT ?= 5432
+export PGUSER ?= audiences
+export PGDATABASE ?= audiences
+export AUDIENCES_PG_DSN ?= host=$(PGHOST) port=$(PGPORT) user=$(PGUSER) password=$(or $(PGPASSWORD),audiences) dbname=$(PGDATABASE)
+
+.PHONY: postgres-up build-postgres test-spark bench-engines
+
+postgres-up:  ## start a local PostgreSQL (installing the Debian package if needed); role and database audiences
+	bash scripts/postgres_up.sh
+
+build-postgres: setup  ## PostgreSQL: load the test data (from build-test-warehouse) into $(PG_TEST_DATABASE), dbt build --target postgres
+	bash scripts/postgres_up.sh
+	PGDATABASE=$(PG_TEST_DATABASE) bash scripts/postgres_up.sh
+	test -f $(TEST_DB) || $(MAKE) build-test-warehouse
+	PGDATABASE=$(PG_TEST_DATABASE) AUDIENCES_DUCKDB_PATH=$(TEST_DB) audiences load-postgres
+	PGDATABASE=$(PG_TEST_DATABASE) dbt build --target postgres --vars "$(DBT_VARS)" --target-path target-postgres
+
+test-spark: setup  ## Spark (local session): generate demo data, build every model and run every test on it
+	$(BIN)/pip install --quiet 'dbt-spark[session]~=1.11.0'
+	mkdir -p $(dir $(SPARK_TEST_DB))
+	rm -rf $(SPARK_DIR) $(SPARK_TEST_DB)
+	AUDIENCES_DUCKDB_PATH=$(SPARK_TEST_DB) audiences generate --events $(SPARK_EVENTS) --seed 7 --as-of $(AS_OF)
+	AUDIENCES_SPARK_DIR=$(SPARK_DIR) AUDIENCES_DUCKDB_PATH=$(SPARK_TEST_DB) audiences load-spark
+	AUDIENCES_SPARK_DIR=$(SPARK_DIR) dbt build --target spark --vars "$(DBT_VARS)" --target-path target-spark
+
+bench-engines: setup  ## full build at $(BENCH_EVENTS) events on DuckDB, PostgreSQL and Spark; appends to benchmarks/RESULTS.md
+	$(BIN)/pip install --quiet 'dbt-spark[session]~=1.11.0'
+	bash scripts/postgres_up.sh
+	python benchmarks/bench_engines.py --events $(BENCH_EVENTS) --as-of $(AS_OF)

@@ -1,7 +1,10 @@
 {#- Incremental config shared by the device-keyed event models.
     Late events re-open whole device histories: on DuckDB and PostgreSQL the rows of every
     device touched by newly loaded events are deleted and rebuilt (delete+insert keyed on
-    anonymous_id). -#}
+    anonymous_id). On Spark (parquet tables, no row-level delete) the strategy is
+    insert_overwrite without partitions, which replaces the whole table, so every run
+    rebuilds every device (see spark__touched_devices): the result is always that of a full
+    refresh, at the cost of a full rebuild. -#}
 {% macro device_incremental_strategy() -%}
     {{ return('insert_overwrite' if target.type == 'spark' else 'delete+insert') }}
 {%- endmacro %}
@@ -9,12 +12,23 @@
 {#- Devices with at least one event loaded after this table's watermark minus the look-back
     window: the only devices an incremental run rebuilds. -#}
 {% macro touched_devices(events_relation) -%}
+    {{ return(adapter.dispatch('touched_devices', 'audiences')(events_relation)) }}
+{%- endmacro %}
+
+{% macro default__touched_devices(events_relation) -%}
     select distinct anonymous_id
     from {{ events_relation }}
     where loaded_at > (
         select {{ dbt.dateadd('hour', -1 * var('incremental_lookback_hours'), 'max(loaded_at)') }}
         from {{ this }}
     )
+{%- endmacro %}
+
+{#- Spark: insert_overwrite replaces the whole unpartitioned table, so the run must select
+    every device, not only the touched ones. -#}
+{% macro spark__touched_devices(events_relation) -%}
+    select distinct anonymous_id
+    from {{ events_relation }}
 {%- endmacro %}
 
 {#- Post-hook: devices on which an erased person was ever identified leave the table, so an
