@@ -15,6 +15,9 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+FilterValue = str | list[str]  # (module level: the field "list" shadows the builtin)
+
+
 class RateLimit(BaseModel):
     """Client-side limit: at most ``requests`` in any rolling ``window_seconds``."""
 
@@ -28,7 +31,7 @@ class SyncConfig(BaseModel):
 
     name: str
     model: str
-    destination: Literal["hubspot"]
+    destination: Literal["hubspot", "braze", "meta", "google_data_manager", "google_ads"]
     mode: Literal["upsert", "mirror"] = "upsert"
     identity: str
     mapping: dict[str, str] = Field(description="destination field -> model column")
@@ -39,6 +42,9 @@ class SyncConfig(BaseModel):
         default=None, description="override of the destination's published rate; 'off' disables"
     )
     options: dict[str, Any] = Field(default_factory=dict, description="destination specific")
+    where: dict[str, FilterValue] | None = Field(
+        default=None, description="only rows whose column equals the value (or one of them)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -66,7 +72,11 @@ class SyncConfig(BaseModel):
 
     @model_validator(mode="after")
     def _mirror_needs_list(self) -> SyncConfig:
-        if self.mode == "mirror" and not self.list:
+        if (
+            self.mode == "mirror"
+            and not self.list
+            and self.destination in ("hubspot", "meta", "google_ads")
+        ):
             raise ValueError("mode 'mirror' needs a 'list' (the list or audience to keep in step)")
         return self
 

@@ -53,7 +53,7 @@ class Diff:
                 f"sync {sync.name!r}: relation {relation.schema}.{relation.identifier} "
                 f"(model {sync.model!r}) does not exist in the warehouse; run `dbt build`"
             )
-        needed = [sync.identity, *sync.mapping.values()]
+        needed = [sync.identity, *sync.mapping.values(), *(sync.where or {})]
         missing = sorted({c for c in needed if c.lower() not in cols})
         if missing:
             raise ModelDataError(
@@ -73,7 +73,16 @@ class Diff:
         canon = " || chr(31) || ".join(
             [header, "k"] + [f"COALESCE(f{i}, '')" for i in range(len(self.fields))]
         )
-        self.src = f"SELECT {key} AS k, {', '.join(exprs)} FROM {relation.sql(q)}"
+        where = ""
+        if sync.where:
+            conds = []
+            for col, val in sync.where.items():
+                vals = ", ".join(
+                    wh.literal(str(v)) for v in (val if isinstance(val, list) else [val])
+                )
+                conds.append(f"{wh.to_text(q(col), cols[col.lower()])} IN ({vals})")
+            where = " WHERE " + " AND ".join(conds)
+        self.src = f"SELECT {key} AS k, {', '.join(exprs)} FROM {relation.sql(q)}{where}"
         self.src_fp = (
             f"SELECT s.*, {wh.md5(canon)} AS fp FROM ({self.src}) s "
             "WHERE s.k IS NOT NULL AND s.k <> ''"

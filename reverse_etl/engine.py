@@ -172,6 +172,36 @@ class SyncEngine:
             notes,
         )
 
+    def _post_sync(self, dest: Destination, run_id: str) -> dict[str, int]:
+        """Optional destination work after the batches: ``post_sync(engine, run_id)``."""
+        hook = getattr(dest, "post_sync", None)
+        return dict(hook(self, run_id)) if hook is not None else {}
+
+    def _validate(self, dest: Destination, diff: Diff) -> tuple[dict[str, int], list]:
+        """Dry run of a destination with a server-side check (Data Manager ``validateOnly``):
+        one batch of the planned upserts is validated, nothing is applied."""
+        check = getattr(dest, "validate", None)
+        if check is None:
+            return {}, []
+        sample = diff.samples(min(dest.limits.batch_size, 1000))
+        recs = sample["add"] + sample["change"]
+        if not recs:
+            return {}, []
+        base, headers = dest.http_config()
+        t = HttpTransport(
+            base,
+            headers,
+            dest.check_response,
+            NoLimiter(),
+            self.retry_policy or RetryPolicy.from_env(),
+        )
+        try:
+            results = check(t, recs)
+        finally:
+            t.close()
+        bad = [(r.key, r.error or "invalid") for r in results if r.outcome is Outcome.REJECTED]
+        return {"validated": len(recs), "invalid": len(bad)}, bad
+
     # --- the run -----------------------------------------------------------------------
     def run(
         self,
@@ -196,18 +226,40 @@ class SyncEngine:
                 sync.name, "failed", error=redact(str(exc)), seconds=time.monotonic() - t0
             )
         if dry_run:
-            return SyncResult(sync.name, "dry_run", planned=counts, seconds=time.monotonic() - t0)
+            try:
+                checked, bad = self._validate(dest, diff)
+            except ReverseEtlError as exc:
+                checked, bad = {"invalid": -1}, [("*", redact(str(exc)))]
+            return SyncResult(
+                sync.name,
+                "dry_run",
+                counts=checked,
+                planned=counts,
+                seconds=time.monotonic() - t0,
+                rejections=bad,
+            )
         inflight = self.state.inflight_count(sync.name)
         if counts.added + counts.changed + counts.removed == 0 and inflight == 0:
             # Nothing to send: no request at all, but the run is recorded.
             run_id = self.state.start_run(sync.name, sync.destination, sync.mode)
+            try:
+                extra = self._post_sync(dest, run_id)
+            except ReverseEtlError as exc:
+                self.state.finish_run(run_id, "failed", redact(str(exc)))
+                return SyncResult(
+                    sync.name,
+                    "failed",
+                    run_id,
+                    error=redact(str(exc)),
+                    seconds=time.monotonic() - t0,
+                )
             self.state.finish_run(run_id, "success", counts={"unchanged": counts.unchanged})
             self.state.prune_rejections(sync.name, run_id)
             return SyncResult(
                 sync.name,
                 "success",
                 run_id,
-                {"unchanged": counts.unchanged},
+                {"unchanged": counts.unchanged, **extra},
                 counts,
                 seconds=time.monotonic() - t0,
             )
@@ -219,6 +271,7 @@ class SyncEngine:
         runner = _Run(self, sync, dest, diff, run_id, counts)
         try:
             runner.execute(inflight)
+            runner.totals.update(self._post_sync(dest, run_id))
         except ReverseEtlError as exc:
             msg = redact(str(exc))
             self.state.finish_run(run_id, "failed", msg, runner.flush_counts())

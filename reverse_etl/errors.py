@@ -76,7 +76,15 @@ class TransientError(DestinationError):
 
 
 # Environment variables whose values are secrets. Destinations register theirs here.
-SECRET_ENV_VARS: set[str] = {"HUBSPOT_ACCESS_TOKEN", "AUDIENCES_PG_DSN", "PGPASSWORD"}
+SECRET_ENV_VARS: set[str] = {
+    "HUBSPOT_ACCESS_TOKEN",
+    "BRAZE_API_KEY",
+    "META_ACCESS_TOKEN",
+    "GOOGLE_ACCESS_TOKEN",
+    "GOOGLE_ADS_DEVELOPER_TOKEN",
+    "AUDIENCES_PG_DSN",
+    "PGPASSWORD",
+}
 
 
 def redact(text: str) -> str:

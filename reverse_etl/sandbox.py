@@ -15,9 +15,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from reverse_etl.emulators import braze as braze_emulator
+from reverse_etl.emulators import google as google_emulator
+from reverse_etl.emulators import meta as meta_emulator
 from reverse_etl.emulators.hubspot import SANDBOX_TOKEN
 
 DEFAULT_PORT = 8765
+# module -> its emulator (each has DEFAULT_PORT, sandbox_env() and a `python -m` entry point)
+OTHERS = {"braze": braze_emulator, "meta": meta_emulator, "google": google_emulator}
 HOST = "127.0.0.1"
 
 
@@ -66,7 +71,44 @@ def running(root: Path) -> SandboxInfo | None:
     return None
 
 
+def _start_others(root: Path) -> None:
+    """Start the Braze, Meta and Google emulators that are not running yet."""
+    d = _dir(root)
+    d.mkdir(exist_ok=True)
+    for name, module in OTHERS.items():
+        port = module.DEFAULT_PORT
+        if _listening(port):  # ours (see the pid file) or an emulator started by hand
+            continue
+        log = open(d / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                f"reverse_etl.emulators.{name}",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=root,
+        )
+        log.close()
+        deadline = time.monotonic() + 10
+        while not _listening(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the {name} emulator did not start on port {port}; see {d / (name + '.log')}"
+                )
+            time.sleep(0.05)
+        (d / f"{name}.pid").write_text(str(proc.pid))
+
+
 def start(root: Path, port: int = DEFAULT_PORT, properties: list[str] | None = None) -> SandboxInfo:
+    _start_others(root)
     info = running(root)
     if info:
         return info
@@ -111,6 +153,14 @@ def start(root: Path, port: int = DEFAULT_PORT, properties: list[str] | None = N
 
 def stop(root: Path) -> bool:
     d = _dir(root)
+    for name in OTHERS:
+        try:
+            pid = int((d / f"{name}.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        (d / f"{name}.pid").unlink(missing_ok=True)
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
     info = running(root)
     for f in ("hubspot.pid", "hubspot.port"):
         (d / f).unlink(missing_ok=True)
@@ -125,4 +175,7 @@ def stop(root: Path) -> bool:
 
 
 def env_exports(port: int) -> dict[str, str]:
-    return {"HUBSPOT_BASE_URL": f"http://{HOST}:{port}", "HUBSPOT_ACCESS_TOKEN": SANDBOX_TOKEN}
+    out = {"HUBSPOT_BASE_URL": f"http://{HOST}:{port}", "HUBSPOT_ACCESS_TOKEN": SANDBOX_TOKEN}
+    for module in OTHERS.values():
+        out.update(module.sandbox_env(module.DEFAULT_PORT, HOST))
+    return out

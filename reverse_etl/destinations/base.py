@@ -103,4 +103,20 @@ def build_destination(sync: SyncConfig) -> Destination:
         from reverse_etl.destinations.hubspot import HubSpotDestination
 
         return HubSpotDestination.from_sync(sync)
+    if sync.destination == "braze":
+        from reverse_etl.destinations.braze import BrazeDestination
+
+        return BrazeDestination.from_sync(sync)
+    if sync.destination == "meta":
+        from reverse_etl.destinations.meta import MetaDestination
+
+        return MetaDestination.from_sync(sync)
+    if sync.destination == "google_data_manager":
+        from reverse_etl.destinations.google_data_manager import GoogleDataManagerDestination
+
+        return GoogleDataManagerDestination.from_sync(sync)
+    if sync.destination == "google_ads":
+        from reverse_etl.destinations.google_ads import GoogleAdsDestination
+
+        return GoogleAdsDestination.from_sync(sync)
     raise ValueError(f"unknown destination {sync.destination!r}")

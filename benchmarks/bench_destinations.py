@@ -1,0 +1,338 @@
+"""Benchmark of the Braze, Meta, Google Data Manager and Google Ads destinations, each against
+its local emulator with the API limits off (the figures are the sync's own cost: diff SQL,
+normalisation + SHA-256 hashing, JSON, HTTP, per-batch state commits).
+
+    python benchmarks/bench_destinations.py --rows 100000 --record
+    python benchmarks/bench_destinations.py --rows 1000000 --destination meta --record
+    python benchmarks/bench_destinations.py --suite --record     # 100k and 1M, all four
+
+For each destination and size: the audience mart is generated in SQL (DuckDB) in this
+process, the emulator runs in its own process, and the sync runs in a third process whose
+wall time and peak RSS are reported (first sync, then an unchanged rerun). Rows are appended
+to benchmarks/RESULTS.md (| date | machine | command | figures |).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+SCHEMA = "main_audiences"
+KEY = "bench-not-a-secret"
+DEV = "bench-dev-token"
+
+COMMON = """
+    (['Ana', 'Ben', 'Chloé', 'José'])[1 + i % 4] AS first_name,
+    (['Ng', 'Smith', 'O''Brien', 'Łukasz'])[1 + i % 4] AS last_name,
+    '+1 (650) ' || lpad((555 + (i // 10000) % 400)::VARCHAR, 3, '0') || '-'
+        || lpad((i % 10000)::VARCHAR, 4, '0') AS phone,
+    (['US', 'FR', 'DE'])[1 + i % 3] AS country,
+    (['Paris', 'Berlin', 'New York', 'Lyon'])[1 + i % 4] AS city,
+"""
+MARTS = {
+    "aud_braze_users": f"""
+        SELECT 'u' || i::VARCHAR AS external_id,
+               'Person' || lpad(i::VARCHAR, 8, '0') || '@Example.com' AS email, {COMMON}
+               (['champions', 'champions;high_value', 'high_engagement;potential_buyer'])
+                   [1 + i % 3] AS segments,
+               (['champions', 'at_risk', 'hibernating'])[1 + i % 3] AS rfm_segment,
+               ((i * 7) % 100)::DOUBLE AS intent_score,
+               (['hot', 'warm', 'cold'])[1 + i % 3] AS intent_tier,
+               round((i % 90000) / 100.0, 2)::DOUBLE AS lifetime_revenue,
+               (i % 40)::INTEGER AS orders_count,
+               TIMESTAMP '2026-01-01' + to_seconds(i % 5000000) AS last_order_at,
+               TIMESTAMP '2026-11-20' AS as_of
+        FROM range({{rows}}) r(i)""",
+    "aud_ads": f"""
+        SELECT 'u' || i::VARCHAR AS user_id, 'high_value' AS segment_key,
+               'Person' || lpad(i::VARCHAR, 8, '0') || '@Example.com' AS email, {COMMON}
+               (['94105', '75001', '10115'])[1 + i % 3] AS postal_code,
+               (['CA', 'IDF', 'BE'])[1 + i % 3] AS region,
+               DATE '1970-01-01' + (i % 15000)::INTEGER AS birth_date,
+               (['female', 'male', NULL])[1 + i % 3] AS gender,
+               TIMESTAMP '2026-11-20' AS as_of
+        FROM range({{rows}}) r(i)""",
+}
+SYNCS = {
+    "braze": {
+        "model": "aud_braze_users",
+        "identity": "external_id",
+        "mapping": {
+            "email": "email",
+            "first_name": "first_name",
+            "last_name": "last_name",
+            "phone": "phone",
+            "country": "country",
+            "home_city": "city",
+            "audiences_segments": "segments",
+            "audiences_rfm_segment": "rfm_segment",
+            "audiences_intent_score": "intent_score",
+            "audiences_intent_tier": "intent_tier",
+            "audiences_lifetime_revenue": "lifetime_revenue",
+            "audiences_orders_count": "orders_count",
+            "audiences_last_order_at": "last_order_at",
+        },
+        "options": {
+            "number_fields": ["audiences_intent_score", "audiences_lifetime_revenue"],
+            "integer_fields": ["audiences_orders_count"],
+            "time_fields": ["audiences_last_order_at"],
+        },
+    },
+    "meta": {
+        "model": "aud_meta_custom_audience",
+        "identity": "user_id",
+        "mapping": {
+            "EXTERN_ID": "user_id",
+            "EMAIL": "email",
+            "PHONE": "phone",
+            "FN": "first_name",
+            "LN": "last_name",
+            "CT": "city",
+            "ST": "region",
+            "ZIP": "postal_code",
+            "COUNTRY": "country",
+            "DOB": "birth_date",
+            "GEN": "gender",
+        },
+        "options": {"ad_account_id": "act_1001"},
+    },
+    "google_data_manager": {
+        "model": "aud_google_customer_match",
+        "identity": "user_id",
+        "mapping": {
+            k: k for k in ("email", "phone", "first_name", "last_name", "country", "postal_code")
+        },
+        "options": {"account_id": "1234567890", "user_list_id": "555"},
+    },
+    "google_ads": {
+        "model": "aud_google_customer_match",
+        "identity": "user_id",
+        "mapping": {
+            k: k for k in ("email", "phone", "first_name", "last_name", "country", "postal_code")
+        },
+        "options": {"customer_id": "9876543210"},
+    },
+}
+EMULATOR = {
+    "braze": ("braze", ["--key", KEY, "--rate", "0"]),
+    "meta": ("meta", ["--token", KEY, "--hourly-base", "0"]),
+    "google_data_manager": ("google", ["--token", KEY, "--no-limits"]),
+    "google_ads": ("google", ["--token", KEY, "--developer-token", DEV, "--no-limits"]),
+}
+
+
+def env_for(name: str, url: str) -> dict[str, str]:
+    return {
+        "braze": {"BRAZE_REST_ENDPOINT": url, "BRAZE_API_KEY": KEY},
+        "meta": {"META_GRAPH_URL": url + "/v25.0", "META_ACCESS_TOKEN": KEY},
+        "google_data_manager": {"GOOGLE_DATA_MANAGER_URL": url, "GOOGLE_ACCESS_TOKEN": KEY},
+        "google_ads": {
+            "GOOGLE_ADS_BASE_URL": url,
+            "GOOGLE_ACCESS_TOKEN": KEY,
+            "GOOGLE_ADS_DEVELOPER_TOKEN": DEV,
+        },
+    }[name]
+
+
+def describe_machine() -> str:
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GB RAM, Python {platform.python_version()}"
+
+
+def build_mart(db: Path, name: str, rows: int) -> None:
+    import duckdb
+
+    model = SYNCS[name]["model"]
+    sql = MARTS["aud_braze_users" if name == "braze" else "aud_ads"].format(rows=rows)
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.execute(f"CREATE TABLE {SCHEMA}.{model} AS {sql}")
+    con.close()
+    target = db.parent / "target"
+    target.mkdir(exist_ok=True)
+    uid = f"model.audiences.{model}"
+    node = {"resource_type": "model", "name": model, "alias": model, "schema": SCHEMA}
+    (target / "manifest.json").write_text(
+        json.dumps(
+            {
+                "metadata": {"project_name": "audiences"},
+                "nodes": {uid: {**node, "unique_id": uid, "package_name": "audiences"}},
+            }
+        )
+    )
+    (target / "run_results.json").write_text(
+        json.dumps({"results": [{"unique_id": uid, "status": "success"}]})
+    )
+
+
+def child(root: Path, name: str) -> None:
+    """The measured process: first sync, then an unchanged rerun."""
+    sys.path.insert(0, str(ROOT))
+    from reverse_etl.config import Project, SyncConfig, SyncsFile
+    from reverse_etl.destinations import braze, google_ads, google_data_manager, meta
+    from reverse_etl.engine import SyncEngine
+    from reverse_etl.warehouse.duckdb import DuckDBWarehouse
+
+    factories = {
+        "braze": braze.BrazeDestination.from_sync,
+        "meta": meta.MetaDestination.from_sync,
+        "google_data_manager": google_data_manager.GoogleDataManagerDestination.from_sync,
+        "google_ads": google_ads.GoogleAdsDestination.from_sync,
+    }
+    spec = SYNCS[name]
+    raw = {
+        "name": f"bench_{name}",
+        "destination": "hubspot",
+        "mode": "mirror",
+        "list": "Audiences | benchmark",
+        "rate_limit": "off",
+        **spec,
+    }
+    # Validated as a HubSpot entry, then pointed at this destination (config.py does not
+    # list the new destinations yet).
+    sync = SyncConfig.model_validate(raw).model_copy(update={"destination": name})
+    project = Project(path=root / "syncs.yml", file=SyncsFile(syncs=[sync]))
+    wh = DuckDBWarehouse(
+        str(root / "w.duckdb"), memory_limit=os.environ.get("AUDIENCES_DUCKDB_MEMORY_LIMIT")
+    )
+    engine = SyncEngine(project, wh, destination_factory=lambda s: factories[s.destination](s))
+    t0 = time.monotonic()
+    first = engine.run(sync)
+    t1 = time.monotonic()
+    second = engine.run(sync)
+    t2 = time.monotonic()
+    wh.close()
+    print(
+        json.dumps(
+            {
+                "first_status": first.status,
+                "first_error": first.error,
+                "first_seconds": t1 - t0,
+                "first_counts": first.counts,
+                "rerun_status": second.status,
+                "rerun_seconds": t2 - t1,
+                "rerun_requests": second.counts.get("requests", 0),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure(name: str, rows: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench_dest_") as tmp:
+        root = Path(tmp)
+        t = time.monotonic()
+        build_mart(root / "w.duckdb", name, rows)
+        build_s = time.monotonic() - t
+        port = free_port()
+        module, args = EMULATOR[name]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        emu = subprocess.Popen(
+            [sys.executable, "-m", f"reverse_etl.emulators.{module}", "--port", str(port), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(200):
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.05)
+            env.update(env_for(name, f"http://127.0.0.1:{port}"))
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", str(root), "--destination", name],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr[-3000:])
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+        finally:
+            emu.terminate()
+            emu.wait()
+        result.update(rows=rows, build_seconds=build_s, destination=name)
+        return result
+
+
+def figures(r: dict) -> str:
+    rows, c = r["rows"], r["first_counts"]
+    return (
+        f"{r['destination']}: {rows:,} rows, first sync {r['first_status']} in "
+        f"{r['first_seconds']:.1f} s ({rows / r['first_seconds']:,.0f} rows/s, "
+        f"{c.get('requests', 0):,} requests, {c.get('added', 0):,} added, "
+        f"{c.get('rejected', 0):,} rejected); peak RSS {r['peak_rss_mb']:.0f} MB; unchanged "
+        f"rerun {r['rerun_seconds']:.2f} s with {r['rerun_requests']} requests"
+    )
+
+
+def record(command: str, text: str, note: str | None) -> None:
+    if note:
+        text += f". {note}"
+    line = f"| {datetime.now(UTC):%Y-%m-%d} | {describe_machine()} | `{command}` | {text} |\n"
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--destination", choices=[*SYNCS, "all"], default="all")
+    ap.add_argument("--suite", action="store_true", help="100k and 1M rows, all destinations")
+    ap.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
+    ap.add_argument("--note", help="free text appended to the recorded figures")
+    ap.add_argument("--duckdb-memory", help="DuckDB memory_limit of the sync, e.g. 256MB")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.duckdb_memory:
+        os.environ["AUDIENCES_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory
+    if args.child:
+        child(Path(args.child), args.destination)
+        return
+    names = list(SYNCS) if args.destination == "all" else [args.destination]
+    sizes = [100_000, 1_000_000] if args.suite else [args.rows]
+    for rows in sizes:
+        for name in names:
+            r = measure(name, rows)
+            text = figures(r)
+            print(text, flush=True)
+            if args.record:
+                mem = f" --duckdb-memory {args.duckdb_memory}" if args.duckdb_memory else ""
+                record(
+                    f"python benchmarks/bench_destinations.py --rows {rows} --destination {name}"
+                    + mem,
+                    text,
+                    args.note,
+                )
+
+
+if __name__ == "__main__":
+    main()

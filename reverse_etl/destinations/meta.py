@@ -1,0 +1,581 @@
+"""Meta Custom Audiences (customer file): one audience per sync, members added and removed
+through ``/{audience_id}/users`` with SHA-256 hashes of normalised identifiers.
+
+- The mapping's keys are Meta schema keys (``EMAIL``, ``PHONE``, ``FN``, ``LN``, ``FI``,
+  ``GEN``, ``CT``, ``ST``, ``ZIP``, ``COUNTRY``, ``EXTERN_ID``, ``MADID``) plus ``DOB``, which
+  becomes ``DOBY`` / ``DOBM`` / ``DOBD``. Every value is normalised and hashed in this process
+  (:mod:`reverse_etl.identifiers`); the plaintext never leaves it and is never logged.
+- The audience is ``options.audience_id``, or the audience of the ad account named like the
+  sync's ``list``, created if missing with ``customer_file_source``.
+- Each request is one complete upload session (``session_id`` derived from the rows, so a
+  retry reuses it, ``batch_seq`` 1, ``last_batch_flag`` true): at most 10,000 rows.
+- The hashed row is kept as the destination id in the sync state, so a member who leaves the
+  model (consent withdrawn, erased) is removed with exactly the hashes that were added, and a
+  member whose identifiers changed has the old row removed.
+- ``num_invalid_entries`` cannot be tied to a row by Meta; the rows are checked locally first
+  (a row without any usable identifier is rejected with the reason) and any invalid entries
+  Meta still reports are rejected by matching the returned samples or, failing that, recorded
+  against the batch.
+- :meth:`MetaDestination.replace` uploads a whole audience through ``/usersreplace``
+  (``batch_seq`` 1..N, ``last_batch_flag`` on the last request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field
+
+from reverse_etl import identifiers as ids
+from reverse_etl.config import SyncConfig
+from reverse_etl.destinations.base import Outcome, Record, RowResult, Transport
+from reverse_etl.destinations.braze import json_body, limits_for, parse_options
+from reverse_etl.errors import (
+    SECRET_ENV_VARS,
+    BatchRejectedError,
+    ConfigError,
+    CredentialsError,
+    DestinationError,
+    QuotaExhaustedError,
+    TransientError,
+    redact,
+)
+
+TOKEN_ENV = "META_ACCESS_TOKEN"
+URL_ENV = "META_GRAPH_URL"
+DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
+SECRET_ENV_VARS.add(TOKEN_ENV)
+
+# Published limits (destination-apis.md 3.4). One place to update them.
+ROW_LIMIT = 10_000
+HOURLY_BASE = {"limited": 5000, "full": 190_000}
+PER_AUDIENCE = 40
+THROTTLE_CODES = {4, 17, 32, 613, 80000, 80003, 80004, 80014}
+TRANSIENT_CODES = {1, 2, 803}
+SCHEMA_KEYS = (*ids.META_HASHED_KEYS, *ids.META_CLEAR_KEYS)
+
+
+class _RedactSecrets(logging.Filter):
+    """The Graph API takes ``access_token`` as a request parameter; on GET requests it is in
+    the URL, which urllib3 writes to its DEBUG log. Redact it there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        record.msg = redact(str(record.msg))
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactSecrets())
+
+
+class MetaOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ad_account_id: str = Field(pattern=r"^(act_)?\d+$")
+    audience_id: str | None = None
+    customer_file_source: Literal[
+        "USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED"
+    ] = "USER_PROVIDED_ONLY"
+    description: str = "Synced from the warehouse by audiences (reverse_etl)"
+    access_tier: Literal["limited", "full"] = "limited"
+    active_audiences: int = Field(default=1, ge=0)
+    batch_size: int = Field(default=ROW_LIMIT, ge=1, le=ROW_LIMIT)
+    #: "replace": a --full-resync of this sync goes through /usersreplace (replace_audience)
+    upload: Literal["incremental", "replace"] = "incremental"
+
+
+def _meta_error(resp: requests.Response) -> dict[str, Any]:
+    err = json_body(resp).get("error")
+    return err if isinstance(err, dict) else {}
+
+
+def _regain_seconds(resp: requests.Response) -> float | None:
+    raw = resp.headers.get("X-Business-Use-Case-Usage")
+    if not raw:
+        return None
+    try:
+        usage = json.loads(raw)
+    except ValueError:
+        return None
+    minutes = [
+        float(item.get("estimated_time_to_regain_access") or 0)
+        for items in (usage.values() if isinstance(usage, dict) else [])
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict)
+    ]
+    return max(minutes) * 60 if minutes else None
+
+
+class MetaDestination:
+    name = "meta"
+    key_normalization = "none"
+
+    def __init__(self, sync: SyncConfig, options: MetaOptions):
+        self.sync = sync
+        self.options = options
+        unknown = [k for k in sync.mapping if k != "DOB" and k not in SCHEMA_KEYS]
+        if unknown:
+            raise ConfigError(
+                f"sync {sync.name!r}, field 'mapping': {', '.join(unknown)} are not Meta schema "
+                f"keys (use {', '.join(SCHEMA_KEYS)} or DOB)"
+            )
+        budget = min(
+            700_000, HOURLY_BASE[options.access_tier] + PER_AUDIENCE * options.active_audiences
+        )
+        self.limits = limits_for(sync, options.batch_size, budget, 3600.0)
+        self.schema = self._schema()
+        self.account = options.ad_account_id.removeprefix("act_")
+        self.audience_id: str | None = options.audience_id
+        self._token: str | None = None
+        self.replace_invalid = 0
+
+    @classmethod
+    def from_sync(cls, sync: SyncConfig) -> MetaDestination:
+        return cls(sync, parse_options(MetaOptions, sync))
+
+    def _schema(self) -> list[str]:
+        out: list[str] = []
+        for k in self.sync.mapping:
+            out.extend(["DOBY", "DOBM", "DOBD"] if k == "DOB" else [k])
+        return out
+
+    # --- HTTP -----------------------------------------------------------------------------
+    def http_config(self) -> tuple[str, dict[str, str]]:
+        token = os.environ.get(TOKEN_ENV)
+        if not token:
+            raise CredentialsError(
+                f"{TOKEN_ENV} is not set: create a system-user access token with the "
+                f"ads_management permission in Meta Business Manager and export it as {TOKEN_ENV}"
+            )
+        self._token = token
+        return os.environ.get(URL_ENV) or DEFAULT_GRAPH_URL, {}
+
+    def _auth(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "access_token": self._token}
+
+    def check_response(self, resp: requests.Response) -> None:
+        if 200 <= resp.status_code < 300:
+            return
+        err = _meta_error(resp)
+        code = int(err.get("code") or 0)
+        sub = err.get("error_subcode")
+        msg = redact(str(err.get("message") or resp.reason or ""))
+        where = redact(
+            f"Meta {resp.request.method if resp.request else ''} {resp.url.split('?')[0]}"
+        )
+        text = f"{where}: ({code}{'/' + str(sub) if sub else ''}) {msg}"
+        if code in THROTTLE_CODES or resp.status_code == 429:
+            wait = _regain_seconds(resp)
+            if wait is not None and wait > 900:
+                raise QuotaExhaustedError(
+                    f"{text}; Meta says access returns in {wait / 60:.0f} min: the sync resumes "
+                    "on the next run"
+                )
+            raise TransientError(text, retry_after=wait, status=resp.status_code)
+        if resp.status_code >= 500 or code in TRANSIENT_CODES or err.get("is_transient"):
+            raise TransientError(text, status=resp.status_code)
+        if code in (190, 200) or resp.status_code in (401, 403):
+            raise DestinationError(
+                f"{text}; check that {TOKEN_ENV} is a valid token with ads_management on ad "
+                f"account act_{self.account}"
+            )
+        if code == 100 and sub == 1713230:
+            raise DestinationError(f"{text}; the audience is flagged by Meta and refuses uploads")
+        if code == 2635:
+            raise DestinationError(f"{text}; set {URL_ENV} to a current Graph API version")
+        if code == 100 and resp.status_code == 400 and "rows" in msg.lower():
+            raise BatchRejectedError(text, resp.status_code)
+        raise DestinationError(text)
+
+    # --- audience ---------------------------------------------------------------------------
+    def prepare(self, transport: Transport) -> None:
+        if self.audience_id:
+            return
+        name = self.sync.list or self.sync.name
+        path = f"/act_{self.account}/customaudiences"
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"fields": "id,name", "limit": 500}
+            if after:
+                params["after"] = after
+            page = json_body(transport.request("GET", path, params=self._auth(params)))
+            for aud in page.get("data") or []:
+                if aud.get("name") == name:
+                    self.audience_id = str(aud["id"])
+                    return
+            after = ((page.get("paging") or {}).get("cursors") or {}).get("after")
+            if not after or not (page.get("paging") or {}).get("next"):
+                break
+        created = json_body(
+            transport.request(
+                "POST",
+                path,
+                json_body=self._auth(
+                    {
+                        "name": name,
+                        "subtype": "CUSTOM",
+                        "description": self.options.description,
+                        "customer_file_source": self.options.customer_file_source,
+                    }
+                ),
+            )
+        )
+        if not created.get("id"):
+            raise DestinationError(f"Meta did not return an id for the new audience {name!r}")
+        self.audience_id = str(created["id"])
+
+    # --- rows -------------------------------------------------------------------------------
+    def hashed_row(self, fields: dict[str, str]) -> list[str]:
+        country = fields.get("COUNTRY")
+        row: list[str] = []
+        for k in self.sync.mapping:
+            v = fields.get(k, "")
+            if k == "DOB":
+                row.extend(ids.meta_hash(part, v) for part in ("DOBY", "DOBM", "DOBD"))
+            else:
+                row.append(ids.meta_hash(k, v, country))
+        return row
+
+    def problem(self, fields: dict[str, str]) -> str | None:
+        """Why a row cannot be sent: a non-empty email or phone that is malformed (the value
+        itself is never put in the message), or no usable identifier at all."""
+        for k in ("EMAIL", "PHONE"):
+            v = fields.get(k, "")
+            if (
+                k in self.sync.mapping
+                and v.strip()
+                and not ids.meta_hash(k, v, fields.get("COUNTRY"))
+            ):
+                return f"{k} is malformed (value withheld); fix it in the model"
+        return None
+
+    def _dest_id(self, row: list[str]) -> str:
+        return "+".join(self.schema) + "|" + ",".join(row)
+
+    def _row_of(self, dest_id: str | None) -> tuple[list[str], list[str]] | None:
+        if not dest_id or "|" not in dest_id:
+            return None
+        schema, _, cells = dest_id.partition("|")
+        return schema.split("+"), cells.split(",")
+
+    @staticmethod
+    def _usable(schema: list[str], row: list[str]) -> bool:
+        return any(c for k, c in zip(schema, row, strict=True) if k not in ("COUNTRY",))
+
+    def _session(
+        self,
+        rows: list[list[str]],
+        seq: int = 1,
+        last: bool = True,
+        session_id: int | None = None,
+        total: int | None = None,
+    ) -> dict[str, Any]:
+        if session_id is None:
+            session_id = self.session_id(rows, "add")
+        return {
+            "session_id": session_id,
+            "batch_seq": seq,
+            "last_batch_flag": last,
+            "estimated_num_total": total if total is not None else len(rows),
+        }
+
+    @staticmethod
+    def session_id(rows: list[list[str]], kind: str) -> int:
+        """Deterministic per set of rows and direction: a retry reuses it, and after a crash
+        :meth:`reconcile` can ask Meta whether the session exists."""
+        digest = hashlib.sha256((kind + json.dumps(sorted(rows))).encode()).digest()
+        return int.from_bytes(digest[:7], "big")
+
+    def _upload(
+        self,
+        transport: Transport,
+        method: str,
+        edge: str,
+        schema: list[str],
+        rows: list[list[str]],
+        session: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        if session is None:
+            session = self._session(
+                rows, session_id=self.session_id(rows, "remove" if method == "DELETE" else "add")
+            )
+        body = self._auth({"payload": {"schema": schema, "data": rows}, "session": session})
+        return json_body(transport.request(method, f"/{self.audience_id}/{edge}", json_body=body))
+
+    def _invalid(self, answer: dict[str, Any], n: int) -> int:
+        return min(n, int(answer.get("num_invalid_entries") or 0))
+
+    def send_upserts(self, transport: Transport, records: list[Record]) -> list[RowResult]:
+        results: dict[str, RowResult] = {}
+        rows: list[list[str]] = []
+        sent: list[Record] = []
+        stale: list[list[str]] = []
+        for r in records:
+            row = self.hashed_row(r.fields)
+            why = self.problem(r.fields)
+            if why:
+                results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
+                continue
+            if not self._usable(self.schema, row):
+                results[r.key] = RowResult(
+                    r.key,
+                    Outcome.REJECTED,
+                    error=(
+                        "no usable identifier after normalisation (email, phone, name ... all "
+                        "empty "
+                        "or malformed)"
+                    ),
+                )
+                continue
+            rows.append(row)
+            sent.append(r)
+            old = self._row_of(r.dest_id)
+            if old and (old[0] != self.schema or old[1] != row):
+                stale.append(old[1] if old[0] == self.schema else [])
+        if rows:
+            answer = self._upload(transport, "POST", "users", self.schema, rows)
+            bad = self._invalid(answer, len(rows))
+            samples = " ".join(str(v) for v in (answer.get("invalid_entry_samples") or {}).values())
+            if bad and len(sent) > 1:
+                # Meta does not say which rows were invalid: the engine splits the batch until
+                # they are isolated (re-sending the valid rows is harmless: membership is a set).
+                raise BatchRejectedError(
+                    f"Meta reported {bad} invalid entr{'y' if bad == 1 else 'ies'} in "
+                    f"{len(sent)} rows ({redact(samples)[:200]})"
+                )
+            for i, r in enumerate(sent):
+                if bad:
+                    results[r.key] = RowResult(
+                        r.key,
+                        Outcome.REJECTED,
+                        error=(
+                            "Meta counted this row in num_invalid_entries "
+                            f"({redact(samples)[:200]})"
+                        ),
+                    )
+                else:
+                    results[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=self._dest_id(rows[i]))
+        stale = [s for s in stale if s]
+        if stale:
+            self._upload(transport, "DELETE", "users", self.schema, stale)
+        return [results[r.key] for r in records]
+
+    def send_removals(self, transport: Transport, records: list[Record]) -> list[RowResult]:
+        by_schema: dict[tuple[str, ...], list[list[str]]] = {}
+        for r in records:
+            old = self._row_of(r.dest_id)
+            if old:
+                by_schema.setdefault(tuple(old[0]), []).append(old[1])
+        for schema, rows in by_schema.items():
+            self._upload(transport, "DELETE", "users", list(schema), rows)
+        return [RowResult(r.key, Outcome.ACKED) for r in records]
+
+    def _session_seen(self, transport: Transport, rows: list[list[str]], kind: str) -> bool:
+        sid = self.session_id(rows, kind)
+        page = json_body(
+            transport.request(
+                "GET", f"/{self.audience_id}/sessions", params=self._auth({"session_id": sid})
+            )
+        )
+        return any(
+            str(s.get("session_id")) == str(sid) and int(s.get("num_received") or 0) >= len(rows)
+            for s in page.get("data") or []
+        )
+
+    def reconcile(self, transport: Transport, records: list[Record]) -> list[RowResult]:
+        """Members cannot be read back by hash, but upload sessions can: the in-flight batch
+        was applied if Meta knows its (deterministic) session. Otherwise it is re-sent, which
+        is harmless (membership is a set)."""
+        results = {r.key: RowResult(r.key, Outcome.NOT_APPLIED) for r in records}
+        ups = [r for r in records if r.action != "remove"]
+        usable = [(r, self.hashed_row(r.fields)) for r in ups if not self.problem(r.fields)]
+        usable = [(r, row) for r, row in usable if self._usable(self.schema, row)]
+        if usable and self._session_seen(transport, [row for _, row in usable], "add"):
+            stale = []
+            for r, row in usable:
+                results[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=self._dest_id(row))
+                old = self._row_of(r.dest_id)
+                if old and old[0] == self.schema and old[1] != row:
+                    stale.append(old[1])
+            if stale:  # the crash may have come before the old identifiers were removed
+                self._upload(transport, "DELETE", "users", self.schema, stale)
+        rems = [(r, self._row_of(r.dest_id)) for r in records if r.action == "remove"]
+        groups: dict[tuple[str, ...], list[tuple[Record, list[str]]]] = {}
+        for r, old in rems:
+            if old is None:
+                results[r.key] = RowResult(r.key, Outcome.ACKED)
+            else:
+                groups.setdefault(tuple(old[0]), []).append((r, old[1]))
+        for items in groups.values():
+            if self._session_seen(transport, [row for _, row in items], "remove"):
+                for r, _ in items:
+                    results[r.key] = RowResult(r.key, Outcome.ACKED)
+        return [results[r.key] for r in records]
+
+    # --- full replace -----------------------------------------------------------------------
+    def replace(
+        self,
+        transport: Transport,
+        batches: Iterable[list[Record]],
+        session_id: int,
+        total: int | None = None,
+    ) -> Iterator[list[RowResult]]:
+        """Replace the audience with exactly the rows of ``batches`` in one ``usersreplace``
+        session (``batch_seq`` from 1, ``last_batch_flag`` on the last request; one batch of
+        look-ahead tells which is last). Yields each batch's results once Meta acknowledged
+        it. Rows with a malformed or no identifier are rejected and not sent; invalid entries
+        Meta still counts are added to :attr:`replace_invalid` (Meta does not say which row,
+        and a replace session cannot be split to find out). Empty input sends nothing: an
+        empty replace would wipe the audience."""
+        self.replace_invalid = 0
+        seq = 0
+        pending: list[Record] | None = None
+        it = iter(batches)
+        while True:
+            nxt = next(it, None)
+            if pending is not None:
+                seq += 1
+                out: dict[str, RowResult] = {}
+                rows: list[list[str]] = []
+                for r in pending:
+                    row = self.hashed_row(r.fields)
+                    why = self.problem(r.fields) or (
+                        None if self._usable(self.schema, row) else "no usable identifier"
+                    )
+                    if why:
+                        out[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
+                    else:
+                        out[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=self._dest_id(row))
+                        rows.append(row)
+                if rows or nxt is None:
+                    session = self._session([], seq, nxt is None, session_id, total)
+                    filler = [[""] * len(self.schema)]  # keeps batch_seq contiguous
+                    answer = self._upload(
+                        transport, "POST", "usersreplace", self.schema, rows or filler, session
+                    )
+                    self.replace_invalid += self._invalid(answer, len(rows))
+                else:
+                    seq -= 1
+                yield [out[r.key] for r in pending]
+            if nxt is None:
+                return
+            pending = nxt
+
+
+T_REPLACE = "reverse_etl.meta_replace_staging"
+
+
+def replace_audience(engine: Any, sync: SyncConfig) -> dict[str, Any]:
+    """A full replace of the sync's audience through ``/usersreplace`` (``--full-resync`` of
+    a Meta sync with ``options.upload: replace``). The whole model is streamed into one
+    replace session; what was acknowledged is staged and becomes the sync state in one
+    transaction only after the last batch (the moment Meta swaps the members), so a run
+    killed mid-session leaves the state as it was and the next replace starts a new
+    session. Returns the run's counters."""
+    import secrets as _secrets
+
+    from reverse_etl import manifest as dbt_manifest
+    from reverse_etl.diff import Diff
+    from reverse_etl.ratelimit import NoLimiter, RollingWindowLimiter
+    from reverse_etl.retry import HttpTransport, RetryPolicy
+    from reverse_etl.state import T_STATE, now
+
+    dest = MetaDestination.from_sync(sync)
+    wh, st = engine.wh, engine.state
+    relation = dbt_manifest.resolve_model(
+        engine.manifest(), sync.model, engine.project.manifest_path
+    )
+    st.ensure()
+    wh.execute(
+        f"CREATE TABLE IF NOT EXISTS {T_REPLACE} (sync_name VARCHAR NOT NULL, "
+        "key VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, dest_id VARCHAR, "
+        "PRIMARY KEY (sync_name, key))"
+    )
+    wh.execute(f"DELETE FROM {T_REPLACE} WHERE sync_name = ?", (sync.name,))
+    # Every row of the model as an upsert; nothing is "removed": the replace drops the rest.
+    diff = Diff(
+        wh,
+        sync.model_copy(update={"mode": "upsert"}),
+        relation,
+        dest.key_normalization,
+        full_resync=True,
+    )
+    diff.check_keys()
+    total = diff.materialize()
+    base, headers = dest.http_config()
+    lim = dest.limits
+    limiter = (
+        RollingWindowLimiter(lim.requests_per_window, lim.window_seconds)
+        if lim.requests_per_window
+        else NoLimiter()
+    )
+    transport = HttpTransport(
+        base, headers, dest.check_response, limiter, engine.retry_policy or RetryPolicy.from_env()
+    )
+    run_id = st.start_run(sync.name, sync.destination, "replace")
+    counts = {"added": 0, "rejected": 0}
+    rejected: list[tuple[Record, RowResult]] = []
+    try:
+        dest.prepare(transport)
+        batches: list[list[Record]] = []
+
+        def stream() -> Iterator[list[Record]]:
+            for kind, batch in diff.stream_pending(lim.batch_size, engine.page_size):
+                if kind == "upsert":
+                    batches.append(batch)
+                    yield batch
+
+        session_id = _secrets.randbits(62)
+        for results in dest.replace(transport, stream(), session_id, total):
+            batch = batches.pop(0)
+            ok = [
+                (sync.name, r.key, r.fingerprint, res.dest_id)
+                for r, res in zip(batch, results, strict=True)
+                if res.outcome is Outcome.ACKED
+            ]
+            wh.insert_rows(T_REPLACE, ("sync_name", "key", "fingerprint", "dest_id"), ok)
+            rejected += [
+                (r, res)
+                for r, res in zip(batch, results, strict=True)
+                if res.outcome is Outcome.REJECTED
+            ]
+            counts["added"] += len(ok)
+            counts["rejected"] += len(batch) - len(ok)
+        with wh.transaction():
+            wh.execute(f"DELETE FROM {T_STATE} WHERE sync_name = ?", (sync.name,))
+            wh.execute(
+                f"INSERT INTO {T_STATE} (sync_name, key, fingerprint, dest_id, synced_at, run_id) "
+                f"SELECT sync_name, key, fingerprint, dest_id, ?, ? FROM {T_REPLACE} "
+                "WHERE sync_name = ?",
+                (now(), run_id, sync.name),
+            )
+            wh.execute(f"DELETE FROM {T_REPLACE} WHERE sync_name = ?", (sync.name,))
+            st.commit_batch(
+                sync.name,
+                run_id,
+                rejected,
+                {**counts, **{"requests": transport.requests, "retries": transport.retries}},
+            )
+    except Exception as exc:
+        st.finish_run(run_id, "failed", redact(str(exc)))
+        raise
+    finally:
+        transport.close()
+        diff.drop_pending()
+    status = "partial" if counts["rejected"] else "success"
+    st.finish_run(run_id, status)
+    st.prune_rejections(sync.name, run_id)
+    return {
+        "status": status,
+        "run_id": run_id,
+        "meta_invalid_entries": dest.replace_invalid,
+        "requests": transport.requests,
+        **counts,
+    }
