@@ -22,9 +22,9 @@ final as (
         cast(city as {{ dbt.type_string() }}) as city,
         cast(segments as {{ dbt.type_string() }}) as segments,
         cast(rfm_segment as {{ dbt.type_string() }}) as rfm_segment,
-        cast(intent_score as {{ type_double() }}) as intent_score,
+        {{ round_double("intent_score", 2) }} as intent_score,
         cast(intent_tier as {{ dbt.type_string() }}) as intent_tier,
-        cast(lifetime_revenue as {{ type_double() }}) as lifetime_revenue,
+        {{ round_double("lifetime_revenue", 2) }} as lifetime_revenue,
         cast(orders_count as {{ dbt.type_int() }}) as orders_count,
         cast(last_order_at as {{ dbt.type_timestamp() }}) as last_order_at,
         {{ as_of() }} as as_of
