@@ -10,26 +10,14 @@ from pathlib import Path
 
 import duckdb
 
+from audiences.generator.writer import TABLES as RAW_TABLES
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).with_name("dbt"))
+# The raw source contract's columns and types, as the demo data generator writes them.
 RAW_DDL = {
-    "events": """event_id varchar, anonymous_id varchar, user_id varchar, session_id varchar,
-        event_type varchar, page_type varchar, page_url varchar, product_id varchar,
-        product_category varchar, engaged_seconds integer, device_type varchar, browser varchar,
-        os varchar, country varchar, region varchar, city varchar, referrer varchar,
-        utm_source varchar, utm_medium varchar, utm_campaign varchar, occurred_at timestamp,
-        loaded_at timestamp""",
-    "orders": """order_id varchar, user_id varchar, ordered_at timestamp, status varchar,
-        order_total decimal(18,2), currency varchar, loaded_at timestamp""",
-    "order_items": """order_id varchar, line_number integer, product_id varchar,
-        product_category varchar, quantity integer, unit_price decimal(18,2)""",
-    "customers": """user_id varchar, email varchar, phone varchar, first_name varchar,
-        last_name varchar, birth_date date, gender varchar, country varchar, region varchar,
-        city varchar, postal_code varchar, signup_at timestamp, updated_at timestamp,
-        email_consent boolean, ads_consent boolean, consent_updated_at timestamp,
-        deleted_at timestamp""",
-    "email_events": """event_id varchar, user_id varchar, campaign_id varchar,
-        event_type varchar, occurred_at timestamp, loaded_at timestamp""",
+    table: ", ".join(f"{name} {data_type}" for name, data_type in columns)
+    for table, columns in RAW_TABLES.items()
 }
 
 
