@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from process_measure import measure
 
 PROJECT_DIR = Path(os.environ.get("AUDIENCES_PROJECT_DIR", Path(__file__).resolve().parents[1]))
 BIN = Path(sys.executable).parent
@@ -40,31 +39,6 @@ FOUNDATION = [
     "cautious",
 ]
 RESULTS = PROJECT_DIR / "benchmarks" / "RESULTS.md"
-
-
-@dataclass(frozen=True)
-class Measurement:
-    seconds: float
-    peak_rss_mb: float
-
-
-def measure(command: list[str], env: dict[str, str]) -> Measurement:
-    """Runs a command, returning its wall time and the peak resident memory of the process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{output[-3000:]}")
-    return Measurement(elapsed, usage.ru_maxrss / 1024)
 
 
 def main() -> None:
