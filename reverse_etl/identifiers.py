@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import phonenumbers
 
@@ -272,3 +274,51 @@ def braze_country(value: object) -> str | None:
 def local_dedup_hash(value: str) -> str:
     """A local idempotency key for an already-normalised identifier (never sent)."""
     return sha256_hex(value)
+
+
+@dataclass(frozen=True)
+class GoogleIdentifierKeys:
+    """How one Google API names the identifier fields of a member."""
+
+    email: str
+    phone: str
+    address: str
+    given_name: str
+    family_name: str
+    region: str
+    api: str
+
+
+def google_user_identifiers(
+    fields: dict[str, str], keys: GoogleIdentifierKeys
+) -> tuple[list[dict[str, Any]], str | None]:
+    """(identifiers, problem) for one member, hashed as Google requires; the problem names
+    the field, never its value. Email and phone each give one identifier; first name, last
+    name, country and postal code together give an address identifier."""
+    country = fields.get("country")
+    out: list[dict[str, Any]] = []
+    for field, key in (("email", keys.email), ("phone", keys.phone)):
+        raw = fields.get(field, "")
+        if raw.strip():
+            hashed = google_hash(field, raw, country, api=keys.api)
+            if hashed is None:
+                return [], f"{field} is malformed (value withheld); fix it in the model"
+            out.append({key: hashed})
+    given = google_hash("first_name", fields.get("first_name", ""))
+    family = google_hash("last_name", fields.get("last_name", ""))
+    region = google_region(country)
+    postal = google_postal(fields.get("postal_code"))
+    if given and family and region and postal:
+        out.append(
+            {
+                keys.address: {
+                    keys.given_name: given,
+                    keys.family_name: family,
+                    keys.region: region,
+                    "postalCode": postal,
+                }
+            }
+        )
+    if not out:
+        return [], "no usable identifier (email, phone or full address)"
+    return out, None

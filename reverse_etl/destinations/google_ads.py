@@ -48,6 +48,16 @@ SECRET_ENV_VARS.update({TOKEN_ENV, DEV_TOKEN_ENV})
 USERS_PER_REQUEST = 10_000  # Google's recommendation; the hard cap is 100,000 identifiers
 RETRYABLE = ("CONCURRENT_MODIFICATION", "RESOURCE_TEMPORARILY_EXHAUSTED", "INTERNAL_ERROR")
 
+ADS_IDENTIFIER_KEYS = ids.GoogleIdentifierKeys(
+    email="hashedEmail",
+    phone="hashedPhoneNumber",
+    address="addressInfo",
+    given_name="hashedFirstName",
+    family_name="hashedLastName",
+    region="countryCode",
+    api="ads",
+)
+
 
 class GoogleAdsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -183,33 +193,9 @@ class GoogleAdsDestination:
 
     # --- operations ---------------------------------------------------------------------------
     def identifiers(self, f: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
-        country = f.get("country")
-        out: list[dict[str, Any]] = []
-        for field, key in (("email", "hashedEmail"), ("phone", "hashedPhoneNumber")):
-            raw = f.get(field, "")
-            if raw.strip():
-                h = ids.google_hash(field, raw, country, api="ads")
-                if h is None:
-                    return [], f"{field} is malformed (value withheld); fix it in the model"
-                out.append({key: h})
-        given = ids.google_hash("first_name", f.get("first_name", ""))
-        family = ids.google_hash("last_name", f.get("last_name", ""))
-        region = ids.google_region(country)
-        postal = ids.google_postal(f.get("postal_code"))
-        if given and family and region and postal:
-            out.append(
-                {
-                    "addressInfo": {
-                        "hashedFirstName": given,
-                        "hashedLastName": family,
-                        "countryCode": region,
-                        "postalCode": postal,
-                    }
-                }
-            )
-        if not out:
-            return [], "no usable identifier (email, phone or full address)"
-        return out, None
+        """(userIdentifiers, problem). The problem names the field, never its value."""
+        out, problem = ids.google_user_identifiers(f, ADS_IDENTIFIER_KEYS)
+        return out, problem
 
     def _job(
         self, transport: Transport, kind: str, items: list[tuple[Record, list[dict]]]

@@ -66,6 +66,16 @@ FIELDS = {
 T_REQUESTS = "reverse_etl.google_dm_requests"
 _MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
 
+DM_IDENTIFIER_KEYS = ids.GoogleIdentifierKeys(
+    email="emailAddress",
+    phone="phoneNumber",
+    address="address",
+    given_name="givenName",
+    family_name="familyName",
+    region="regionCode",
+    api="dm",
+)
+
 
 class DataManagerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -201,33 +211,8 @@ class GoogleDataManagerDestination:
     # --- members ---------------------------------------------------------------------------
     def identifiers(self, f: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
         """(userIdentifiers, problem). The problem names the field, never its value."""
-        country = f.get("country")
-        out: list[dict[str, Any]] = []
-        for field, key in (("email", "emailAddress"), ("phone", "phoneNumber")):
-            raw = f.get(field, "")
-            if raw.strip():
-                h = ids.google_hash(field, raw, country, api="dm")
-                if h is None:
-                    return [], f"{field} is malformed (value withheld); fix it in the model"
-                out.append({key: h})
-        given = ids.google_hash("first_name", f.get("first_name", ""))
-        family = ids.google_hash("last_name", f.get("last_name", ""))
-        region = ids.google_region(country)
-        postal = ids.google_postal(f.get("postal_code"))
-        if given and family and region and postal:
-            out.append(
-                {
-                    "address": {
-                        "givenName": given,
-                        "familyName": family,
-                        "regionCode": region,
-                        "postalCode": postal,
-                    }
-                }
-            )
-        if not out:
-            return [], "no usable identifier (email, phone or full address)"
-        return out[:IDENTIFIER_LIMIT], None
+        out, problem = ids.google_user_identifiers(f, DM_IDENTIFIER_KEYS)
+        return out[:IDENTIFIER_LIMIT], problem
 
     def member(self, f: dict[str, str], identifiers: list[dict[str, Any]]) -> dict[str, Any]:
         consent = {
