@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
-from datetime import date
 from pathlib import Path
 
-from process_measure import measure
+from process_measure import append_result, measure, result_row
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -114,18 +112,10 @@ def main() -> None:
         + (f"; {args.note}" if args.note else "")
     )
     command = f"python benchmarks/bench_build.py --events {args.events} --select {args.select}"
-    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-    row = f"| {date.today().isoformat()} | {machine} | `{command}` | {figures} |"
+    row = result_row(command, figures)
     print(row)
     if args.record:
-        results = PROJECT_DIR / "benchmarks" / "RESULTS.md"
-        if not results.exists():
-            results.write_text(
-                "# Benchmark results\n\nAppended by the benchmark scripts; never rewritten.\n\n"
-                "| date | machine | command | figures |\n|---|---|---|---|\n"
-            )
-        with results.open("a") as handle:
-            handle.write(row + "\n")
+        append_result(row)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
-from datetime import date
 from pathlib import Path
 
-from process_measure import measure
+from process_measure import append_result, measure, result_row
 
 PROJECT_DIR = Path(os.environ.get("AUDIENCES_PROJECT_DIR", Path(__file__).resolve().parents[1]))
 BIN = Path(sys.executable).parent
@@ -38,7 +36,6 @@ FOUNDATION = [
     "--indirect-selection",
     "cautious",
 ]
-RESULTS = PROJECT_DIR / "benchmarks" / "RESULTS.md"
 
 
 def main() -> None:
@@ -101,20 +98,10 @@ def main() -> None:
         + (f"; {args.note}" if args.note else "")
     )
     command = f"python benchmarks/bench_segments.py --events {args.events}"
-    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-    row = f"| {date.today().isoformat()} | {machine} | `{command}` | {figures} |"
+    row = result_row(command, figures)
     print(row)
     if args.record:
-        if not RESULTS.exists():
-            RESULTS.write_text(
-                "# Segment layer benchmark\n\n"
-                "Appended by benchmarks/bench_segments.py; never rewritten. Both builds are\n"
-                "`dbt build --full-refresh` (models + data tests + unit tests) on the same data,\n"
-                "as_of pinned; peak is the peak RSS of the dbt process (DuckDB runs in it).\n\n"
-                "| date | machine | command | figures |\n|---|---|---|---|\n"
-            )
-        with RESULTS.open("a") as handle:
-            handle.write(row + "\n")
+        append_result(row)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -35,3 +37,21 @@ def measure(command: list[str], env: dict[str, str]) -> Measurement:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{output[-3000:]}")
     return Measurement(elapsed, usage.ru_maxrss / 1024)
+
+
+def result_row(command: str, figures: str) -> str:
+    """One row of benchmarks/RESULTS.md: date, machine, command, figures."""
+    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    return f"| {date.today().isoformat()} | {machine} | `{command}` | {figures} |"
+
+
+def append_result(row: str) -> None:
+    """Appends a row to benchmarks/RESULTS.md (created with its header if missing)."""
+    results = PROJECT_DIR / "benchmarks" / "RESULTS.md"
+    if not results.exists():
+        results.write_text(
+            "# Benchmark results\n\nAppended by the benchmark scripts; never rewritten.\n\n"
+            "| date | machine | command | figures |\n|---|---|---|---|\n"
+        )
+    with results.open("a") as handle:
+        handle.write(row + "\n")
