@@ -12,14 +12,36 @@
 
 with
 
-events as (
+{% if is_incremental() %}
 
-    select * from {{ ref('stg_tracker__events') }}
-    {% if is_incremental() %}
+    touched_deliveries as (
+
+        -- every delivery on the devices touched by new loads, ranked here rather than read
+        -- from stg_tracker__events, whose ranking window would span the whole table
+        select
+            *,
+            {{ delivery_number() }} as delivery_number
+        from {{ ref('stg_tracker__event_loads') }}
         where anonymous_id in ({{ touched_devices(ref('stg_tracker__event_loads')) }})
-    {% endif %}
 
-),
+    ),
+
+    events as (
+
+        select * from touched_deliveries
+        where delivery_number = 1
+
+    ),
+
+{% else %}
+
+    events as (
+
+        select * from {{ ref('stg_tracker__events') }}
+
+    ),
+
+{% endif %}
 
 devices as (
 
