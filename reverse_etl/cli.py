@@ -83,7 +83,12 @@ def _setup_logging(verbose: bool) -> None:
 @config_option
 @target_option
 @click.option("--dry-run", is_flag=True, help="show what would be sent; send nothing")
-@click.option("--full-resync", is_flag=True, help="re-send every row, ignoring fingerprints")
+@click.option(
+    "--full-resync",
+    is_flag=True,
+    help="re-send every row, ignoring fingerprints (a Meta sync with options.upload: replace "
+    "swaps the whole audience in one replace session)",
+)
 @ignore_option
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="log retries and throttling")

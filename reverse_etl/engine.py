@@ -8,13 +8,20 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from reverse_etl import gate, manifest
 from reverse_etl.config import Project, SyncConfig
-from reverse_etl.destinations.base import Destination, Outcome, Record, RowResult, build_destination
+from reverse_etl.destinations.base import (
+    Destination,
+    Outcome,
+    Record,
+    ReplacingDestination,
+    RowResult,
+    build_destination,
+)
 from reverse_etl.diff import Diff, DiffCounts
 from reverse_etl.errors import (
     BatchRejectedError,
@@ -31,7 +38,8 @@ from reverse_etl.warehouse.base import Warehouse
 
 log = logging.getLogger("reverse_etl")
 
-CRASH_ENV = "AUDIENCES_TEST_CRASH_AT"  # test hook: "<point>:<n>", point in wal|response|ack|commit
+# test hook: "<point>:<n>", point in wal|response|ack|commit (|swap for a full replace)
+CRASH_ENV = "AUDIENCES_TEST_CRASH_AT"
 
 
 @dataclass
@@ -267,10 +275,23 @@ class SyncEngine:
             return SyncResult(
                 sync.name, "failed", error=f"sync {sync.name!r} is already running elsewhere"
             )
-        run_id = self.state.start_run(sync.name, sync.destination, sync.mode)
+        # A destination that swaps whole audiences does so on --full-resync; an empty model is
+        # never uploaded as a replace (that would send nothing): it goes through removals.
+        replace = (
+            full_resync
+            and counts.added > 0
+            and isinstance(dest, ReplacingDestination)
+            and dest.replaces_on_full_resync()
+        )
+        run_id = self.state.start_run(
+            sync.name, sync.destination, "replace" if replace else sync.mode
+        )
         runner = _Run(self, sync, dest, diff, run_id, counts)
         try:
-            runner.execute(inflight)
+            if replace:
+                runner.execute_replace()
+            else:
+                runner.execute(inflight)
             runner.totals.update(self._post_sync(dest, run_id))
         except ReverseEtlError as exc:
             msg = redact(str(exc))
@@ -443,4 +464,52 @@ class _Run:
         self.diff.materialize()
         for kind, batch in self.diff.stream_pending(size, self.e.page_size):
             self._batch(kind, batch)
+        self.diff.drop_pending()
+
+    def execute_replace(self) -> None:
+        """``--full-resync`` of a destination that swaps whole audiences: every row of the
+        model goes into one replace session. Acknowledged rows are staged per batch and
+        become the state in one transaction once the last batch is acknowledged (when the
+        destination swaps the members). A run stopped before that leaves the state as it was;
+        the next replace starts a new session from the first batch."""
+        dest = self.dest
+        assert isinstance(dest, ReplacingDestination)
+        st = self.e.state
+        st.begin_replace(self.sync.name)
+        self.diff.materialize()
+        self.total = self.planned.added
+        sent: list[list[Record]] = []
+
+        def upserts() -> Iterator[list[Record]]:
+            # removals are not sent: the replace drops every member it is not given
+            for kind, batch in self.diff.stream_pending(dest.limits.batch_size, self.e.page_size):
+                if kind == "upsert":
+                    sent.append(batch)
+                    yield batch
+
+        for results in dest.replace(self._transport(), upserts(), self.planned.added):
+            batch = sent.pop(0)
+            self.e.crash("ack")
+            pairs = list(zip(batch, results, strict=True))
+            counts = {"added": 0, "rejected": 0}
+            for rec, res in pairs:
+                if res.outcome is Outcome.ACKED:
+                    counts["added"] += 1
+                else:
+                    counts["rejected"] += 1
+                    self.rejections.append((rec.key, res.error or "rejected"))
+            for k, v in counts.items():
+                self.totals[k] += v
+            counts.update(self.flush_counts())
+            st.stage_replaced(self.sync.name, self.run_id, pairs, counts)
+            self.e.crash("commit")
+            self._progress(len(batch))
+        self.totals["removed"] += self.planned.removed
+        self.totals.update({k: v for k, v in dest.replace_counts.items() if v})
+        st.commit_replace(
+            self.sync.name,
+            self.run_id,
+            {"removed": self.planned.removed, **self.flush_counts()},
+        )
+        self.e.crash("swap")
         self.diff.drop_pending()

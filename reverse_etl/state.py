@@ -6,6 +6,9 @@ Tables (all keyed by sync name):
 - ``inflight``: write-ahead record of the batch being sent (see ADR 0003).
 - ``runs``: run history with counts per action and status.
 - ``rejections``: rows the destination refused, with its message and attempt count.
+- ``replace_staging``: rows a full replace (``--full-resync`` of a destination that swaps the
+  whole audience in one session) had acknowledged so far; they become ``sync_state`` in one
+  transaction when the session completes, and are discarded if the run stops before.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ T_STATE = f"{SCHEMA}.sync_state"
 T_INFLIGHT = f"{SCHEMA}.inflight"
 T_RUNS = f"{SCHEMA}.runs"
 T_REJECTIONS = f"{SCHEMA}.rejections"
+T_REPLACE = f"{SCHEMA}.replace_staging"
 
 DDL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -71,6 +75,12 @@ DDL = [
         last_seen_at TIMESTAMP NOT NULL,
         last_run_id VARCHAR NOT NULL,
         PRIMARY KEY (sync_name, key))""",
+    f"""CREATE TABLE IF NOT EXISTS {T_REPLACE} (
+        sync_name VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        dest_id VARCHAR,
+        run_id VARCHAR NOT NULL)""",
 ]
 
 COUNTERS = (
@@ -194,7 +204,7 @@ class StateStore:
     def forget(self, sync_name: str) -> None:
         """Drop all state of a sync (used by tests and by `--full-resync` never)."""
         with self.wh.transaction():
-            for t in (T_STATE, T_INFLIGHT, T_REJECTIONS):
+            for t in (T_STATE, T_INFLIGHT, T_REJECTIONS, T_REPLACE):
                 self.wh.execute(f"DELETE FROM {t} WHERE sync_name = ?", (sync_name,))
 
     # --- write-ahead in-flight batches ---------------------------------------------------
@@ -307,6 +317,49 @@ class StateStore:
             )
             if batch_id is not None:
                 self.clear_inflight(sync_name, batch_id)
+            self.add_counts(run_id, counts)
+
+    # --- full replace ------------------------------------------------------------------
+    def begin_replace(self, sync_name: str) -> None:
+        """Discard what an earlier, unfinished replace of this sync had staged."""
+        self.wh.execute(f"DELETE FROM {T_REPLACE} WHERE sync_name = ?", (sync_name,))
+
+    def stage_replaced(
+        self,
+        sync_name: str,
+        run_id: str,
+        pairs: Sequence[tuple[Record, RowResult]],
+        counts: dict[str, int],
+    ) -> None:
+        """One transaction per acknowledged replace batch: its accepted rows are staged (not
+        yet state: the destination swaps members only when the session completes), its
+        rejected rows recorded, the run counters updated."""
+        staged = [
+            (sync_name, rec.key, rec.fingerprint, res.dest_id or rec.dest_id, run_id)
+            for rec, res in pairs
+            if res.outcome is Outcome.ACKED
+        ]
+        rejected = [(rec, res) for rec, res in pairs if res.outcome is Outcome.REJECTED]
+        with self.wh.transaction():
+            self.wh.insert_rows(
+                T_REPLACE, ("sync_name", "key", "fingerprint", "dest_id", "run_id"), staged
+            )
+            self.commit_batch(sync_name, run_id, rejected, counts)
+
+    def commit_replace(self, sync_name: str, run_id: str, counts: dict[str, int]) -> None:
+        """The session completed: the staged rows become the sync state, in one transaction.
+        In-flight batches of an earlier incremental run are moot (the replace set every
+        member) and are cleared."""
+        with self.wh.transaction():
+            self.wh.execute(f"DELETE FROM {T_STATE} WHERE sync_name = ?", (sync_name,))
+            self.wh.execute(
+                f"INSERT INTO {T_STATE} (sync_name, key, fingerprint, dest_id, synced_at, run_id) "
+                f"SELECT sync_name, key, fingerprint, dest_id, ?, run_id FROM {T_REPLACE} "
+                "WHERE sync_name = ? AND run_id = ?",
+                (now(), sync_name, run_id),
+            )
+            self.begin_replace(sync_name)
+            self.wh.execute(f"DELETE FROM {T_INFLIGHT} WHERE sync_name = ?", (sync_name,))
             self.add_counts(run_id, counts)
 
     def clear_inflight(self, sync_name: str, batch_id: str) -> None:

@@ -10,6 +10,7 @@ destination gets the same fault handling.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -96,6 +97,27 @@ class Destination(Protocol):
         """After a crash: read back in-flight ``records`` and finish them without re-sending
         anything the destination already acknowledged. ACKED = now complete, NOT_APPLIED =
         never applied (the engine sends it again through the normal diff)."""
+
+
+@runtime_checkable
+class ReplacingDestination(Protocol):
+    """Optional capability: swap the whole audience in one upload session (Meta's
+    ``/usersreplace``). On ``--full-resync`` of a sync that opts in, the engine streams every
+    row of the model through :meth:`replace` instead of sending adds and removals, and
+    makes the acknowledged rows the sync's state only once the session has completed."""
+
+    #: extra counters of the last replace (e.g. entries the API counted invalid)
+    replace_counts: dict[str, int]
+
+    def replaces_on_full_resync(self) -> bool:
+        """True when this sync is configured to replace on ``--full-resync``."""
+
+    def replace(
+        self, transport: Transport, batches: Iterable[list[Record]], total: int | None = None
+    ) -> Iterator[list[RowResult]]:
+        """Upload ``batches`` as one replace session; yield each batch's results once the
+        destination acknowledged it. The members not uploaded are gone when the last batch
+        is acknowledged."""
 
 
 def build_destination(sync: SyncConfig) -> Destination:

@@ -16,8 +16,10 @@ through ``/{audience_id}/users`` with SHA-256 hashes of normalised identifiers.
   (a row without any usable identifier is rejected with the reason) and any invalid entries
   Meta still reports are rejected by matching the returned samples or, failing that, recorded
   against the batch.
-- :meth:`MetaDestination.replace` uploads a whole audience through ``/usersreplace``
-  (``batch_seq`` 1..N, ``last_batch_flag`` on the last request).
+- With ``options.upload: replace`` (mirror syncs only), ``--full-resync`` swaps the whole
+  audience through ``/usersreplace`` in one session (:meth:`MetaDestination.replace`,
+  ``batch_seq`` 1..N, ``last_batch_flag`` on the last request); the engine makes the
+  acknowledged rows the sync state only when the session has completed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
@@ -87,7 +90,8 @@ class MetaOptions(BaseModel):
     access_tier: Literal["limited", "full"] = "limited"
     active_audiences: int = Field(default=1, ge=0)
     batch_size: int = Field(default=ROW_LIMIT, ge=1, le=ROW_LIMIT)
-    #: "replace": a --full-resync of this sync goes through /usersreplace (replace_audience)
+    #: "replace": a --full-resync of this sync swaps the whole audience through /usersreplace
+    #: (see MetaDestination.replace); other runs send adds and removals
     upload: Literal["incremental", "replace"] = "incremental"
 
 
@@ -134,7 +138,13 @@ class MetaDestination:
         self.account = options.ad_account_id.removeprefix("act_")
         self.audience_id: str | None = options.audience_id
         self._token: str | None = None
-        self.replace_invalid = 0
+        self.replace_counts: dict[str, int] = {}
+        if options.upload == "replace" and sync.mode != "mirror":
+            raise ConfigError(
+                f"sync {sync.name!r}, field 'options.upload': 'replace' removes every audience "
+                "member missing from the model, so the sync must use mode: mirror (its "
+                "max_removal_pct safety brake then guards the replace)"
+            )
 
     @classmethod
     def from_sync(cls, sync: SyncConfig) -> MetaDestination:
@@ -420,21 +430,24 @@ class MetaDestination:
         return [results[r.key] for r in records]
 
     # --- full replace -----------------------------------------------------------------------
+    def replaces_on_full_resync(self) -> bool:
+        return self.options.upload == "replace"
+
     def replace(
         self,
         transport: Transport,
         batches: Iterable[list[Record]],
-        session_id: int,
         total: int | None = None,
     ) -> Iterator[list[RowResult]]:
-        """Replace the audience with exactly the rows of ``batches`` in one ``usersreplace``
-        session (``batch_seq`` from 1, ``last_batch_flag`` on the last request; one batch of
-        look-ahead tells which is last). Yields each batch's results once Meta acknowledged
-        it. Rows with a malformed or no identifier are rejected and not sent; invalid entries
-        Meta still counts are added to :attr:`replace_invalid` (Meta does not say which row,
-        and a replace session cannot be split to find out). Empty input sends nothing: an
-        empty replace would wipe the audience."""
-        self.replace_invalid = 0
+        """Replace the audience with exactly the rows of ``batches`` in one new
+        ``usersreplace`` session (``batch_seq`` from 1, ``last_batch_flag`` on the last
+        request; one batch of look-ahead tells which is last). Yields each batch's results
+        once Meta acknowledged it. Rows with a malformed or no identifier are rejected and not
+        sent; invalid entries Meta still counts go to ``replace_counts["invalid_entries"]``
+        (Meta does not say which row, and a replace session cannot be split to find out).
+        Empty input sends nothing: an empty replace would wipe the audience."""
+        session_id = secrets.randbits(62)
+        self.replace_counts = {"invalid_entries": 0}
         seq = 0
         pending: list[Record] | None = None
         it = iter(batches)
@@ -460,122 +473,10 @@ class MetaDestination:
                     answer = self._upload(
                         transport, "POST", "usersreplace", self.schema, rows or filler, session
                     )
-                    self.replace_invalid += self._invalid(answer, len(rows))
+                    self.replace_counts["invalid_entries"] += self._invalid(answer, len(rows))
                 else:
                     seq -= 1
                 yield [out[r.key] for r in pending]
             if nxt is None:
                 return
             pending = nxt
-
-
-T_REPLACE = "reverse_etl.meta_replace_staging"
-
-
-def replace_audience(engine: Any, sync: SyncConfig) -> dict[str, Any]:
-    """A full replace of the sync's audience through ``/usersreplace`` (``--full-resync`` of
-    a Meta sync with ``options.upload: replace``). The whole model is streamed into one
-    replace session; what was acknowledged is staged and becomes the sync state in one
-    transaction only after the last batch (the moment Meta swaps the members), so a run
-    killed mid-session leaves the state as it was and the next replace starts a new
-    session. Returns the run's counters."""
-    import secrets as _secrets
-
-    from reverse_etl import manifest as dbt_manifest
-    from reverse_etl.diff import Diff
-    from reverse_etl.ratelimit import NoLimiter, RollingWindowLimiter
-    from reverse_etl.retry import HttpTransport, RetryPolicy
-    from reverse_etl.state import T_STATE, now
-
-    dest = MetaDestination.from_sync(sync)
-    wh, st = engine.wh, engine.state
-    relation = dbt_manifest.resolve_model(
-        engine.manifest(), sync.model, engine.project.manifest_path
-    )
-    st.ensure()
-    wh.execute(
-        f"CREATE TABLE IF NOT EXISTS {T_REPLACE} (sync_name VARCHAR NOT NULL, "
-        "key VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, dest_id VARCHAR, "
-        "PRIMARY KEY (sync_name, key))"
-    )
-    wh.execute(f"DELETE FROM {T_REPLACE} WHERE sync_name = ?", (sync.name,))
-    # Every row of the model as an upsert; nothing is "removed": the replace drops the rest.
-    diff = Diff(
-        wh,
-        sync.model_copy(update={"mode": "upsert"}),
-        relation,
-        dest.key_normalization,
-        full_resync=True,
-    )
-    diff.check_keys()
-    total = diff.materialize()
-    base, headers = dest.http_config()
-    lim = dest.limits
-    limiter = (
-        RollingWindowLimiter(lim.requests_per_window, lim.window_seconds)
-        if lim.requests_per_window
-        else NoLimiter()
-    )
-    transport = HttpTransport(
-        base, headers, dest.check_response, limiter, engine.retry_policy or RetryPolicy.from_env()
-    )
-    run_id = st.start_run(sync.name, sync.destination, "replace")
-    counts = {"added": 0, "rejected": 0}
-    rejected: list[tuple[Record, RowResult]] = []
-    try:
-        dest.prepare(transport)
-        batches: list[list[Record]] = []
-
-        def stream() -> Iterator[list[Record]]:
-            for kind, batch in diff.stream_pending(lim.batch_size, engine.page_size):
-                if kind == "upsert":
-                    batches.append(batch)
-                    yield batch
-
-        session_id = _secrets.randbits(62)
-        for results in dest.replace(transport, stream(), session_id, total):
-            batch = batches.pop(0)
-            ok = [
-                (sync.name, r.key, r.fingerprint, res.dest_id)
-                for r, res in zip(batch, results, strict=True)
-                if res.outcome is Outcome.ACKED
-            ]
-            wh.insert_rows(T_REPLACE, ("sync_name", "key", "fingerprint", "dest_id"), ok)
-            rejected += [
-                (r, res)
-                for r, res in zip(batch, results, strict=True)
-                if res.outcome is Outcome.REJECTED
-            ]
-            counts["added"] += len(ok)
-            counts["rejected"] += len(batch) - len(ok)
-        with wh.transaction():
-            wh.execute(f"DELETE FROM {T_STATE} WHERE sync_name = ?", (sync.name,))
-            wh.execute(
-                f"INSERT INTO {T_STATE} (sync_name, key, fingerprint, dest_id, synced_at, run_id) "
-                f"SELECT sync_name, key, fingerprint, dest_id, ?, ? FROM {T_REPLACE} "
-                "WHERE sync_name = ?",
-                (now(), run_id, sync.name),
-            )
-            wh.execute(f"DELETE FROM {T_REPLACE} WHERE sync_name = ?", (sync.name,))
-            st.commit_batch(
-                sync.name,
-                run_id,
-                rejected,
-                {**counts, **{"requests": transport.requests, "retries": transport.retries}},
-            )
-    except Exception as exc:
-        st.finish_run(run_id, "failed", redact(str(exc)))
-        raise
-    finally:
-        transport.close()
-        diff.drop_pending()
-    status = "partial" if counts["rejected"] else "success"
-    st.finish_run(run_id, status)
-    st.prune_rejections(sync.name, run_id)
-    return {
-        "status": status,
-        "run_id": run_id,
-        "meta_invalid_entries": dest.replace_invalid,
-        "requests": transport.requests,
-        **counts,
-    }

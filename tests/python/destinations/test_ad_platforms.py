@@ -106,11 +106,11 @@ def test_meta_replace_uses_one_session_in_order(dest_env):
         )
         for r in rows
     ]
-    results = list(dest.replace(tr, [recs[:3], recs[3:6], recs[6:]], session_id=42, total=7))
+    results = list(dest.replace(tr, [recs[:3], recs[3:6], recs[6:]], total=7))
     assert [len(b) for b in results] == [3, 3, 1]
     aud = env.emulator.audience_by_name("Audiences | high_value")
-    assert aud["sessions"]["42"]["batches"] == [1, 2, 3]
-    assert aud["sessions"]["42"]["stage"] == "finished"
+    replace = [s for s in aud["sessions"].values() if s["batches"] == [1, 2, 3]]
+    assert len(replace) == 1 and replace[0]["stage"] == "finished"
     assert env.emulator.member_values("Audiences | high_value", "EMAIL") == {
         targets()["meta"].marker(r) for r in rows
     }
@@ -327,25 +327,23 @@ def test_sync_config_options_are_validated():
     assert Path(__file__).exists()
 
 
-def test_meta_full_replace_swaps_members_and_state_at_the_last_batch(dest_env):
+def test_meta_full_resync_replaces_members_and_state_at_the_last_batch(dest_env):
     from dest_support import ads_rows, insert
 
-    from reverse_etl.destinations.meta import replace_audience
-    from reverse_etl.engine import SyncEngine
-    from reverse_etl.warehouse.duckdb import DuckDBWarehouse
-
-    env = dest_env("meta", n=30, options={"ad_account_id": "act_1001", "batch_size": 10})
-    assert env.run().status == "success"
+    opts = {"ad_account_id": "act_1001", "batch_size": 10, "upload": "replace"}
+    env = dest_env("meta", n=30, options=opts)
+    assert env.run().status == "success"  # an ordinary run: adds through /users
     env.exec(f"DELETE FROM {T} WHERE user_id < 'u0000005'")
     insert(env.db, "aud_meta_custom_audience", ads_rows(3, start=100))
     env.exec(f"UPDATE {T} SET email = 'x@@y' WHERE user_id = 'u0000101'")
-    wh = DuckDBWarehouse(str(env.db))
-    try:
-        engine = SyncEngine(env.project(), wh, retry_policy=None)
-        out = replace_audience(engine, env.sync)
-    finally:
-        wh.close()
-    assert out["status"] == "partial" and out["added"] == 27 and out["rejected"] == 1
+    res = env.run(full_resync=True)
+    assert res.status == "partial", res.error
+    assert {k: res.counts[k] for k in ("added", "removed", "rejected")} == {
+        "added": 27,
+        "removed": 5,
+        "rejected": 1,
+    }
+    assert res.rejections == [("u0000101", res.rejections[0][1])]
     aud = env.emulator.audience_by_name("Audiences | high_value")
     replace = [s for s in aud["sessions"].values() if s["batches"] == [1, 2, 3]]
     assert len(replace) == 1 and replace[0]["stage"] == "finished"
@@ -354,5 +352,20 @@ def test_meta_full_replace_swaps_members_and_state_at_the_last_batch(dest_env):
     keys = {k for (k,) in env.sql("SELECT key FROM reverse_etl.sync_state")}
     assert keys == {r["user_id"] for r in env.model_rows()} - {"u0000101"}
     assert env.sql("SELECT key FROM reverse_etl.rejections") == [("u0000101",)]
+    assert env.sql("SELECT count(*) FROM reverse_etl.replace_staging") == [(0,)]
+    assert env.sql(
+        "SELECT mode, status, added, removed FROM reverse_etl.runs ORDER BY started_at DESC LIMIT 1"
+    ) == [("replace", "partial", 27, 5)]
     res = env.run()  # an incremental run afterwards only retries the rejected row
     assert res.counts["unchanged"] == 27 and res.counts["rejected"] == 1
+
+
+def test_meta_replace_requires_mirror_mode():
+    from reverse_etl.errors import ConfigError
+
+    t = targets()["meta"]
+    opts = {"ad_account_id": "act_1001", "upload": "replace"}
+    with pytest.raises(ConfigError, match=r"options\.upload.*mode: mirror"):
+        build(make_sync(t, mode="upsert", options=opts))
+    assert build(make_sync(t, options=opts)).replaces_on_full_resync()
+    assert not build(make_sync(t, options={"ad_account_id": "act_1001"})).replaces_on_full_resync()
