@@ -200,19 +200,15 @@ def child(root: Path, name: str) -> None:
     spec = SYNCS[name]
     raw = {
         "name": f"bench_{name}",
-        "destination": "hubspot",
+        "destination": name,
         "mode": "mirror",
         "list": "Audiences | benchmark",
         "rate_limit": "off",
         **spec,
     }
-    # Validated as a HubSpot entry, then pointed at this destination (config.py does not
-    # list the new destinations yet).
-    sync = SyncConfig.model_validate(raw).model_copy(update={"destination": name})
+    sync = SyncConfig.model_validate(raw)
     project = Project(path=root / "syncs.yml", file=SyncsFile(syncs=[sync]))
-    wh = DuckDBWarehouse(
-        str(root / "w.duckdb"), memory_limit=os.environ.get("AUDIENCES_DUCKDB_MEMORY_LIMIT")
-    )
+    wh = DuckDBWarehouse.from_env(str(root / "w.duckdb"))  # AUDIENCES_SYNC_MEMORY_LIMIT
     engine = SyncEngine(project, wh, destination_factory=lambda s: factories[s.destination](s))
     t0 = time.monotonic()
     first = engine.run(sync)
@@ -313,7 +309,7 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.duckdb_memory:
-        os.environ["AUDIENCES_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory
+        os.environ["AUDIENCES_SYNC_MEMORY_LIMIT"] = args.duckdb_memory
     if args.child:
         child(Path(args.child), args.destination)
         return

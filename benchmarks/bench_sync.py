@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reverse_etl.warehouse.duckdb import SYNC_MEMORY_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 HEADER = "| date | machine | command | figures |\n|---|---|---|---|\n"
@@ -155,7 +157,7 @@ def child(root: Path, rate_limit: bool) -> None:
     HttpTransport._once = timed  # record when each request leaves
     project = load_project(root / "syncs.yml")
     sync = project.file.syncs[0]
-    wh = DuckDBWarehouse.from_env(str(root / "w.duckdb"))  # AUDIENCES_DUCKDB_MEMORY_LIMIT
+    wh = DuckDBWarehouse.from_env(str(root / "w.duckdb"))  # AUDIENCES_SYNC_MEMORY_LIMIT
     engine = SyncEngine(project, wh)
     t0 = time.monotonic()
     first = engine.run(sync)
@@ -296,9 +298,13 @@ def main() -> None:
     ap.add_argument("--suite", action="store_true", help="100k and 1M without limit, 20k with")
     ap.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     ap.add_argument("--note", help="free text appended to the recorded figures")
-    ap.add_argument("--duckdb-memory", help="DuckDB memory_limit of the sync, e.g. 256MB")
+    ap.add_argument(
+        "--duckdb-memory", help="DuckDB memory_limit of the sync (default: the sync's, 256MB)"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.duckdb_memory:
+        os.environ[SYNC_MEMORY_ENV] = args.duckdb_memory  # inherited by the measured child
     if args.child:
         child(Path(args.child), args.rate_limit == "on")
         return

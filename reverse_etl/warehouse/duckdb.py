@@ -12,6 +12,12 @@ import duckdb
 from reverse_etl.errors import WarehouseError
 from reverse_etl.warehouse.base import Row, Warehouse
 
+#: The sync's DuckDB memory cap (not dbt's: profiles.yml reads AUDIENCES_DUCKDB_MEMORY_LIMIT).
+#: Beyond it DuckDB spills the diff's joins to disk, so the sync's memory stays flat however
+#: many rows the model has (benchmarks/bench_sync.py).
+SYNC_MEMORY_ENV = "AUDIENCES_SYNC_MEMORY_LIMIT"
+DEFAULT_SYNC_MEMORY = "256MB"
+
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
@@ -34,7 +40,7 @@ class DuckDBWarehouse(Warehouse):
     @classmethod
     def from_env(cls, path: str | None = None, **kwargs: Any) -> DuckDBWarehouse:
         path = path or os.environ.get("AUDIENCES_DUCKDB_PATH", "audiences.duckdb")
-        kwargs.setdefault("memory_limit", os.environ.get("AUDIENCES_DUCKDB_MEMORY_LIMIT"))
+        kwargs.setdefault("memory_limit", os.environ.get(SYNC_MEMORY_ENV) or DEFAULT_SYNC_MEMORY)
         return cls(path, **kwargs)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:

@@ -181,6 +181,13 @@ def test_full_sync_on_postgres(tmp_path, hubspot):
 
 def test_duckdb_path_from_env(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "env.duckdb"))
+    monkeypatch.delenv("AUDIENCES_SYNC_MEMORY_LIMIT", raising=False)
     w = connect("duckdb")
     assert w.path == str(tmp_path / "env.duckdb")
+    # the sync's own memory cap (256 MB = 244.1 MiB), not dbt's AUDIENCES_DUCKDB_MEMORY_LIMIT
+    assert w.query("SELECT current_setting('memory_limit')") == [("244.1 MiB",)]
+    w.close()
+    monkeypatch.setenv("AUDIENCES_SYNC_MEMORY_LIMIT", "1GB")
+    w = connect("duckdb")
+    assert w.query("SELECT current_setting('memory_limit')") == [("953.6 MiB",)]
     w.close()
