@@ -65,66 +65,33 @@ MARTS = {
                TIMESTAMP '2026-11-20' AS as_of
         FROM range({{rows}}) r(i)""",
 }
-SYNCS = {
-    "braze": {
-        "model": "aud_braze_users",
-        "identity": "external_id",
-        "mapping": {
-            "email": "email",
-            "first_name": "first_name",
-            "last_name": "last_name",
-            "phone": "phone",
-            "country": "country",
-            "home_city": "city",
-            "audiences_segments": "segments",
-            "audiences_rfm_segment": "rfm_segment",
-            "audiences_intent_score": "intent_score",
-            "audiences_intent_tier": "intent_tier",
-            "audiences_lifetime_revenue": "lifetime_revenue",
-            "audiences_orders_count": "orders_count",
-            "audiences_last_order_at": "last_order_at",
-        },
-        "options": {
-            "number_fields": ["audiences_intent_score", "audiences_lifetime_revenue"],
-            "integer_fields": ["audiences_orders_count"],
-            "time_fields": ["audiences_last_order_at"],
-        },
-    },
-    "meta": {
-        "model": "aud_meta_custom_audience",
-        "identity": "user_id",
-        "mapping": {
-            "EXTERN_ID": "user_id",
-            "EMAIL": "email",
-            "PHONE": "phone",
-            "FN": "first_name",
-            "LN": "last_name",
-            "CT": "city",
-            "ST": "region",
-            "ZIP": "postal_code",
-            "COUNTRY": "country",
-            "DOB": "birth_date",
-            "GEN": "gender",
-        },
-        "options": {"ad_account_id": "act_1001"},
-    },
-    "google_data_manager": {
-        "model": "aud_google_customer_match",
-        "identity": "user_id",
-        "mapping": {
-            k: k for k in ("email", "phone", "first_name", "last_name", "country", "postal_code")
-        },
-        "options": {"account_id": "1234567890", "user_list_id": "555"},
-    },
-    "google_ads": {
-        "model": "aud_google_customer_match",
-        "identity": "user_id",
-        "mapping": {
-            k: k for k in ("email", "phone", "first_name", "last_name", "country", "postal_code")
-        },
-        "options": {"customer_id": "9876543210"},
-    },
-}
+
+
+def shipped_sync(name: str):
+    """The sync of destination ``name`` as shipped in syncs.yml (its mapping and options), run
+    on the whole benchmark mart: no segment filter, no Braze events (the figures are the
+    attribute rows), client-side limits off. Google Ads, commented out there, takes the Google
+    sync's mapping with the Ads account."""
+    from reverse_etl.config import SyncConfig, load_project
+
+    shipped = {s.destination: s for s in load_project(ROOT / "syncs.yml").file.syncs}
+    base = shipped["google_data_manager" if name == "google_ads" else name]
+    options = {k: v for k, v in base.options.items() if k != "events"}
+    if name == "google_ads":
+        options = {"customer_id": "9876543210"}
+    return SyncConfig.model_validate(
+        {
+            **base.model_dump(exclude_none=True),
+            "name": f"bench_{name}",
+            "destination": name,
+            "where": None,
+            "list": "Audiences | benchmark",
+            "rate_limit": "off",
+            "options": options,
+        }
+    )
+
+
 EMULATOR = {
     "braze": ("braze", ["--key", KEY, "--rate", "0"]),
     "meta": ("meta", ["--token", KEY, "--hourly-base", "0"]),
@@ -160,7 +127,7 @@ def describe_machine() -> str:
 def build_mart(db: Path, name: str, rows: int) -> None:
     import duckdb
 
-    model = SYNCS[name]["model"]
+    model = shipped_sync(name).model
     sql = MARTS["aud_braze_users" if name == "braze" else "aud_ads"].format(rows=rows)
     con = duckdb.connect(str(db))
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -185,31 +152,14 @@ def build_mart(db: Path, name: str, rows: int) -> None:
 
 def child(root: Path, name: str) -> None:
     """The measured process: first sync, then an unchanged rerun."""
-    sys.path.insert(0, str(ROOT))
-    from reverse_etl.config import Project, SyncConfig, SyncsFile
-    from reverse_etl.destinations import braze, google_ads, google_data_manager, meta
+    from reverse_etl.config import Project, SyncsFile
     from reverse_etl.engine import SyncEngine
     from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
-    factories = {
-        "braze": braze.BrazeDestination.from_sync,
-        "meta": meta.MetaDestination.from_sync,
-        "google_data_manager": google_data_manager.GoogleDataManagerDestination.from_sync,
-        "google_ads": google_ads.GoogleAdsDestination.from_sync,
-    }
-    spec = SYNCS[name]
-    raw = {
-        "name": f"bench_{name}",
-        "destination": name,
-        "mode": "mirror",
-        "list": "Audiences | benchmark",
-        "rate_limit": "off",
-        **spec,
-    }
-    sync = SyncConfig.model_validate(raw)
+    sync = shipped_sync(name)
     project = Project(path=root / "syncs.yml", file=SyncsFile(syncs=[sync]))
     wh = DuckDBWarehouse.from_env(str(root / "w.duckdb"))  # AUDIENCES_SYNC_MEMORY_LIMIT
-    engine = SyncEngine(project, wh, destination_factory=lambda s: factories[s.destination](s))
+    engine = SyncEngine(project, wh)
     t0 = time.monotonic()
     first = engine.run(sync)
     t1 = time.monotonic()
@@ -301,7 +251,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--destination", choices=[*SYNCS, "all"], default="all")
+    ap.add_argument("--destination", choices=[*EMULATOR, "all"], default="all")
     ap.add_argument("--suite", action="store_true", help="100k and 1M rows, all destinations")
     ap.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     ap.add_argument("--note", help="free text appended to the recorded figures")
@@ -313,7 +263,7 @@ def main() -> None:
     if args.child:
         child(Path(args.child), args.destination)
         return
-    names = list(SYNCS) if args.destination == "all" else [args.destination]
+    names = list(EMULATOR) if args.destination == "all" else [args.destination]
     sizes = [100_000, 1_000_000] if args.suite else [args.rows]
     for rows in sizes:
         for name in names:

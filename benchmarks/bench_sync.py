@@ -34,21 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 HEADER = "| date | machine | command | figures |\n|---|---|---|---|\n"
 TOKEN = "bench-token"
-MAPPING = {
-    "email": "email",
-    "firstname": "first_name",
-    "lastname": "last_name",
-    "phone": "phone",
-    "country": "country",
-    "city": "city",
-    "warehouse_user_id": "user_id",
-    "audiences_segments": "segments",
-    "audiences_rfm_segment": "rfm_segment",
-    "audiences_intent_tier": "intent_tier",
-    "audiences_lifetime_revenue": "lifetime_revenue",
-    "audiences_orders_count": "orders_count",
-    "audiences_last_order_at": "last_order_at",
-}
+
+
+def shipped_hubspot_mapping() -> dict[str, str]:
+    """The mapping of the HubSpot sync shipped in syncs.yml: the benchmark sends what users do."""
+    from reverse_etl.config import load_project
+
+    return next(
+        s.mapping for s in load_project(ROOT / "syncs.yml").file.syncs if s.destination == "hubspot"
+    )
 
 
 def describe_machine() -> str:
@@ -125,7 +119,7 @@ def write_project(root: Path, rate_limit: bool) -> None:
         "mode": "mirror",
         "identity": "email",
         "list": "Audiences - benchmark",
-        "mapping": MAPPING,
+        "mapping": shipped_hubspot_mapping(),
         "options": {"tier": "free", "clear_on_removal": ["audiences_segments"]},
     }
     if not rate_limit:
