@@ -420,14 +420,11 @@ class _Run:
             mid = len(records) // 2
             return self._send(kind, records[:mid]) + self._send(kind, records[mid:])
 
-    def _batch(self, kind: str, records: list[Record]) -> None:
-        self._batch_no += 1
-        batch_id = f"{self.run_id}:{self._batch_no}"
-        st = self.e.state
-        st.write_inflight(self.sync.name, self.run_id, batch_id, records)
-        self.e.crash("wal")
-        results = self._send(kind, records)
-        self.e.crash("ack")
+    def _tally(
+        self, records: list[Record], results: list[RowResult]
+    ) -> tuple[list[tuple[Record, RowResult]], dict[str, int]]:
+        """Pair a batch with its results, add them to the run's totals and rejections, and
+        return the pairs with the counters to commit alongside them."""
         counts = {"added": 0, "changed": 0, "removed": 0, "rejected": 0}
         pairs = list(zip(records, results, strict=True))
         for rec, res in pairs:
@@ -439,6 +436,17 @@ class _Run:
         for k, v in counts.items():
             self.totals[k] += v
         counts.update(self.flush_counts())
+        return pairs, counts
+
+    def _batch(self, kind: str, records: list[Record]) -> None:
+        self._batch_no += 1
+        batch_id = f"{self.run_id}:{self._batch_no}"
+        st = self.e.state
+        st.write_inflight(self.sync.name, self.run_id, batch_id, records)
+        self.e.crash("wal")
+        results = self._send(kind, records)
+        self.e.crash("ack")
+        pairs, counts = self._tally(records, results)
         st.commit_batch(self.sync.name, self.run_id, pairs, counts, batch_id=batch_id)
         self.e.crash("commit")
         self._progress(len(records))
@@ -490,17 +498,7 @@ class _Run:
         for results in dest.replace(self._transport(), upserts(), self.planned.added):
             batch = sent.pop(0)
             self.e.crash("ack")
-            pairs = list(zip(batch, results, strict=True))
-            counts = {"added": 0, "rejected": 0}
-            for rec, res in pairs:
-                if res.outcome is Outcome.ACKED:
-                    counts["added"] += 1
-                else:
-                    counts["rejected"] += 1
-                    self.rejections.append((rec.key, res.error or "rejected"))
-            for k, v in counts.items():
-                self.totals[k] += v
-            counts.update(self.flush_counts())
+            pairs, counts = self._tally(batch, results)
             st.stage_replaced(self.sync.name, self.run_id, pairs, counts)
             self.e.crash("commit")
             self._progress(len(batch))
