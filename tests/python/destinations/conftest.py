@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dest_support import SECRETS, Env, make_env, targets
+from dest_support import SECRETS, Env, make_env, target
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +21,7 @@ def _env(monkeypatch):
         "META_GRAPH_URL",
         "GOOGLE_DATA_MANAGER_URL",
         "GOOGLE_ADS_BASE_URL",
+        "HUBSPOT_BASE_URL",
     ):
         monkeypatch.delenv(k, raising=False)
     os.environ.pop("AUDIENCES_TEST_CRASH_AT", None)
@@ -36,7 +37,7 @@ def dest_env(tmp_path, monkeypatch):
     def factory(name: str, **kw) -> Env:
         root = tmp_path / name
         root.mkdir()
-        env = make_env(root, targets()[name], **kw)
+        env = make_env(root, target(name), **kw)
         for k, v in env.target.env(env.emulator).items():
             monkeypatch.setenv(k, v)
         made.append(env)

@@ -3,6 +3,10 @@ emulator, how to read back what the destination holds), a DuckDB warehouse with 
 marts and ``segment_membership_changes`` with their exact columns, a fabricated dbt manifest,
 and a runner that goes through :class:`reverse_etl.engine.SyncEngine` over real HTTP.
 
+HubSpot is a ``Target`` too (``targets(hubspot=True)``): its mart, rows, mapping and emulator
+settings come from the HubSpot suite's ``retl_support`` (tests/python/reverse_etl), imported,
+not restated.
+
 Run as a script (``python dest_support.py <env.json>``) it performs one sync in a separate
 process: the kill -9 tests use it.
 """
@@ -20,6 +24,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reverse_etl"))
+import retl_support as hubspot_support
+
 from reverse_etl import identifiers as ids
 from reverse_etl.config import Project, SyncConfig, SyncsFile
 from reverse_etl.destinations.base import Destination
@@ -30,6 +39,7 @@ from reverse_etl.destinations.meta import MetaDestination
 from reverse_etl.emulators.base import Emulator
 from reverse_etl.emulators.braze import BrazeConfig, BrazeEmulator
 from reverse_etl.emulators.google import GoogleConfig, GoogleEmulator
+from reverse_etl.emulators.hubspot import HubSpotEmulator
 from reverse_etl.emulators.meta import MetaConfig, MetaEmulator
 from reverse_etl.engine import SyncEngine, SyncResult
 from reverse_etl.retry import RetryPolicy
@@ -41,11 +51,16 @@ SECRETS = {
     "META_ACCESS_TOKEN": "EAAB-TEST-SECRET-3f9c0a7d1e2b4c5d6e7f",
     "GOOGLE_ACCESS_TOKEN": "ya29.TEST-SECRET-a1b2c3d4e5f6g7h8i9",
     "GOOGLE_ADS_DEVELOPER_TOKEN": "devtok-TEST-SECRET-0f1e2d3c",
+    "HUBSPOT_ACCESS_TOKEN": hubspot_support.TOKEN,
 }
 FAST_RETRY = RetryPolicy(
     max_attempts=10, base_seconds=0.01, max_wait_seconds=0.2, timeout_seconds=2.0
 )
+# The four destinations of this package. test_destinations.py and test_consent_erasure.py run
+# over these (the latter syncs HubSpot its own way); EVERY adds HubSpot: the fault suite
+# (test_faults_all_destinations.py) runs every scenario for all five.
 ALL = ["braze", "meta", "google_data_manager", "google_ads"]
+EVERY = [*ALL, "hubspot"]
 SEGMENT = "high_value"
 ACCOUNT, USER_LIST, CUSTOMER = "1234567890", "555", "9876543210"
 
@@ -97,6 +112,9 @@ TABLES = {
     "aud_google_customer_match": ADS_COLUMNS,
     "segment_membership_changes": CHANGES_COLUMNS,
 }
+# Every mart a Target can sync (TABLES are created in each warehouse; the HubSpot mart only
+# where a HubSpot target needs it, as test_consent_erasure.py creates it itself).
+COLUMNS = {**TABLES, hubspot_support.TABLE: hubspot_support.COLUMNS}
 SEGMENTS = ["champions", "high_engagement", "high_purchase_intent", "high_value", "potential_buyer"]
 AS_OF = datetime(2026, 3, 1)
 
@@ -172,6 +190,15 @@ class Target:
     marker: Callable[[dict[str, Any]], str]  # the member marker of a model row
     list_name: str | None = "Audiences | high_value"
     fault_bodies: dict[int, Any] = field(default_factory=dict)
+    # the column holding the person id of a row ('u0000057'); None: the identity column
+    selector: str | None = None
+    # a second write request of a sync (HubSpot: the list membership after the upsert)
+    extra_write_path: str | None = None
+    batch_size_option: bool = True  # options.batch_size accepted (else the API's batch size)
+
+    @property
+    def row_id(self) -> str:
+        return self.selector or self.identity
 
 
 def _email_hash(row: dict[str, Any], api: str) -> str:
@@ -201,8 +228,10 @@ def _meta_holdings(emu: MetaEmulator) -> set[str]:
 
 
 def _meta_sends(emu: MetaEmulator) -> collections.Counter:
+    """Rows added per (hashed) row: a member re-added with other data after a change is a new
+    write, the same row added twice is a double send."""
     with emu.lock:
-        return collections.Counter(dict(a.row).get("EMAIL") for a in emu.acks if a.kind == "add")
+        return collections.Counter(a.row for a in emu.acks if a.kind == "add")
 
 
 def _dm_holdings(emu: GoogleEmulator) -> set[str]:
@@ -225,6 +254,46 @@ def _ads_sends(emu: GoogleEmulator) -> collections.Counter:
         emu._advance_jobs()
         return collections.Counter(
             dict(r).get("hashedEmail") for k, _, r in emu.ads_acks if k == "create"
+        )
+
+
+def _hubspot_marker(email: str, props: dict[str, Any]) -> str:
+    """A contact as the sync writes it: its email and every mapped property."""
+    return json.dumps([email, {k: props.get(k) for k in hubspot_support.MAPPING}], sort_keys=True)
+
+
+def _hubspot_row_marker(row: dict[str, Any]) -> str:
+    return _hubspot_marker(
+        str(row["email"]).strip().lower(), hubspot_support.expected_properties(row)
+    )
+
+
+def _hubspot_holdings(emu: HubSpotEmulator) -> set[str]:
+    """Members of the sync's list, and every contact still carrying our segment property
+    (a removed contact must leave the list and have ``audiences_segments`` cleared)."""
+    with emu.lock:
+        members = {
+            cid
+            for lst in emu.lists.values()
+            if lst["name"] == hubspot_support.LIST_NAME
+            for cid in lst["members"]
+        }
+        return {
+            _hubspot_marker(c["properties"].get("email"), c["properties"])
+            for cid, c in emu.contacts.items()
+            if cid in members or c["properties"].get("audiences_segments")
+        }
+
+
+def _hubspot_sends(emu: HubSpotEmulator) -> collections.Counter:
+    """Every write HubSpot applied and acknowledged: contact upserts per (email, properties),
+    list additions / removals and property clears per contact."""
+    with emu.lock:
+        return collections.Counter(
+            (a.kind, a.key, json.dumps(a.properties, sort_keys=True))
+            if a.kind in ("upsert", "create")
+            else (a.kind, a.key, a.list_id)
+            for a in emu.acks
         )
 
 
@@ -272,9 +341,10 @@ GOOGLE_MAPPING = {
 }
 
 
-def targets() -> dict[str, Target]:
+def targets(hubspot: bool = False) -> dict[str, Target]:
+    """The four destinations of this package, + HubSpot with ``hubspot=True``."""
     unlimited = dict(requests_per_window=None)
-    return {
+    out = {
         "braze": Target(
             "braze",
             "aud_braze_users",
@@ -301,6 +371,7 @@ def targets() -> dict[str, Target]:
             _braze_sends,
             lambda r: r["external_id"],
             list_name=None,
+            batch_size_option=False,
         ),
         "meta": Target(
             "meta",
@@ -368,6 +439,33 @@ def targets() -> dict[str, Target]:
             lambda r: _email_hash(r, "ads"),
         ),
     }
+    if hubspot:
+        out["hubspot"] = Target(
+            "hubspot",
+            hubspot_support.TABLE,
+            "email",
+            hubspot_support.MAPPING,
+            {"clear_on_removal": ["audiences_segments"]},
+            hubspot_support.make_rows,
+            lambda: HubSpotEmulator(config=hubspot_support.emulator_config()),
+            "batch/upsert",
+            lambda emu: {
+                "HUBSPOT_BASE_URL": emu.url,
+                "HUBSPOT_ACCESS_TOKEN": SECRETS["HUBSPOT_ACCESS_TOKEN"],
+            },
+            _hubspot_holdings,
+            _hubspot_sends,
+            _hubspot_row_marker,
+            list_name=hubspot_support.LIST_NAME,
+            selector="user_id",
+            extra_write_path="memberships/add",
+            batch_size_option=False,
+        )
+    return out
+
+
+def target(name: str) -> Target:
+    return targets(hubspot=True)[name]
 
 
 FACTORIES = {
@@ -408,11 +506,11 @@ def make_sync(t: Target, name: str | None = None, **overrides: Any) -> SyncConfi
 
 
 # --- warehouse + manifest ----------------------------------------------------------------------
-def create_tables(db: Path) -> None:
+def create_tables(db: Path, tables: dict[str, dict[str, str]] = TABLES) -> None:
     wh = DuckDBWarehouse(str(db))
     try:
         wh.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        for table, cols in TABLES.items():
+        for table, cols in tables.items():
             wh.execute(
                 f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} "
                 f"({', '.join(f'{k} {v}' for k, v in cols.items())})"
@@ -422,7 +520,7 @@ def create_tables(db: Path) -> None:
 
 
 def insert(db: Path, table: str, rows: list[dict[str, Any]]) -> None:
-    cols = list(TABLES[table])
+    cols = list(COLUMNS[table])
     wh = DuckDBWarehouse(str(db))
     try:
         for i in range(0, len(rows), 1000):
@@ -471,6 +569,15 @@ class Env:
     def project(self) -> Project:
         return Project(path=self.root / "syncs.yml", file=SyncsFile(syncs=[self.sync]))
 
+    def write_syncs(self) -> Path:
+        """This env's sync as a syncs.yml next to target/ (for the CLI)."""
+        path = self.root / "syncs.yml"
+        sync = self.sync.model_dump(mode="json", exclude_none=True)
+        path.write_text(
+            yaml.safe_dump({"version": 1, "target": "duckdb", "syncs": [sync]}, allow_unicode=True)
+        )
+        return path
+
     def factory(self, sync: SyncConfig) -> Destination:
         self.last_destination = build(sync)
         return self.last_destination
@@ -513,7 +620,7 @@ class Env:
             wh.close()
 
     def model_rows(self) -> list[dict[str, Any]]:
-        cols = list(TABLES[self.target.table])
+        cols = list(COLUMNS[self.target.table])
         rows = self.sql(f"SELECT {', '.join(cols)} FROM {SCHEMA}.{self.target.table}")
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
@@ -552,9 +659,10 @@ def make_env(
     **sync_overrides: Any,
 ) -> Env:
     db = root / "warehouse.duckdb"
-    create_tables(db)
+    mart = {target.table: COLUMNS[target.table]}
+    create_tables(db, {**TABLES, **mart})
     insert(db, target.table, rows if rows is not None else target.make_rows(n))
-    write_manifest(root / "target")
+    write_manifest(root / "target", {target.table: SCHEMA})
     emu = emulator or target.make_emulator().start()
     return Env(root, db, target, emu, make_sync(target, **sync_overrides))
 
@@ -562,7 +670,7 @@ def make_env(
 # --- one sync in a child process (kill -9 tests) ---------------------------------------------
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
-    t = targets()[spec["target"]]
+    t = target(spec["target"])
     sync = SyncConfig.model_validate({**spec["sync"], "destination": "hubspot"}).model_copy(
         update={"destination": spec["sync"]["destination"]}
     )
