@@ -498,11 +498,8 @@ def make_sync(t: Target, name: str | None = None, **overrides: Any) -> SyncConfi
         "options": t.options,
         "rate_limit": "off",
     }
-    raw.update(overrides)
-    raw["destination"] = "hubspot"
-    # config.SyncConfig.destination only accepts "hubspot" until the engine registers these
-    # destinations; validate everything else, then set the destination.
-    return SyncConfig.model_validate(raw).model_copy(update={"destination": dest})
+    raw.update(overrides, destination=dest)
+    return SyncConfig.model_validate(raw)
 
 
 # --- warehouse + manifest ----------------------------------------------------------------------
@@ -671,9 +668,7 @@ def make_env(
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     t = target(spec["target"])
-    sync = SyncConfig.model_validate({**spec["sync"], "destination": "hubspot"}).model_copy(
-        update={"destination": spec["sync"]["destination"]}
-    )
+    sync = SyncConfig.model_validate(spec["sync"])
     env = Env(Path(spec["root"]), Path(spec["db"]), t, _Remote(spec["url"]), sync)
     policy = RetryPolicy(
         max_attempts=10,
