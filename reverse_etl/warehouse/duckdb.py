@@ -19,6 +19,18 @@ SYNC_MEMORY_ENV = "AUDIENCES_SYNC_MEMORY_LIMIT"
 DEFAULT_SYNC_MEMORY = "256MB"
 
 
+def _failure(what: str, exc: duckdb.Error) -> WarehouseError:
+    """A WarehouseError for a failed statement; out-of-memory failures say what to raise."""
+    text = str(exc)
+    if isinstance(exc, duckdb.OutOfMemoryException) or "could not allocate" in text:
+        cap = os.environ.get(SYNC_MEMORY_ENV) or DEFAULT_SYNC_MEMORY
+        text += (
+            f" -- the sync's DuckDB memory cap ({SYNC_MEMORY_ENV}={cap}) is too small for this "
+            "model: raise it (e.g. 1GB) and run the sync again"
+        )
+    return WarehouseError(f"{what}: {text}")
+
+
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
@@ -47,13 +59,13 @@ class DuckDBWarehouse(Warehouse):
         try:
             self.con.execute(sql, list(params))
         except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB query failed: {exc}") from exc
+            raise _failure("DuckDB query failed", exc) from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             return self.con.execute(sql, list(params)).fetchall()
         except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB query failed: {exc}") from exc
+            raise _failure("DuckDB query failed", exc) from exc
 
     def stream(
         self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
@@ -69,7 +81,7 @@ class DuckDBWarehouse(Warehouse):
                     break
                 yield rows
         except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB query failed: {exc}") from exc
+            raise _failure("DuckDB query failed", exc) from exc
         finally:
             cur.close()
 
@@ -90,7 +102,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB commit failed: {exc}") from exc
+            raise _failure("DuckDB commit failed", exc) from exc
 
     def insert_rows(
         self,

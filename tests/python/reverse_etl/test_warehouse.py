@@ -191,3 +191,14 @@ def test_duckdb_path_from_env(tmp_path, monkeypatch):
     w = connect("duckdb")
     assert w.query("SELECT current_setting('memory_limit')") == [("953.6 MiB",)]
     w.close()
+
+
+def test_duckdb_out_of_memory_names_the_cap_to_raise(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIENCES_SYNC_MEMORY_LIMIT", "16MB")
+    w = DuckDBWarehouse.from_env(str(tmp_path / "small.duckdb"))
+    w.execute("CREATE TABLE t (k VARCHAR PRIMARY KEY)")
+    with pytest.raises(WarehouseError) as caught, w.transaction():
+        w.execute("INSERT INTO t SELECT 'key-' || i::VARCHAR FROM range(2000000) r(i)")
+    message = str(caught.value)
+    assert "AUDIENCES_SYNC_MEMORY_LIMIT=16MB" in message and "raise it" in message
+    w.close()
