@@ -225,7 +225,8 @@ def status(config_path, target, limit, as_json):
 
 @click.group("sandbox")
 def sandbox():
-    """Local emulators of the destinations (HubSpot), for demos and manual testing."""
+    """Local emulators of the four destination APIs (HubSpot, Braze, Meta, Google), for demos
+    and manual testing."""
 
 
 def _sandbox_properties(config_path: str) -> list[str] | None:
@@ -237,20 +238,34 @@ def _sandbox_properties(config_path: str) -> list[str] | None:
     return sorted(props) or None
 
 
+def _sandbox_urls(port: int) -> str:
+    env = sandbox_proc.env_exports(port)
+    return ", ".join(
+        f"{name} {env[var]}"
+        for name, var in (
+            ("HubSpot", "HUBSPOT_BASE_URL"),
+            ("Braze", "BRAZE_REST_ENDPOINT"),
+            ("Meta", "META_GRAPH_URL"),
+            ("Google", "GOOGLE_DATA_MANAGER_URL"),
+        )
+        if var in env
+    )
+
+
 @sandbox.command("start")
 @click.option("--port", default=sandbox_proc.DEFAULT_PORT, show_default=True)
 @config_option
 def sandbox_start(port, config_path):
-    """Start the HubSpot emulator in the background (idempotent)."""
+    """Start the emulators in the background (idempotent)."""
     info = sandbox_proc.start(Path.cwd(), port, _sandbox_properties(config_path))
     state = "already running" if info.already_running else "started"
-    click.echo(f"hubspot emulator {state} on {info.url} (pid {info.pid})")
-    click.echo('point syncs at it with: eval "$(audiences sandbox env)"')
+    click.echo(f"sandbox emulators {state}: {_sandbox_urls(info.port)}")
+    click.echo('point syncs at them with: eval "$(audiences sandbox env)"')
 
 
 @sandbox.command("stop")
 def sandbox_stop():
-    """Stop the background emulator."""
+    """Stop the background emulators."""
     click.echo("stopped" if sandbox_proc.stop(Path.cwd()) else "not running")
 
 
@@ -268,7 +283,7 @@ def sandbox_env():
 @target_option
 @click.option("--ignore-tests", is_flag=True)
 def sandbox_demo(config_path, target, ignore_tests):
-    """Start the sandbox and sync every HubSpot sync to it, printing what changed.
+    """Start the sandbox and run every sync against it, printing what changed.
 
     Run it twice: the second run sends nothing. A freshly started emulator is empty, so
     when the sandbox was not running the syncs are fully re-sent to it."""
@@ -277,7 +292,7 @@ def sandbox_demo(config_path, target, ignore_tests):
     )
     os.environ.update(sandbox_proc.env_exports(info.port))
     click.echo(
-        f"sandbox HubSpot emulator on {info.url}"
+        f"sandbox emulators: {_sandbox_urls(info.port)}"
         + (" (already running)" if info.already_running else " (fresh: full resync)")
     )
     click.get_current_context().invoke(

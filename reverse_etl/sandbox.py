@@ -1,4 +1,5 @@
-"""The local sandbox: a HubSpot emulator as a detached background process.
+"""The local sandbox: the HubSpot, Braze, Meta and Google emulators as detached background
+processes.
 
 State lives in ``.sandbox/`` (pid, port, log). The token below is a fixed, documented,
 sandbox-only value: it opens nothing but the local emulator.
