@@ -183,6 +183,7 @@ def print_status(console: Console, runs: list[RunRecord], rejections: list[Rejec
         "sync",
         "run",
         "started",
+        "mode",
         "status",
         "added",
         "changed",
@@ -198,6 +199,7 @@ def print_status(console: Console, runs: list[RunRecord], rejections: list[Rejec
             r.sync_name,
             r.run_id,
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            r.mode,
             f"[{style}]{r.status}[/]",
             *(
                 str(r.counts[k])
