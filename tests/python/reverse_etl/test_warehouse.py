@@ -202,3 +202,45 @@ def test_duckdb_out_of_memory_names_the_cap_to_raise(tmp_path, monkeypatch):
     message = str(caught.value)
     assert "AUDIENCES_SYNC_MEMORY_LIMIT=16MB" in message and "raise it" in message
     w.close()
+
+
+def test_replace_stages_then_swaps_the_state_in_one_step(wh):
+    from reverse_etl.destinations.base import Outcome, Record, RowResult
+    from reverse_etl.state import T_REPLACE, T_STATE
+
+    st, name = StateStore(wh), f"swap_{uuid.uuid4().hex[:8]}"
+    st.ensure()
+    try:
+        first = st.start_run(name, "meta", "mirror")
+        st.commit_batch(
+            name,
+            first,
+            [
+                (Record(k, "add", "old"), RowResult(k, Outcome.ACKED, dest_id=f"old-{k}"))
+                for k in "abc"
+            ],
+            {"added": 3},
+        )
+        run = st.start_run(name, "meta", "replace")
+        st.begin_replace(name)
+        pairs = [
+            (Record(k, "add", "new"), RowResult(k, Outcome.ACKED, dest_id=f"new-{k}"))
+            for k in "bcd"
+        ]
+        pairs.append((Record("e", "add", "new"), RowResult("e", Outcome.REJECTED, error="bad")))
+        st.stage_replaced(name, run, pairs, {"added": 3, "rejected": 1})
+        # staged, not yet state: the session has not completed
+        assert wh.query(
+            f"SELECT key, fingerprint FROM {T_STATE} WHERE sync_name = ? ORDER BY key", (name,)
+        ) == [("a", "old"), ("b", "old"), ("c", "old")]
+        st.commit_replace(name, run, {"removed": 1})
+        assert wh.query(
+            f"SELECT key, fingerprint, dest_id, run_id FROM {T_STATE} "
+            "WHERE sync_name = ? ORDER BY key",
+            (name,),
+        ) == [("b", "new", "new-b", run), ("c", "new", "new-c", run), ("d", "new", "new-d", run)]
+        assert wh.query(f"SELECT count(*) FROM {T_REPLACE} WHERE sync_name = ?", (name,)) == [(0,)]
+        assert [(r.key, r.attempts) for r in st.rejections(name)] == [("e", 1)]
+    finally:
+        st.forget(name)
+        wh.execute("DELETE FROM reverse_etl.runs WHERE sync_name = ?", (name,))
