@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+from emulated_sync import ROOT, run_child, running_emulator
+from emulated_sync import shipped_sync as shipped
+from process_measure import append_result, result_row
+
 SCHEMA = "main_audiences"
 KEY = "bench-not-a-secret"
 DEV = "bench-dev-token"
@@ -72,10 +69,9 @@ def shipped_sync(name: str):
     on the whole benchmark mart: no segment filter, no Braze events (the figures are the
     attribute rows), client-side limits off. Google Ads, commented out there, takes the Google
     sync's mapping with the Ads account."""
-    from reverse_etl.config import SyncConfig, load_project
+    from reverse_etl.config import SyncConfig
 
-    shipped = {s.destination: s for s in load_project(ROOT / "syncs.yml").file.syncs}
-    base = shipped["google_data_manager" if name == "google_ads" else name]
+    base = shipped("google_data_manager" if name == "google_ads" else name)
     options = {k: v for k, v in base.options.items() if k != "events"}
     if name == "google_ads":
         options = {"customer_id": "9876543210"}
@@ -111,17 +107,6 @@ def env_for(name: str, url: str) -> dict[str, str]:
             "GOOGLE_ADS_DEVELOPER_TOKEN": DEV,
         },
     }[name]
-
-
-def describe_machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GB RAM, Python {platform.python_version()}"
 
 
 def build_mart(db: Path, name: str, rows: int) -> None:
@@ -182,47 +167,17 @@ def child(root: Path, name: str) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(name: str, rows: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_dest_") as tmp:
         root = Path(tmp)
         t = time.monotonic()
         build_mart(root / "w.duckdb", name, rows)
         build_s = time.monotonic() - t
-        port = free_port()
         module, args = EMULATOR[name]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        emu = subprocess.Popen(
-            [sys.executable, "-m", f"reverse_etl.emulators.{module}", "--port", str(port), *args],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(200):
-                with socket.socket() as s:
-                    if s.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.05)
-            env.update(env_for(name, f"http://127.0.0.1:{port}"))
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", str(root), "--destination", name],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0:
-                raise SystemExit(proc.stderr[-3000:])
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-        finally:
-            emu.terminate()
-            emu.wait()
+        with running_emulator(["-m", f"reverse_etl.emulators.{module}", *args], env) as url:
+            env.update(env_for(name, url))
+            result = run_child([__file__, "--child", str(root), "--destination", name], env)
         result.update(rows=rows, build_seconds=build_s, destination=name)
         return result
 
@@ -239,11 +194,7 @@ def figures(r: dict) -> str:
 
 
 def record(command: str, text: str, note: str | None) -> None:
-    if note:
-        text += f". {note}"
-    line = f"| {datetime.now(UTC):%Y-%m-%d} | {describe_machine()} | `{command}` | {text} |\n"
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write(line)
+    append_result(result_row(command, f"{text}. {note}" if note else text))
 
 
 def main() -> None:

@@ -22,27 +22,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
+
+from process_measure import Measurement, append_result, result_row
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORK_DIR = PROJECT_DIR / "benchmarks" / ".work" / "engines"
 ENGINES = ("duckdb", "postgres", "spark")
 BENCH_DATABASE = "audiences_bench"
-
-
-@dataclass(frozen=True)
-class Measurement:
-    seconds: float
-    peak_rss_mb: float
 
 
 def _children(pid: int) -> list[int]:
@@ -105,24 +98,6 @@ def measure(command: list[str], env: dict[str, str], label: str) -> Measurement:
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s" if minutes else f"{seconds:.1f} s"
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as handle:
-            memory_gb = int(handle.readline().split()[1]) / 1024 / 1024
-    except OSError:
-        memory_gb = 0
-    return (
-        f"{model}, {os.cpu_count()} cores, {memory_gb:.0f} GB RAM, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def _drop_and_create_database(name: str) -> None:
@@ -262,18 +237,10 @@ def main() -> None:
         f"--as-of {args.as_of}"
         + (f" --engines {args.engines}" if set(engines) != set(ENGINES) else "")
     )
-    row = f"| {date.today().isoformat()} | {_machine()} | `{command}` | {summary} |"
+    row = result_row(command, summary)
     print(row)
     if not args.no_record:
-        results_file = PROJECT_DIR / "benchmarks" / "RESULTS.md"
-        if not results_file.exists():
-            results_file.write_text(
-                "Recorded benchmark results of this project; each row is appended by the "
-                "benchmark script that produced it.\n\n"
-                "| date | machine | command | figures |\n|---|---|---|---|\n"
-            )
-        with results_file.open("a") as handle:
-            handle.write(row + "\n")
+        append_result(row)
 
 
 if __name__ == "__main__":

@@ -12,37 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from process_measure import append_result, result_row
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-HEADER = (
-    "Recorded benchmark results of this project; each row is appended by the benchmark "
-    "script that produced it.\n\n"
-    "| date | machine | command | figures |\n|---|---|---|---|\n"
-)
 AS_OF = "2026-11-20T00:00:00"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GB RAM, Python {platform.python_version()}"
 
 
 def child(events: int, seed: int, db: str) -> None:
@@ -107,8 +88,9 @@ def row(events: int, seed: int, result: dict, note: str) -> str:
     )
     if note:
         figures += f". {note}"
-    command = f"`audiences generate --events {events} --seed {seed} --as-of {AS_OF}`"
-    return f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {command} | {figures} |"
+    return result_row(
+        f"audiences generate --events {events} --seed {seed} --as-of {AS_OF}", figures
+    )
 
 
 def main() -> None:
@@ -131,10 +113,7 @@ def main() -> None:
             line = row(events, args.seed, result, args.note)
             print(line, flush=True)
             if args.record:
-                if not RESULTS.exists():
-                    RESULTS.write_text(HEADER)
-                with RESULTS.open("a") as fh:
-                    fh.write(line + "\n")
+                append_result(line)
 
 
 if __name__ == "__main__":

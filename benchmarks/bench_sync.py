@@ -18,45 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+import urllib.request
 from pathlib import Path
+
+from emulated_sync import ROOT, run_child, running_emulator, shipped_sync
+from process_measure import append_result, result_row
 
 from reverse_etl.warehouse.duckdb import SYNC_MEMORY_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-HEADER = "| date | machine | command | figures |\n|---|---|---|---|\n"
 TOKEN = "bench-token"
-
-
-def shipped_hubspot_mapping() -> dict[str, str]:
-    """The mapping of the HubSpot sync shipped in syncs.yml: the benchmark sends what users do."""
-    from reverse_etl.config import load_project
-
-    return next(
-        s.mapping for s in load_project(ROOT / "syncs.yml").file.syncs if s.destination == "hubspot"
-    )
-
-
-def describe_machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GB RAM, Python {platform.python_version()}"
 
 
 def build_model(db: Path, rows: int) -> None:
@@ -119,18 +93,12 @@ def write_project(root: Path, rate_limit: bool) -> None:
         "mode": "mirror",
         "identity": "email",
         "list": "Audiences - benchmark",
-        "mapping": shipped_hubspot_mapping(),
+        "mapping": shipped_sync("hubspot").mapping,
         "options": {"tier": "free", "clear_on_removal": ["audiences_segments"]},
     }
     if not rate_limit:
         sync["rate_limit"] = "off"
     (root / "syncs.yml").write_text(yaml.safe_dump({"syncs": [sync]}, allow_unicode=True))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child(root: Path, rate_limit: bool) -> None:
@@ -196,14 +164,10 @@ def measure(rows: int, rate_limit: bool) -> dict:
         build_model(root / "w.duckdb", rows)
         build_s = time.monotonic() - t
         write_project(root, rate_limit)
-        port = free_port()
         emu_args = [
-            sys.executable,
             "-m",
             "reverse_etl.emulators",
             "hubspot",
-            "--port",
-            str(port),
             "--token",
             TOKEN,
             "--any-property",
@@ -212,45 +176,19 @@ def measure(rows: int, rate_limit: bool) -> dict:
         ]
         emu_args += ["--burst", "100", "--window", "10"] if rate_limit else ["--burst", "0"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        emu = subprocess.Popen(
-            emu_args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            for _ in range(100):
-                with socket.socket() as s:
-                    if s.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.05)
-            env.update(
-                {"HUBSPOT_BASE_URL": f"http://127.0.0.1:{port}", "HUBSPOT_ACCESS_TOKEN": TOKEN}
+        with running_emulator(emu_args, env) as url:
+            env.update({"HUBSPOT_BASE_URL": url, "HUBSPOT_ACCESS_TOKEN": TOKEN})
+            result = run_child(
+                [__file__, "--child", str(root)] + (["--rate-limit", "on"] if rate_limit else []),
+                env,
             )
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", str(root)]
-                + (["--rate-limit", "on"] if rate_limit else []),
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0:
-                raise SystemExit(proc.stderr[-3000:])
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            with urllib_open(f"http://127.0.0.1:{port}/__emulator/stats") as fh:
+            with urllib.request.urlopen(f"{url}/__emulator/stats", timeout=30) as fh:
                 stats = json.load(fh)
             result["emulator_throttled"] = stats.get("throttled")
             result["emulator_contacts"] = stats.get("contacts")
-        finally:
-            emu.terminate()
-            emu.wait()
         result["rows"] = rows
         result["build_seconds"] = build_s
         return result
-
-
-def urllib_open(url: str):
-    import urllib.request
-
-    return urllib.request.urlopen(url, timeout=30)
 
 
 def figures(r: dict, rate_limit: bool) -> str:
@@ -274,13 +212,7 @@ def figures(r: dict, rate_limit: bool) -> str:
 
 
 def record(command: str, text: str, note: str | None) -> None:
-    if note:
-        text += f". {note}"
-    line = f"| {datetime.now(UTC):%Y-%m-%d} | {describe_machine()} | `{command}` | {text} |\n"
-    if not RESULTS.exists():
-        RESULTS.write_text(HEADER)
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write(line)
+    append_result(result_row(command, f"{text}. {note}" if note else text))
 
 
 def main() -> None:

@@ -39,10 +39,21 @@ def measure(command: list[str], env: dict[str, str]) -> Measurement:
     return Measurement(elapsed, usage.ru_maxrss / 1024)
 
 
+def describe_machine() -> str:
+    """CPU model, cores, RAM and Python version: the machine column of RESULTS.md."""
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GB RAM, Python {platform.python_version()}"
+
+
 def result_row(command: str, figures: str) -> str:
     """One row of benchmarks/RESULTS.md: date, machine, command, figures."""
-    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-    return f"| {date.today().isoformat()} | {machine} | `{command}` | {figures} |"
+    return f"| {date.today().isoformat()} | {describe_machine()} | `{command}` | {figures} |"
 
 
 def append_result(row: str) -> None:
