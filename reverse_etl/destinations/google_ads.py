@@ -29,12 +29,12 @@ from reverse_etl.config import SyncConfig
 from reverse_etl.destinations.base import Outcome, Record, RowResult, Transport
 from reverse_etl.destinations.braze import json_body, limits_for, parse_options
 from reverse_etl.destinations.google_data_manager import (
-    FIELDS,
     check_google_response,
+    check_mapping,
     error_codes,
     google_error,
 )
-from reverse_etl.errors import SECRET_ENV_VARS, ConfigError, CredentialsError, DestinationError
+from reverse_etl.errors import SECRET_ENV_VARS, CredentialsError, DestinationError
 
 TOKEN_ENV = "GOOGLE_ACCESS_TOKEN"
 DEV_TOKEN_ENV = "GOOGLE_ADS_DEVELOPER_TOKEN"
@@ -105,12 +105,7 @@ class GoogleAdsDestination:
     def __init__(self, sync: SyncConfig, options: GoogleAdsOptions):
         self.sync = sync
         self.options = options
-        unknown = sorted(set(sync.mapping) - FIELDS)
-        if unknown:
-            raise ConfigError(
-                f"sync {sync.name!r}, field 'mapping': unknown Customer Match "
-                f"field(s) {', '.join(unknown)} (use {', '.join(sorted(FIELDS))})"
-            )
+        check_mapping(sync, "Customer Match")
         # Basic access: 15,000 operations a day, each addOperations counts once: no burst limit.
         self.limits = limits_for(sync, options.batch_size, None, 60.0)
         self.user_list: str | None = None

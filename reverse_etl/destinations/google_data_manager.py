@@ -64,6 +64,18 @@ FIELDS = {
     "ad_personalization",
 }
 T_REQUESTS = "reverse_etl.google_dm_requests"
+
+
+def check_mapping(sync: SyncConfig, api: str) -> None:
+    """Both Google APIs take the same member fields; name the ones ``api`` does not know."""
+    unknown = sorted(set(sync.mapping) - FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"sync {sync.name!r}, field 'mapping': unknown {api} "
+            f"field(s) {', '.join(unknown)} (use {', '.join(sorted(FIELDS))})"
+        )
+
+
 _MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
 
 DM_IDENTIFIER_KEYS = ids.GoogleIdentifierKeys(
@@ -179,12 +191,7 @@ class GoogleDataManagerDestination:
     def __init__(self, sync: SyncConfig, options: DataManagerOptions):
         self.sync = sync
         self.options = options
-        unknown = sorted(set(sync.mapping) - FIELDS)
-        if unknown:
-            raise ConfigError(
-                f"sync {sync.name!r}, field 'mapping': unknown Data Manager "
-                f"field(s) {', '.join(unknown)} (use {', '.join(sorted(FIELDS))})"
-            )
+        check_mapping(sync, "Data Manager")
         self.limits = limits_for(sync, options.batch_size, REQUESTS_PER_MINUTE, 60.0)
         self.request_ids: list[str] = []
 
