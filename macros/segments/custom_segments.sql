@@ -1,5 +1,5 @@
 {#- Custom segments: rules declared by analytics engineers in segments/custom_segments.yml
-    (under the meta of model int_segments__custom) and compiled to SQL over dim_users.
+    (under the meta of model custom_segments) and compiled to SQL over dim_users.
 
     A rule is either a condition  {column: <dim_users column>, op: <operator>, value: <value>}
     or a group  {all: [rules]}  /  {any: [rules]}  /  {not: rule}.
@@ -13,7 +13,7 @@
 {#- The node that carries the declarations (its properties file is the segments file). -#}
 {% macro custom_segments_node() -%}
     {%- for node in graph.nodes.values() if node.resource_type == 'model'
-            and node.name == 'int_segments__custom' and node.package_name == project_name -%}
+            and node.name == 'custom_segments' and node.package_name == project_name -%}
         {{ return(node) }}
     {%- endfor -%}
     {{ return(none) }}

@@ -22,7 +22,7 @@ memberships as (
             segment_family,
             score,
             member_since
-        from {{ ref('int_segments__' ~ family) }}
+        from {{ ref('custom_segments' if family == 'custom' else 'int_segments__' ~ family) }}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

@@ -65,7 +65,7 @@ def _compile_with_segment(project: Path, segment: dict) -> subprocess.CompletedP
             "--target-path",
             str(project / "target"),
             "--select",
-            "int_segments__custom",
+            "custom_segments",
             "--vars",
             "{check_raw_contract: false, as_of: '2026-11-01T00:00:00'}",
         ],
@@ -118,7 +118,7 @@ def test_valid_rule_compiles(project: Path) -> None:
     assert "'mobile_spenders' as segment_key" in result.stdout + result.stderr or (
         "mobile_spenders"
         in (
-            project / "target/compiled/audiences/models/intermediate/segments/"
-            "int_segments__custom.sql"
+            project / "target/compiled/audiences/models/marts/segments/"
+            "custom_segments.sql"
         ).read_text()
     )
