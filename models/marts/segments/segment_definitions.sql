@@ -1,6 +1,6 @@
 {#- Every documented segment: the built-in catalogue (seed segment_catalog) and the custom
     segments declared in segments/custom_segments.yml. -#}
-{%- set custom = compile_custom_segments() -%}
+{%- set custom = compile_custom_segments().segments -%}
 
 with
 
