@@ -79,11 +79,11 @@
     custom segments it references) as [{name, description, formula, leaves, references, rule}],
     plus what the SQL needs. Raises a compilation error naming the file, the segment and the
     offending token on any mistake, including a reference cycle. -#}
-{% macro compile_custom_segments() -%}
+{% macro compile_custom_segments(declared=none) -%}
     {%- set result = {'segments': [], 'needs': {}, 'lookbacks': [], 'session_lookbacks': [], 'profile_columns': []} -%}
     {%- if not execute -%}{{ return(result) }}{%- endif -%}
     {%- set column_info = segment_rule_columns() -%}
-    {%- set declared = segment_rules_declared() -%}
+    {%- set declared = segment_rules_declared() if declared is none else declared -%}
     {%- set names = [] -%}
     {%- for segment in declared -%}
         {%- set name = (segment.get('name') if segment is mapping else none) or ('#' ~ loop.index) -%}
@@ -302,4 +302,11 @@
     {%- endset -%}
     {%- do ctes.append(members) -%}
     {{ return(ctes) }}
+{%- endmacro %}
+
+{#- `dbt run-operation check_segment_rules --args '{segments: [...]}'`: compiles the given
+    segments as if they were declared in the segments file; raises the same errors. -#}
+{% macro check_segment_rules(segments) -%}
+    {%- set compiled = compile_custom_segments(segments) -%}
+    {{ print('segment rules ok: ' ~ compiled.segments | map(attribute='name') | join(', ')) }}
 {%- endmacro %}
