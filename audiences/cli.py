@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from audiences import __version__
+from audiences.explain import explain
 from audiences.generator.cli import generate
 from audiences.report import report
 from audiences.summary import summary_command
@@ -25,6 +26,7 @@ def cli() -> None:
 cli.add_command(generate)
 cli.add_command(summary_command)
 cli.add_command(report)
+cli.add_command(explain)
 cli.add_command(load_postgres)
 cli.add_command(load_spark)
 for command in sync_commands:
