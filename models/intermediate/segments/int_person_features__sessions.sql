@@ -21,16 +21,17 @@ session_counts as (
         count(*) as sessions_lifetime,
         min(started_at) as first_session_at,
         max(least(ended_at, {{ as_of() }})) as last_session_at,
+        -- local_start_hour: the session's local hour (UTC when var local_time is false)
         sum(
             case
-                when extract(hour from started_at) >= {{ var('evening_start_hour') }} then 1
+                when local_start_hour >= {{ var('evening_start_hour') }} then 1
                 else 0
             end
         ) as evening_sessions,
         sum(
             case
-                when extract(hour from started_at) >= {{ var('daytime_start_hour') }}
-                    and extract(hour from started_at) < {{ var('evening_start_hour') }} then 1
+                when local_start_hour >= {{ var('daytime_start_hour') }}
+                    and local_start_hour < {{ var('evening_start_hour') }} then 1
                 else 0
             end
         ) as daytime_sessions

@@ -21,6 +21,12 @@ events as (
 
 ),
 
+time_zones as (
+
+    select * from {{ ref('geo_time_zones') }}
+
+),
+
 session_totals as (
 
     select
@@ -44,20 +50,10 @@ session_totals as (
 
 ),
 
-final as (
+sessions as (
 
     select
-        session_totals.session_id,
-        session_totals.anonymous_id,
-        session_totals.user_id,
-        session_totals.person_id,
-        session_totals.started_at,
-        session_totals.ended_at,
-        {{ seconds_between('session_totals.started_at', 'session_totals.ended_at') }}
-            as duration_seconds,
-        session_totals.page_views,
-        cast(session_totals.engaged_seconds as {{ type_double() }}) as engaged_seconds,
-        session_totals.events,
+        session_totals.*,
         first_events.device_type,
         first_events.browser,
         first_events.os,
@@ -69,11 +65,7 @@ final as (
         first_events.utm_medium,
         first_events.utm_campaign,
         landing_pages.page_url as landing_page_url,
-        landing_pages.page_type as landing_page_type,
-        session_totals.has_add_to_cart,
-        session_totals.has_begin_checkout,
-        session_totals.has_purchase,
-        session_totals.loaded_at
+        landing_pages.page_type as landing_page_type
     from session_totals
     inner join events as first_events
         on
@@ -83,6 +75,80 @@ final as (
         on
             session_totals.session_id = landing_pages.session_id
             and session_totals.landing_event_number = landing_pages.event_number
+
+),
+
+zoned as (
+
+    -- the session's IANA time zone from its first event's geography (seed geo_time_zones):
+    -- the country's region row, else the country's default row (null region), else var
+    -- default_time_zone; everything is UTC when var local_time is false
+    select
+        sessions.*,
+        {% if var('local_time') -%}
+            coalesce(
+                region_zones.time_zone,
+                country_zones.time_zone,
+                '{{ var("default_time_zone") }}'
+            )
+        {%- else -%}
+            'UTC'
+        {%- endif %} as time_zone
+    from sessions
+    left join time_zones as region_zones
+        on
+            upper(sessions.country) = region_zones.country
+            and upper(sessions.region) = region_zones.region
+    left join time_zones as country_zones
+        on
+            upper(sessions.country) = country_zones.country
+            and country_zones.region is null
+
+),
+
+localized as (
+
+    select
+        *,
+        {{ local_timestamp('started_at', 'time_zone') }} as started_at_local
+    from zoned
+
+),
+
+final as (
+
+    select
+        session_id,
+        anonymous_id,
+        user_id,
+        person_id,
+        started_at,
+        ended_at,
+        {{ seconds_between('started_at', 'ended_at') }} as duration_seconds,
+        page_views,
+        cast(engaged_seconds as {{ type_double() }}) as engaged_seconds,
+        events,
+        device_type,
+        browser,
+        os,
+        country,
+        region,
+        city,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        landing_page_url,
+        landing_page_type,
+        has_add_to_cart,
+        has_begin_checkout,
+        has_purchase,
+        cast(time_zone as {{ dbt.type_string() }}) as time_zone,
+        cast(started_at_local as {{ dbt.type_timestamp() }}) as started_at_local,
+        {{ hour_of('started_at_local') }} as local_start_hour,
+        {{ iso_day_of_week('started_at_local') }} as local_day_of_week,
+        loaded_at
+    from localized
 
 )
 
