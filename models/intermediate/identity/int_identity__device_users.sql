@@ -10,12 +10,9 @@ identified_events as (
 
 ),
 
-customers as (
+erased_users as (
 
-    select
-        user_id,
-        is_erased
-    from {{ ref('stg_crm__customers') }}
+    select user_id from {{ ref('int_privacy__erased_users') }}
 
 ),
 
@@ -24,10 +21,10 @@ device_user_pairs as (
     select
         identified_events.anonymous_id,
         identified_events.user_id,
-        coalesce(customers.is_erased, false) as is_erased
+        erased_users.user_id is not null as is_erased
     from identified_events
-    left join customers
-        on identified_events.user_id = customers.user_id
+    left join erased_users
+        on identified_events.user_id = erased_users.user_id
 
 ),
 

@@ -4,7 +4,7 @@ with
 
 sessions as (
 
-    select * from {{ ref('fct_sessions') }}
+    select * from {{ ref('int_tracker__sessions') }}
     where {{ is_not_after_as_of('started_at') }}
 
 ),

@@ -7,7 +7,7 @@ with
 customers as (
 
     select * from {{ ref('stg_crm__customers') }}
-    where not is_erased
+    where {{ is_not_erased('user_id') }}
 
 ),
 

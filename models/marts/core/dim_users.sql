@@ -50,15 +50,14 @@ customers as (
 
     select * from {{ ref('stg_crm__customers') }}
     where
-        not is_erased
+        {{ is_not_erased('user_id') }}
         and (signed_up_at is null or {{ is_not_after_as_of('signed_up_at') }})
 
 ),
 
 erased_users as (
 
-    select user_id from {{ ref('stg_crm__customers') }}
-    where is_erased
+    select user_id from {{ ref('int_privacy__erased_users') }}
 
 ),
 
