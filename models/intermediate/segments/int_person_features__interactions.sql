@@ -7,6 +7,8 @@
     ('form_submit', 'form_submits'),
     ('search', 'searches'),
 ] -%}
+{%- set event_types = [] -%}
+{%- for event_type, name in interactions -%}{%- do event_types.append("'" ~ event_type ~ "'") -%}{%- endfor -%}
 {%- set periods = [] -%}
 {%- for days in windows -%}{%- do periods.append((days ~ 'd', is_within_last('occurred_at', days))) -%}{%- endfor -%}
 {%- do periods.append(('lifetime', 'true')) %}
@@ -17,9 +19,7 @@ events as (
 
     select * from {{ ref('int_tracker__sessionized_events') }}
     where
-        event_type in (
-            {%- for event_type, name in interactions %}'{{ event_type }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-        )
+        event_type in ({{ event_types | join(', ') }})
         and {{ is_not_after_as_of('occurred_at') }}
 
 ),
