@@ -71,35 +71,40 @@ SEARCH_TERMS = (
 ACCOUNT_PATHS = ("/account", "/account/orders", "/login", "/account/wishlist")
 OTHER_PATHS = ("/about", "/contact", "/shipping", "/returns", "/stores", "/faq")
 
-# (country, region, city, utc offset hours, weight)
+# (country, ISO 3166-2 region code, city, IANA time zone, weight). Every (country, region)
+# and its zone must match seeds/geo_time_zones.csv (tested).
 PLACES = (
-    ("US", "New York", "New York", -5, 9.0),
-    ("US", "New York", "Buffalo", -5, 1.0),
-    ("US", "California", "Los Angeles", -8, 7.0),
-    ("US", "California", "San Francisco", -8, 4.0),
-    ("US", "Illinois", "Chicago", -6, 5.0),
-    ("US", "Texas", "Houston", -6, 4.0),
-    ("US", "Texas", "Austin", -6, 2.5),
-    ("US", "Washington", "Seattle", -8, 3.0),
-    ("US", "Massachusetts", "Boston", -5, 3.0),
-    ("US", "Florida", "Miami", -5, 3.0),
-    ("US", "Colorado", "Denver", -7, 2.5),
-    ("US", "Georgia", "Atlanta", -5, 2.5),
-    ("CA", "Ontario", "Toronto", -5, 4.0),
-    ("CA", "British Columbia", "Vancouver", -8, 2.0),
-    ("CA", "Quebec", "Montreal", -5, 2.0),
-    ("GB", "England", "London", 0, 6.0),
-    ("GB", "England", "Manchester", 0, 2.0),
-    ("GB", "Scotland", "Edinburgh", 0, 1.0),
-    ("IE", "Leinster", "Dublin", 0, 1.5),
-    ("DE", "Berlin", "Berlin", 1, 2.5),
-    ("DE", "Bavaria", "Munich", 1, 2.0),
-    ("FR", "Ile-de-France", "Paris", 1, 2.5),
-    ("NL", "North Holland", "Amsterdam", 1, 1.5),
-    ("ES", "Madrid", "Madrid", 1, 1.0),
-    ("AU", "New South Wales", "Sydney", 10, 2.0),
-    ("AU", "Victoria", "Melbourne", 10, 1.5),
+    ("US", "NY", "New York", "America/New_York", 9.0),
+    ("US", "NY", "Buffalo", "America/New_York", 1.0),
+    ("US", "CA", "Los Angeles", "America/Los_Angeles", 7.0),
+    ("US", "CA", "San Francisco", "America/Los_Angeles", 4.0),
+    ("US", "IL", "Chicago", "America/Chicago", 5.0),
+    ("US", "TX", "Houston", "America/Chicago", 4.0),
+    ("US", "TX", "Austin", "America/Chicago", 2.5),
+    ("US", "WA", "Seattle", "America/Los_Angeles", 3.0),
+    ("US", "MA", "Boston", "America/New_York", 3.0),
+    ("US", "FL", "Miami", "America/New_York", 3.0),
+    ("US", "CO", "Denver", "America/Denver", 2.5),
+    ("US", "GA", "Atlanta", "America/New_York", 2.5),
+    ("US", "AZ", "Phoenix", "America/Phoenix", 1.5),
+    ("CA", "ON", "Toronto", "America/Toronto", 4.0),
+    ("CA", "BC", "Vancouver", "America/Vancouver", 2.0),
+    ("CA", "QC", "Montreal", "America/Toronto", 2.0),
+    ("GB", "ENG", "London", "Europe/London", 6.0),
+    ("GB", "ENG", "Manchester", "Europe/London", 2.0),
+    ("GB", "SCT", "Edinburgh", "Europe/London", 1.0),
+    ("IE", "L", "Dublin", "Europe/Dublin", 1.5),
+    ("DE", "BE", "Berlin", "Europe/Berlin", 2.5),
+    ("DE", "BY", "Munich", "Europe/Berlin", 2.0),
+    ("FR", "IDF", "Paris", "Europe/Paris", 2.5),
+    ("NL", "NH", "Amsterdam", "Europe/Amsterdam", 1.5),
+    ("ES", "MD", "Madrid", "Europe/Madrid", 1.0),
+    ("AU", "NSW", "Sydney", "Australia/Sydney", 2.0),
+    ("AU", "VIC", "Melbourne", "Australia/Melbourne", 1.5),
+    ("AU", "QLD", "Brisbane", "Australia/Brisbane", 1.0),
+    ("AU", "WA", "Perth", "Australia/Perth", 0.5),
 )
+TIME_ZONES = tuple(sorted({p[3] for p in PLACES}))
 
 # (device_type, browser, os, weight, is_app)
 DEVICES = (
@@ -169,7 +174,7 @@ class Catalog:
     cart_page: int
     checkout_page: int
     confirmation_page: int
-    place_offset_hours: np.ndarray
+    place_zone: np.ndarray  # index into TIME_ZONES
     place_weights: np.ndarray
     device_weights: np.ndarray
     device_is_app: np.ndarray
@@ -263,7 +268,7 @@ def catalog() -> Catalog:
         cart_page=cart_page,
         checkout_page=cart_page + 1,
         confirmation_page=cart_page + 2,
-        place_offset_hours=np.array([p[3] for p in PLACES], dtype=np.int64),
+        place_zone=np.array([TIME_ZONES.index(p[3]) for p in PLACES], dtype=np.int64),
         place_weights=place_w / place_w.sum(),
         device_weights=dev_w / dev_w.sum(),
         device_is_app=np.array([d[4] for d in DEVICES], dtype=bool),

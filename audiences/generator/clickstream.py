@@ -27,6 +27,7 @@ from audiences.generator.catalog import (
     HOUR_WEIGHTS,
     PAGE_TYPES,
     PT,
+    TIME_ZONES,
     catalog,
     category_names,
     strings,
@@ -34,6 +35,7 @@ from audiences.generator.catalog import (
 from audiences.generator.commerce import DAY, HOUR, MIN, SEC, Purchases, random_products
 from audiences.generator.ids import lookup, rank_in_group, repeat_index, timestamps, uuid_ids
 from audiences.generator.population import BOUNCE, DEVICE_ATTRS, Population
+from audiences.generator.timezones import zone_offsets
 
 INACTIVITY = 30 * MIN
 MAX_DWELL = 20 * MIN
@@ -123,20 +125,23 @@ _ROW_FIELDS = (
 
 
 def diurnal_times(
-    rng: np.random.Generator, n: int, t0: int, t1: int, offset_h: np.ndarray
+    rng: np.random.Generator, n: int, t0: int, t1: int, zone: np.ndarray
 ) -> np.ndarray:
-    """Times in [t0, t1) (ms, UTC) whose local hour follows the shop's daily rhythm."""
+    """Times in [t0, t1) (ms, UTC) whose hour in the local time of each row's time zone
+    (index into TIME_ZONES, daylight saving time included) follows the shop's daily rhythm."""
     days = max(1, int(np.ceil((t1 - t0) / DAY)) + 1)
+    clock = zone_offsets(TIME_ZONES, t0, t1)
     out = np.full(n, -1, dtype=np.int64)
     todo = np.arange(n)
     for _ in range(6):  # rejection sampling; a few passes cover short windows too
         if len(todo) == 0:
             break
-        off = offset_h[todo] * HOUR
-        local0 = ((t0 + off) // DAY) * DAY
+        z = zone[todo]
+        local0 = ((t0 + clock.at(z, np.full(len(todo), t0))) // DAY) * DAY
         day = rng.integers(0, days, len(todo))
         hour = rng.choice(24, len(todo), p=HOUR_WEIGHTS)
-        t = local0 + day * DAY + hour * HOUR + rng.integers(0, HOUR, len(todo)) - off
+        local = local0 + day * DAY + hour * HOUR + rng.integers(0, HOUR, len(todo))
+        t = clock.local_to_utc(z, local)
         ok = (t >= t0) & (t < t1)
         out[todo[ok]] = t[ok]
         todo = todo[~ok]
@@ -198,7 +203,7 @@ def build_events(
     # ---- sessions --------------------------------------------------------------------
     n_regular = np.where(arch == BOUNCE, 1, 1 + rng.poisson(EXTRA_SESSIONS[arch] * scale))
     reg_dev = repeat_index(n_regular)
-    reg_time = diurnal_times(rng, len(reg_dev), t0, t1, pop.utc_offset_h[reg_dev])
+    reg_time = diurnal_times(rng, len(reg_dev), t0, t1, pop.zone[reg_dev])
     forced_start = np.maximum(forced_time - rng.integers(2 * MIN, 15 * MIN, len(forced_time)), t0)
     s_dev = np.concatenate([reg_dev, forced_device])
     s_start = np.concatenate([reg_time, forced_start])

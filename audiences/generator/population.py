@@ -39,7 +39,7 @@ class Population:
     anonymous_id: pa.Array
     attrs: dict[str, pa.Array]  # device_type, browser, os, country, region, city (per device)
     is_app: np.ndarray
-    utc_offset_h: np.ndarray
+    zone: np.ndarray  # index into catalog.TIME_ZONES, -1 unknown (treated as UTC)
     archetype: np.ndarray
     interest: np.ndarray  # favourite category index
     primary: np.ndarray  # person index or -1
@@ -155,7 +155,7 @@ def new_population(
         ),
         attrs=attrs,
         is_app=cat.device_is_app[dev_combo],
-        utc_offset_h=cat.place_offset_hours[place],
+        zone=cat.place_zone[place],
         archetype=archetype,
         interest=interest,
         primary=primary,
@@ -183,7 +183,7 @@ def returning_population(
     known = has_user | (rng.random(n) < 0.15)
     city_to_place = {p[2]: i for i, p in enumerate(PLACES)}
     place = np.array([city_to_place.get(c, -1) for c in pool["city"].to_pylist()], dtype=np.int64)
-    offset = np.where(place >= 0, cat.place_offset_hours[np.maximum(place, 0)], 0)
+    zone = np.where(place >= 0, cat.place_zone[np.maximum(place, 0)], -1)
     user_col = pool["user_id"].combine_chunks()
     primary, secondary, persons = _persons_for(
         rng, n, archetype, known, user_col, place, id_salt, person_offset, shared_prob=0.0
@@ -192,7 +192,7 @@ def returning_population(
         anonymous_id=pool["anonymous_id"].combine_chunks(),
         attrs={a: pool[a].combine_chunks() for a in DEVICE_ATTRS},
         is_app=np.asarray(pool["is_app"].to_numpy(zero_copy_only=False), dtype=bool),
-        utc_offset_h=offset.astype(np.int64),
+        zone=zone.astype(np.int64),
         archetype=archetype,
         interest=rng.choice(len(CATEGORY_WEIGHTS), n),
         primary=primary,
@@ -217,7 +217,7 @@ def concat(a: Population, b: Population) -> Population:
         anonymous_id=cat_pa(a.anonymous_id, b.anonymous_id),
         attrs={k: cat_pa(a.attrs[k], b.attrs[k]) for k in DEVICE_ATTRS},
         is_app=np.concatenate([a.is_app, b.is_app]),
-        utc_offset_h=np.concatenate([a.utc_offset_h, b.utc_offset_h]),
+        zone=np.concatenate([a.zone, b.zone]),
         archetype=np.concatenate([a.archetype, b.archetype]),
         interest=np.concatenate([a.interest, b.interest]),
         primary=np.concatenate([a.primary, ref(b.primary)]),

@@ -2,7 +2,8 @@
 
 Sessions here are derived the way realism.md measured them: 30-minute inactivity over all
 (de-duplicated) events of a device, ignoring tracker session ids. Hours are local, using
-each city's UTC offset from the generator's catalogue (other cities count as UTC).
+each city's IANA time zone from the generator's catalogue, daylight saving time included
+(other cities count as UTC).
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ BANDS: dict[str, tuple[str, float | None, float | None]] = {
 }
 
 
-def _offsets_sql() -> str:
-    rows = ", ".join(f"('{p[2]}', {p[3]})" for p in PLACES)
-    return f"(VALUES {rows}) AS o(city, offset_h)"
+def _zones_sql() -> str:
+    rows = ", ".join(f"('{p[2]}', '{p[3]}')" for p in PLACES)
+    return f"(VALUES {rows}) AS z(city, time_zone)"
 
 
 def profile(db_path: Path | str, schema: str = "raw") -> dict[str, float | None]:
@@ -144,8 +145,9 @@ def profile(db_path: Path | str, schema: str = "raw") -> dict[str, float | None]
         out["cart_abandonment_share"] = r[1] / r[0] if r[0] else None
         r = one(
             f"""
-            WITH h AS (SELECT (hour(occurred_at) + coalesce(o.offset_h, 0) + 24) % 24 AS h
-                       FROM ev LEFT JOIN {_offsets_sql()} USING (city))
+            WITH h AS (SELECT hour(timezone(coalesce(z.time_zone, 'UTC'),
+                                            timezone('UTC', occurred_at))) AS h
+                       FROM ev LEFT JOIN {_zones_sql()} USING (city))
             SELECT avg((h BETWEEN 19 AND 22)::INT) / 4, avg((h BETWEEN 2 AND 5)::INT) / 4 FROM h
             """
         )

@@ -1,4 +1,4 @@
-{#- The one time reference every window is measured from (DESIGN.md section 3).
+{#- The one time reference every window is measured from (README, "The time reference").
     var('as_of') is an ISO timestamp in UTC; when it is not set, the build time is used. -#}
 {% macro as_of() -%}
     {%- set value = var('as_of', none) -%}

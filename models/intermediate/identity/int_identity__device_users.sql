@@ -10,12 +10,9 @@ identified_events as (
 
 ),
 
-customers as (
+erased_users as (
 
-    select
-        user_id,
-        is_erased
-    from {{ ref('stg_crm__customers') }}
+    select user_id from {{ ref('int_privacy__erased_users') }}
 
 ),
 
@@ -24,10 +21,10 @@ device_user_pairs as (
     select
         identified_events.anonymous_id,
         identified_events.user_id,
-        coalesce(customers.is_erased, false) as is_erased
+        erased_users.user_id is not null as is_erased_user
     from identified_events
-    left join customers
-        on identified_events.user_id = customers.user_id
+    left join erased_users
+        on identified_events.user_id = erased_users.user_id
 
 ),
 
@@ -40,7 +37,7 @@ final as (
         case when count(distinct user_id) = 1 then max(user_id) end as user_id,
         count(distinct user_id) as distinct_users,
         count(distinct user_id) > 1 as is_shared_device,
-        {{ dbt.bool_or('is_erased') }} as has_erased_user
+        {{ dbt.bool_or("is_erased_user") }} as has_erased_user
     from device_user_pairs
     group by anonymous_id
 

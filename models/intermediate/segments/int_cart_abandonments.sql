@@ -14,7 +14,7 @@ events as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_shop__orders') }}
     where is_completed and {{ is_not_after_as_of('ordered_at') }}
 
 ),

@@ -4,7 +4,7 @@ with
 
 product_views as (
 
-    select * from {{ ref('fct_page_views') }}
+    select * from {{ ref('int_tracker__page_views') }}
     where
         page_type = 'product'
         and product_category is not null

@@ -13,22 +13,10 @@ email_events as (
 
 ),
 
-customers as (
-
-    select
-        user_id,
-        is_erased
-    from {{ ref('stg_crm__customers') }}
-
-),
-
 kept_email_events as (
 
-    select email_events.*
-    from email_events
-    left join customers
-        on email_events.user_id = customers.user_id
-    where not coalesce(customers.is_erased, false)
+    select * from email_events
+    where {{ is_not_erased('user_id') }}
 
 ),
 

@@ -4,7 +4,7 @@ with
 
 page_views as (
 
-    select * from {{ ref('fct_page_views') }}
+    select * from {{ ref('int_tracker__page_views') }}
     where {{ is_not_after_as_of('viewed_at') }}
 
 ),

@@ -4,7 +4,7 @@ with
 
 sessions as (
 
-    select * from {{ ref('fct_sessions') }}
+    select * from {{ ref('int_tracker__sessions') }}
     where {{ is_not_after_as_of('started_at') }}
 
 ),
@@ -21,16 +21,17 @@ session_counts as (
         count(*) as sessions_lifetime,
         min(started_at) as first_session_at,
         max(least(ended_at, {{ as_of() }})) as last_session_at,
+        -- local_start_hour: the session's local hour (UTC when var local_time is false)
         sum(
             case
-                when extract(hour from started_at) >= {{ var('evening_start_hour') }} then 1
+                when local_start_hour >= {{ var('evening_start_hour') }} then 1
                 else 0
             end
         ) as evening_sessions,
         sum(
             case
-                when extract(hour from started_at) >= {{ var('daytime_start_hour') }}
-                    and extract(hour from started_at) < {{ var('evening_start_hour') }} then 1
+                when local_start_hour >= {{ var('daytime_start_hour') }}
+                    and local_start_hour < {{ var('evening_start_hour') }} then 1
                 else 0
             end
         ) as daytime_sessions
@@ -39,7 +40,7 @@ session_counts as (
 
 ),
 
-{% for attribute in ['device_type', 'country', 'city'] %}
+{% for attribute in ['device_type', 'country', 'city', 'browser'] %}
     {{ attribute }}_ranked as (
 
     -- the value of the most sessions; ties go to the most recent, then alphabetical
@@ -58,6 +59,23 @@ session_counts as (
 
 {% endfor %}
 
+campaign_sessions as (
+
+    -- sessions that carry campaign parameters, numbered from the first and from the last
+    -- (ties on start time: session_id)
+    select
+        person_id,
+        utm_source,
+        utm_medium,
+        row_number() over (partition by person_id order by started_at asc, session_id asc)
+            as first_touch_rank,
+        row_number() over (partition by person_id order by started_at desc, session_id desc)
+            as last_touch_rank
+    from sessions
+    where utm_source is not null
+
+),
+
 final as (
 
     select
@@ -75,7 +93,12 @@ final as (
         / session_counts.sessions_lifetime as daytime_session_share,
         device_type_ranked.device_type as primary_device_type,
         country_ranked.country as primary_country,
-        city_ranked.city as primary_city
+        city_ranked.city as primary_city,
+        browser_ranked.browser as primary_browser,
+        first_touches.utm_source as first_touch_utm_source,
+        first_touches.utm_medium as first_touch_utm_medium,
+        last_touches.utm_source as last_touch_utm_source,
+        last_touches.utm_medium as last_touch_utm_medium
     from session_counts
     left join device_type_ranked
         on
@@ -89,6 +112,18 @@ final as (
         on
             session_counts.person_id = city_ranked.person_id
             and city_ranked.value_rank = 1
+    left join browser_ranked
+        on
+            session_counts.person_id = browser_ranked.person_id
+            and browser_ranked.value_rank = 1
+    left join campaign_sessions as first_touches
+        on
+            session_counts.person_id = first_touches.person_id
+            and first_touches.first_touch_rank = 1
+    left join campaign_sessions as last_touches
+        on
+            session_counts.person_id = last_touches.person_id
+            and last_touches.last_touch_rank = 1
 
 )
 

@@ -5,7 +5,7 @@ with
 
 page_views as (
 
-    select * from {{ ref('fct_page_views') }}
+    select * from {{ ref('int_tracker__page_views') }}
     where {{ is_within_last('viewed_at', var('intent_lookback_days')) }}
 
 ),

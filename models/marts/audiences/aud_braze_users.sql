@@ -5,7 +5,7 @@ with
 
 contacts as (
 
-    select * from {{ ref('int_audiences__contacts') }}
+    select * from {{ ref('audience_contacts') }}
     where has_email_consent
 
 ),

@@ -7,7 +7,7 @@ with
 
 members as (
 
-    select * from {{ ref('int_audiences__ads_members') }}
+    select * from {{ ref('audience_ads_members') }}
 
 ),
 

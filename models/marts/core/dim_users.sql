@@ -7,6 +7,7 @@
 {%- do periods.append('lifetime') -%}
 {%- set bigint = dbt.type_bigint() -%}
 {%- set double = type_double() -%}
+{%- set interaction_names = ['cta_clicks', 'video_plays', 'form_submits', 'searches'] -%}
 
 with
 
@@ -40,6 +41,12 @@ email_features as (
 
 ),
 
+interaction_features as (
+
+    select * from {{ ref('int_person_features__interactions') }}
+
+),
+
 category_views as (
 
     select * from {{ ref('int_person_category_views') }}
@@ -50,15 +57,14 @@ customers as (
 
     select * from {{ ref('stg_crm__customers') }}
     where
-        not is_erased
+        {{ is_not_erased('user_id') }}
         and (signed_up_at is null or {{ is_not_after_as_of('signed_up_at') }})
 
 ),
 
 erased_users as (
 
-    select user_id from {{ ref('stg_crm__customers') }}
-    where is_erased
+    select user_id from {{ ref('int_privacy__erased_users') }}
 
 ),
 
@@ -132,12 +138,20 @@ joined as (
             coalesce(email_features.email_clicks_{{ period }}, 0) as email_clicks_{{ period }},
             email_features.email_open_rate_{{ period }},
             email_features.email_click_rate_{{ period }},
+            {% for name in interaction_names -%}
+                coalesce(interaction_features.{{ name }}_{{ period }}, 0) as {{ name }}_{{ period }},
+            {% endfor -%}
         {% endfor -%}
         order_features.first_order_at,
         order_features.last_order_at,
         session_features.primary_device_type,
         session_features.primary_country,
         session_features.primary_city,
+        session_features.primary_browser,
+        session_features.first_touch_utm_source,
+        session_features.first_touch_utm_medium,
+        session_features.last_touch_utm_source,
+        session_features.last_touch_utm_medium,
         session_features.evening_session_share,
         session_features.daytime_session_share,
         customers.gender,
@@ -158,6 +172,8 @@ joined as (
         on people.person_id = order_features.person_id
     left join email_features
         on people.person_id = email_features.person_id
+    left join interaction_features
+        on people.person_id = interaction_features.person_id
     left join customers
         on people.user_id = customers.user_id
     {% for period in periods -%}
@@ -194,6 +210,9 @@ final as (
             cast(email_clicks_{{ period }} as {{ bigint }}) as email_clicks_{{ period }},
             cast(email_open_rate_{{ period }} as {{ double }}) as email_open_rate_{{ period }},
             cast(email_click_rate_{{ period }} as {{ double }}) as email_click_rate_{{ period }},
+            {% for name in interaction_names -%}
+                cast({{ name }}_{{ period }} as {{ bigint }}) as {{ name }}_{{ period }},
+            {% endfor -%}
         {% endfor -%}
         cast(
             case when orders_lifetime > 0 then revenue_lifetime / orders_lifetime end
@@ -208,6 +227,11 @@ final as (
         cast(primary_device_type as {{ dbt.type_string() }}) as primary_device_type,
         cast(primary_country as {{ dbt.type_string() }}) as primary_country,
         cast(primary_city as {{ dbt.type_string() }}) as primary_city,
+        cast(primary_browser as {{ dbt.type_string() }}) as primary_browser,
+        cast(first_touch_utm_source as {{ dbt.type_string() }}) as first_touch_utm_source,
+        cast(first_touch_utm_medium as {{ dbt.type_string() }}) as first_touch_utm_medium,
+        cast(last_touch_utm_source as {{ dbt.type_string() }}) as last_touch_utm_source,
+        cast(last_touch_utm_medium as {{ dbt.type_string() }}) as last_touch_utm_medium,
         cast(evening_session_share as {{ double }}) as evening_session_share,
         cast(daytime_session_share as {{ double }}) as daytime_session_share,
         cast(gender as {{ dbt.type_string() }}) as gender,

@@ -1,56 +1,18 @@
+{#- The orders fact for analysts and BI: every row of int_shop__orders (orders with their
+    line counts, erased people excluded), as a view so the warehouse keeps one copy. -#}
+{{ config(materialized='view') }}
+
 with
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
-
-),
-
-order_items as (
-
-    select * from {{ ref('stg_shop__order_items') }}
-
-),
-
-customers as (
-
-    select
-        user_id,
-        is_erased
-    from {{ ref('stg_crm__customers') }}
-
-),
-
-order_item_totals as (
-
-    select
-        order_id,
-        count(*) as items,
-        sum(quantity) as quantity
-    from order_items
-    group by order_id
+    select * from {{ ref('int_shop__orders') }}
 
 ),
 
 final as (
 
-    select
-        orders.order_id,
-        orders.user_id,
-        orders.user_id as person_id,
-        orders.ordered_at,
-        orders.order_status,
-        orders.is_completed,
-        orders.order_total,
-        orders.currency,
-        coalesce(order_item_totals.items, 0) as items,
-        coalesce(order_item_totals.quantity, 0) as quantity
-    from orders
-    left join order_item_totals
-        on orders.order_id = order_item_totals.order_id
-    left join customers
-        on orders.user_id = customers.user_id
-    where not coalesce(customers.is_erased, false)
+    select * from orders
 
 )
 

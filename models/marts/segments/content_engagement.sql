@@ -1,11 +1,7 @@
 {#- Recency, frequency and depth of content reading, one row per person who ever viewed a
-    content page (var content_page_types) up to as_of:
-    - lapsed_user: no content view in the last content_lapsed_after_days days;
-    - active_engager: a content view in the last content_active_max_recency_days days, at
-      least content_active_min_days distinct days with content views and an average dwell
-      of at least content_active_min_avg_dwell_seconds, both over the last
-      content_window_days days;
-    - occasional_visitor: everyone else. -#}
+    content page (var content_page_types) up to as_of. The figures only: the rule that
+    names active_engager / occasional_visitor / lapsed_user lives in
+    content_engagement_segments. -#}
 
 with
 
@@ -58,24 +54,6 @@ measured as (
 
 ),
 
-classified as (
-
-    select
-        *,
-        case
-            when not {{ is_within_last('last_content_view_at', var('content_lapsed_after_days')) }}
-                then 'lapsed_user'
-            when
-                {{ is_within_last('last_content_view_at', var('content_active_max_recency_days')) }}
-                and content_active_days >= {{ var('content_active_min_days') }}
-                and avg_content_dwell_seconds >= {{ var('content_active_min_avg_dwell_seconds') }}
-                then 'active_engager'
-            else 'occasional_visitor'
-        end as content_segment
-    from measured
-
-),
-
 final as (
 
     select
@@ -90,9 +68,8 @@ final as (
         cast(content_views_in_window as {{ dbt.type_bigint() }}) as content_views_in_window,
         cast(content_active_days as {{ dbt.type_bigint() }}) as content_active_days,
         cast(avg_content_dwell_seconds as {{ type_double() }}) as avg_content_dwell_seconds,
-        cast(content_segment as {{ dbt.type_string() }}) as content_segment,
         {{ as_of() }} as as_of
-    from classified
+    from measured
 
 )
 

@@ -1,9 +1,10 @@
-{#- Purchase intent per person (every person of dim_users):
-    - the rule high_purchase_intent: in the last high_intent_window_days days, more than
-      high_intent_min_page_views page views with page_type in high_intent_page_types AND a
-      longest dwell on one of them of more than high_intent_min_dwell_seconds;
+{#- Purchase intent figures per person (every person of dim_users); the rules over them
+    live in purchase_intent_segments:
+    - intent_page_views and longest_intent_dwell_seconds: page views with page_type in var
+      high_intent_page_types in the last var high_intent_window_days days;
     - intent_score 0-100: points of the seed intent_weights per behaviour, halved every
-      intent_half_life_days days of age, summed and capped at 100; intent_tier from it. -#}
+      var intent_half_life_days days of age, summed and capped at 100; intent_tier from it
+      (macro intent_tier, the same one purchase_intent_segments uses). -#}
 
 with
 
@@ -76,12 +77,6 @@ scored as (
         coalesce(intent_page_views.intent_page_views, 0) as intent_page_views,
         intent_page_views.longest_intent_dwell_seconds,
         intent_page_views.first_intent_page_view_at,
-        coalesce(
-            intent_page_views.intent_page_views > {{ var('high_intent_min_page_views') }}
-            and intent_page_views.longest_intent_dwell_seconds
-            > {{ var('high_intent_min_dwell_seconds') }},
-            false
-        ) as is_high_purchase_intent,
         coalesce(decayed_points.intent_behaviours, 0) as intent_behaviours,
         decayed_points.first_intent_behaviour_at,
         least(100.0, coalesce(decayed_points.intent_points, 0)) as intent_score
@@ -101,15 +96,10 @@ final as (
         cast(intent_page_views as {{ dbt.type_bigint() }}) as intent_page_views,
         cast(longest_intent_dwell_seconds as {{ type_double() }}) as longest_intent_dwell_seconds,
         cast(first_intent_page_view_at as {{ dbt.type_timestamp() }}) as first_intent_page_view_at,
-        is_high_purchase_intent,
         cast(intent_behaviours as {{ dbt.type_bigint() }}) as intent_behaviours,
         cast(first_intent_behaviour_at as {{ dbt.type_timestamp() }}) as first_intent_behaviour_at,
         cast(intent_score as {{ type_double() }}) as intent_score,
-        cast(case
-            when intent_score >= {{ var('intent_tier_high_min_score') }} then 'high'
-            when intent_score >= {{ var('intent_tier_medium_min_score') }} then 'medium'
-            else 'low'
-        end as {{ dbt.type_string() }}) as intent_tier,
+        cast({{ intent_tier('intent_score') }} as {{ dbt.type_string() }}) as intent_tier,
         {{ as_of() }} as as_of
     from scored
 

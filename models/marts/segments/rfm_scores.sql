@@ -1,7 +1,8 @@
-{#- One row per customer with at least one completed order up to as_of.
-    Scores follow docs/decisions/0002-rfm-tie-rule.md: score = ceil(5 * n_le / n), where n_le
-    is the number of customers whose value is no better than this one (ties included), so
-    equal values always get equal scores and 5 is always best. -#}
+{#- RFM scores, one row per customer with at least one completed order up to as_of.
+    Scores follow docs/decisions/0002-rfm-tie-rule.md: a score is a function of the value
+    (ties share a score), the worst value scores 1 and the best 5, and in between the
+    value's mid-rank position is cut into five equal bands. The segment names over these
+    scores live in rfm_segments. -#}
 
 with
 
@@ -9,12 +10,6 @@ orders as (
 
     select * from {{ ref('fct_orders') }}
     where is_completed and {{ is_not_after_as_of('ordered_at') }}
-
-),
-
-segment_map as (
-
-    select * from {{ ref('rfm_segment_map') }}
 
 ),
 
@@ -43,26 +38,49 @@ measured as (
 
 ranked as (
 
-    -- the default window frame (range ... current row) counts every peer of the current
-    -- row: n_le is the number of customers whose value is no better than this one
+    -- per measure, ordered from the worst value to the best: n_le counts the customers whose
+    -- value is no better (the default frame includes every peer), n_eq those with the same
+    -- value; 2 * n_le - n_eq = n_lt + n_le is twice the value's mid-rank, an integer
     select
         *,
-        count(*) over () as customers_total,
-        count(*) over (order by recency_days desc) as recency_n_le,
-        count(*) over (order by frequency asc) as frequency_n_le,
-        count(*) over (order by monetary asc) as monetary_n_le
+        2 * count(*) over (order by recency_days desc)
+        - count(*) over (partition by recency_days) as recency_mid_rank_x2,
+        2 * count(*) over (order by frequency asc)
+        - count(*) over (partition by frequency) as frequency_mid_rank_x2,
+        2 * count(*) over (order by monetary asc)
+        - count(*) over (partition by monetary) as monetary_mid_rank_x2
     from measured
+
+),
+
+bounded as (
+
+    select
+        *,
+        min(recency_mid_rank_x2) over () as recency_worst_x2,
+        max(recency_mid_rank_x2) over () as recency_best_x2,
+        min(frequency_mid_rank_x2) over () as frequency_worst_x2,
+        max(frequency_mid_rank_x2) over () as frequency_best_x2,
+        min(monetary_mid_rank_x2) over () as monetary_worst_x2,
+        max(monetary_mid_rank_x2) over () as monetary_best_x2
+    from ranked
 
 ),
 
 scored as (
 
+    -- 1 + floor(5 * (position - worst) / (best - worst)), capped at 5: the worst value
+    -- scores 1, the best 5, and the positions in between fall into five equal bands; a
+    -- measure with a single value scores 1 for everyone
     select
         *,
-        cast(ceil(5.0 * recency_n_le / customers_total) as {{ dbt.type_int() }}) as r_score,
-        cast(ceil(5.0 * frequency_n_le / customers_total) as {{ dbt.type_int() }}) as f_score,
-        cast(ceil(5.0 * monetary_n_le / customers_total) as {{ dbt.type_int() }}) as m_score
-    from ranked
+        {{ rfm_band_score('recency_mid_rank_x2', 'recency_worst_x2', 'recency_best_x2') }}
+            as r_score,
+        {{ rfm_band_score('frequency_mid_rank_x2', 'frequency_worst_x2', 'frequency_best_x2') }}
+            as f_score,
+        {{ rfm_band_score('monetary_mid_rank_x2', 'monetary_worst_x2', 'monetary_best_x2') }}
+            as m_score
+    from bounded
 
 ),
 
@@ -75,43 +93,22 @@ with_fm as (
 
 ),
 
-named as (
-
-    select
-        with_fm.person_id,
-        segment_map.rfm_segment,
-        row_number() over (
-            partition by with_fm.person_id order by segment_map.priority
-        ) as match_rank
-    from with_fm
-    inner join segment_map
-        on
-            with_fm.r_score between segment_map.r_score_min and segment_map.r_score_max
-            and with_fm.fm_score between segment_map.fm_score_min and segment_map.fm_score_max
-
-),
-
 final as (
 
     select
-        cast(with_fm.person_id as {{ dbt.type_string() }}) as person_id,
-        cast(with_fm.user_id as {{ dbt.type_string() }}) as user_id,
-        cast(with_fm.first_order_at as {{ dbt.type_timestamp() }}) as first_order_at,
-        cast(with_fm.last_order_at as {{ dbt.type_timestamp() }}) as last_order_at,
-        with_fm.recency_days,
-        cast(with_fm.frequency as {{ dbt.type_bigint() }}) as frequency,
-        cast(with_fm.monetary as {{ type_double() }}) as monetary,
-        with_fm.r_score,
-        with_fm.f_score,
-        with_fm.m_score,
-        with_fm.fm_score,
-        cast(named.rfm_segment as {{ dbt.type_string() }}) as rfm_segment,
+        cast(person_id as {{ dbt.type_string() }}) as person_id,
+        cast(user_id as {{ dbt.type_string() }}) as user_id,
+        cast(first_order_at as {{ dbt.type_timestamp() }}) as first_order_at,
+        cast(last_order_at as {{ dbt.type_timestamp() }}) as last_order_at,
+        recency_days,
+        cast(frequency as {{ dbt.type_bigint() }}) as frequency,
+        cast(monetary as {{ type_double() }}) as monetary,
+        r_score,
+        f_score,
+        m_score,
+        fm_score,
         {{ as_of() }} as as_of
     from with_fm
-    left join named
-        on
-            with_fm.person_id = named.person_id
-            and named.match_rank = 1
 
 )
 

@@ -1,5 +1,6 @@
 {#- Every segment of every family, one row per (person, segment), with the deterministic
-    holdout flag (docs/decisions/0004-holdout.md). -#}
+    holdout flag (docs/decisions/0004-holdout.md). The built-in families come from
+    builtin_segment_family_models() (macros/segments/families.sql), one model each. -#}
 
 with
 
@@ -14,15 +15,14 @@ users as (
 
 memberships as (
 
-    {% for family in ['purchase_intent', 'multi_criteria', 'engagement', 'content_engagement',
-                      'rfm', 'lifecycle', 'custom'] -%}
+    {% for family_model in builtin_segment_family_models() + ['custom_segments'] -%}
         select
             person_id,
             segment_key,
             segment_family,
             score,
             member_since
-        from {{ ref('custom_segments' if family == 'custom' else 'int_segments__' ~ family) }}
+        from {{ ref(family_model) }}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

@@ -1,5 +1,5 @@
 -- No audience mart holds a person without the consent for its purpose (email consent for
--- HubSpot / Braze, ads consent for Meta / Google), a person who asked for erasure, or a
+-- HubSpot / Braze / Marketo, ads consent for Meta / Google), a person who asked for erasure, or a
 -- holdout membership. Returns the offending rows.
 
 with
@@ -33,6 +33,13 @@ email_audiences as (
         'aud_braze_users' as audience,
         external_id as user_id
     from {{ ref('aud_braze_users') }}
+
+    union all
+
+    select
+        'aud_marketo_leads' as audience,
+        user_id
+    from {{ ref('aud_marketo_leads') }}
 
 ),
 

@@ -1,5 +1,5 @@
--- Every cell of the 5 x 5 grid r_score x fm_score has a segment in rfm_segment_map.
--- Returns the uncovered cells.
+-- Every combination of r_score, f_score and m_score (1-5 each, fm_score derived from f and
+-- m) has a segment in rfm_segment_map. Returns the uncovered combinations.
 
 with
 
@@ -22,9 +22,12 @@ cells as (
 
     select
         r.score as r_score,
-        fm.score as fm_score
+        f.score as f_score,
+        m.score as m_score,
+        cast(ceil((f.score + m.score) / 2.0) as {{ dbt.type_int() }}) as fm_score
     from scores as r
-    cross join scores as fm
+    cross join scores as f
+    cross join scores as m
 
 )
 
@@ -33,5 +36,6 @@ from cells
 left join segment_map
     on
         cells.r_score between segment_map.r_score_min and segment_map.r_score_max
+        and cells.f_score between segment_map.f_score_min and segment_map.f_score_max
         and cells.fm_score between segment_map.fm_score_min and segment_map.fm_score_max
 where segment_map.rfm_segment is null

@@ -7,7 +7,7 @@ customers as (
 
     select * from {{ ref('stg_crm__customers') }}
     where
-        not is_erased
+        {{ is_not_erased('user_id') }}
         and has_ads_consent
 
 ),

@@ -1,4 +1,11 @@
-{#- lapsed_frequent_buyer, high_value, first_time_visitor and new_customer. -#}
+{#- The lifecycle family, whole rule, over the figures of dim_users:
+    - lapsed_frequent_buyer: at least var lapsed_buyer_min_orders completed orders, none in
+      the last var lapsed_buyer_inactive_days days (score: orders);
+    - high_value: the top var high_value_top_share of customers by lifetime revenue, ties
+      share the cut (score: revenue);
+    - first_time_visitor: exactly one session, started in the last var
+      first_time_visitor_days days;
+    - new_customer: first completed order in the last var new_customer_days days. -#}
 
 with
 

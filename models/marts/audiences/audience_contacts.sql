@@ -7,7 +7,7 @@ with
 customers as (
 
     select * from {{ ref('stg_crm__customers') }}
-    where not is_erased
+    where {{ is_not_erased('user_id') }}
 
 ),
 
@@ -26,9 +26,13 @@ users as (
 
 ),
 
-rfm_scores as (
+rfm_segments as (
 
-    select * from {{ ref('rfm_scores') }}
+    select
+        person_id,
+        -- the segment name after the 'rfm_' prefix
+        substr(segment_key, 5) as rfm_segment
+    from {{ ref('rfm_segments') }}
 
 ),
 
@@ -68,7 +72,7 @@ final as (
         customers.has_ads_consent,
         person_segments.segments,
         person_segments.segment_count,
-        rfm_scores.rfm_segment,
+        rfm_segments.rfm_segment,
         purchase_intent.intent_score,
         purchase_intent.intent_tier,
         coalesce(users.revenue_lifetime, 0) as lifetime_revenue,
@@ -79,8 +83,8 @@ final as (
         on customers.user_id = person_segments.user_id
     left join users
         on customers.user_id = users.person_id
-    left join rfm_scores
-        on customers.user_id = rfm_scores.person_id
+    left join rfm_segments
+        on customers.user_id = rfm_segments.person_id
     left join purchase_intent
         on customers.user_id = purchase_intent.person_id
 

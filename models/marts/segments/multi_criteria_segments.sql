@@ -1,5 +1,11 @@
-{#- high_engagement_on_site, interested_in_<category> (one micro-segment per product
-    category, slugified) and potential_buyer. -#}
+{#- The multi_criteria family, whole rule:
+    - high_engagement_on_site: more than var on_site_min_seconds on site in the last var
+      on_site_window_days days (score: seconds);
+    - interested_in_<category>: one micro-segment per product category (slugified), more
+      than var category_interest_min_product_views product views of it in the last var
+      category_interest_window_days days (score: views);
+    - potential_buyer: a cart abandoned among the carts whose last add to cart is in the
+      last var cart_abandonment_window_hours hours (score: abandoned carts). -#}
 
 with
 

@@ -1,0 +1,155 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='anonymous_id',
+        incremental_strategy=device_incremental_strategy(),
+        on_schema_change='fail',
+        post_hook=["{{ delete_erased_devices() }}"]
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__device_users') }}
+
+with
+
+events as (
+
+    select * from {{ ref('int_tracker__sessionized_events') }}
+    {% if is_incremental() %}
+        where anonymous_id in ({{ touched_devices(ref('int_tracker__sessionized_events')) }})
+    {% endif %}
+
+),
+
+time_zones as (
+
+    select * from {{ ref('geo_time_zones') }}
+
+),
+
+session_totals as (
+
+    select
+        session_id,
+        max(anonymous_id) as anonymous_id,
+        max(user_id) as user_id,
+        max(person_id) as person_id,
+        min(occurred_at) as started_at,
+        max(occurred_at) as ended_at,
+        sum(case when event_type = 'page_view' then 1 else 0 end) as page_views,
+        sum(case when event_type = 'page_ping' then coalesce(engaged_seconds, 0) else 0 end)
+            as engaged_seconds,
+        count(*) as events,
+        {{ dbt.bool_or("event_type = 'add_to_cart'") }} as has_add_to_cart,
+        {{ dbt.bool_or("event_type = 'begin_checkout'") }} as has_begin_checkout,
+        {{ dbt.bool_or("event_type = 'purchase'") }} as has_purchase,
+        max(loaded_at) as loaded_at,
+        min(case when event_type = 'page_view' then event_number end) as landing_event_number
+    from events
+    group by session_id
+
+),
+
+sessions as (
+
+    select
+        session_totals.*,
+        first_events.device_type,
+        first_events.browser,
+        first_events.os,
+        first_events.country,
+        first_events.region,
+        first_events.city,
+        first_events.referrer,
+        first_events.utm_source,
+        first_events.utm_medium,
+        first_events.utm_campaign,
+        landing_pages.page_url as landing_page_url,
+        landing_pages.page_type as landing_page_type
+    from session_totals
+    inner join events as first_events
+        on
+            session_totals.session_id = first_events.session_id
+            and first_events.event_number = 1
+    left join events as landing_pages
+        on
+            session_totals.session_id = landing_pages.session_id
+            and session_totals.landing_event_number = landing_pages.event_number
+
+),
+
+zoned as (
+
+    -- the session's IANA time zone from its first event's geography (seed geo_time_zones):
+    -- the country's region row, else the country's default row (null region), else var
+    -- default_time_zone; everything is UTC when var local_time is false
+    select
+        sessions.*,
+        {% if var('local_time') -%}
+            coalesce(
+                region_zones.time_zone,
+                country_zones.time_zone,
+                '{{ var("default_time_zone") }}'
+            )
+        {%- else -%}
+            'UTC'
+        {%- endif %} as time_zone
+    from sessions
+    left join time_zones as region_zones
+        on
+            upper(sessions.country) = region_zones.country
+            and upper(sessions.region) = region_zones.region
+    left join time_zones as country_zones
+        on
+            upper(sessions.country) = country_zones.country
+            and country_zones.region is null
+
+),
+
+localized as (
+
+    select
+        *,
+        {{ local_timestamp('started_at', 'time_zone') }} as started_at_local
+    from zoned
+
+),
+
+final as (
+
+    select
+        session_id,
+        anonymous_id,
+        user_id,
+        person_id,
+        started_at,
+        ended_at,
+        {{ seconds_between('started_at', 'ended_at') }} as duration_seconds,
+        page_views,
+        cast(engaged_seconds as {{ type_double() }}) as engaged_seconds,
+        events,
+        device_type,
+        browser,
+        os,
+        country,
+        region,
+        city,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        landing_page_url,
+        landing_page_type,
+        has_add_to_cart,
+        has_begin_checkout,
+        has_purchase,
+        cast(time_zone as {{ dbt.type_string() }}) as time_zone,
+        cast(started_at_local as {{ dbt.type_timestamp() }}) as started_at_local,
+        {{ hour_of('started_at_local') }} as local_start_hour,
+        {{ iso_day_of_week('started_at_local') }} as local_day_of_week,
+        loaded_at
+    from localized
+
+)
+
+select * from final
