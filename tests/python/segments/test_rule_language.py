@@ -569,7 +569,8 @@ def _create_inputs(db: Path, relations: dict[str, str]) -> None:
         con.execute(
             f"insert into {relations['purchase_intent']} values ('sc_intent', 50.5), ('sc_rfm', 50)"
         )
-        con.execute(f"create table {relations['content_engagement']} (person_id varchar)")
+        for name in ("content_engagement", "engagement_scores"):
+            con.execute(f"create table {relations[name]} (person_id varchar)")
         lifecycle = next(r for n, r in relations.items() if "lifecycle" in n)
         con.execute(
             f"insert into {lifecycle} values ('hv_dwell', 'high_value', 'lifecycle', 1, null)"
