@@ -31,6 +31,8 @@ EXPECTED_TYPES = {
         ("product_id", "VARCHAR"),
         ("product_category", "VARCHAR"),
         ("engaged_seconds", "INTEGER"),
+        ("search_term", "VARCHAR"),
+        ("scroll_depth_percent", "INTEGER"),
         ("device_type", "VARCHAR"),
         ("browser", "VARCHAR"),
         ("os", "VARCHAR"),
