@@ -32,8 +32,9 @@ class ExplainError(click.ClickException):
 
 @dataclass(frozen=True)
 class ExplainRequest:
-    person: str
+    person: str | None
     segments: tuple[str, ...]
+    member_of: str | None
     project_dir: Path
     target: str | None
     target_path: Path
@@ -46,7 +47,11 @@ def _dbt_executable() -> str:
 
 def run_explain(request: ExplainRequest) -> dict[str, Any]:
     """Runs the explain_person operation and returns its JSON answer."""
-    args = {"person": request.person, "segments": list(request.segments)}
+    args = {
+        "person": request.person,
+        "segments": list(request.segments),
+        "member_of": request.member_of,
+    }
     command = [
         _dbt_executable(),
         "run-operation",
@@ -168,8 +173,14 @@ def render(answer: dict[str, Any], console: Console) -> None:
 
 
 @click.command("explain")
-@click.argument("person")
+@click.argument("person", required=False)
 @click.argument("segments", nargs=-1)
+@click.option(
+    "--member-of",
+    metavar="SEGMENT",
+    default=None,
+    help="explain an example member of SEGMENT (the first person_id) instead of PERSON",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the answer as JSON")
 @click.option("--target", default=None, help="dbt target (default: the profile's default)")
 @click.option(
@@ -180,16 +191,24 @@ def render(answer: dict[str, Any], console: Console) -> None:
     help="the dbt project",
 )
 def explain(
-    person: str, segments: tuple[str, ...], as_json: bool, target: str | None, project_dir: Path
+    person: str | None,
+    segments: tuple[str, ...],
+    member_of: str | None,
+    as_json: bool,
+    target: str | None,
+    project_dir: Path,
 ) -> None:
     """Why PERSON (a person_id, user_id or email) is in or out of each segment.
 
     For every SEGMENT given (default: every segment): member or not as built, and for a custom
     segment each condition of its rule with the person's value, the threshold and pass / fail.
     """
+    if (person is None) == (member_of is None):
+        raise click.UsageError("give either PERSON or --member-of SEGMENT")
     request = ExplainRequest(
         person=person,
         segments=segments,
+        member_of=member_of,
         project_dir=project_dir.resolve(),
         target=target,
         target_path=project_dir.resolve() / "target" / "explain",
@@ -200,6 +219,8 @@ def explain(
             f"no person with person_id, user_id or email {person!r} in dim_users "
             f"(built for as_of {answer['as_of']})"
         )
+    if answer.get("error") == "no_member":
+        raise ExplainError(f"segment {member_of!r} has no members in this build")
     if answer.get("error") == "unknown_segment":
         raise ExplainError(
             "unknown segment key(s): "

@@ -8,8 +8,19 @@
     build: the person's value, the threshold and pass / fail. The evaluation uses the as_of the
     memberships were built for, whatever var as_of says now. -#}
 
-{% macro explain_person(person, segments=none) -%}
+{% macro explain_person(person=none, segments=none, member_of=none) -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- if person is none and member_of is not none -%}
+        {#- an example member of a segment: the first person_id, for a reproducible demo -#}
+        {%- set example = run_query("select min(person_id) from " ~ ref('segment_memberships')
+            ~ " where segment_key = '" ~ member_of | replace("'", "''") ~ "'") -%}
+        {%- set person = example.columns[0].values()[0] -%}
+        {%- if person is none -%}
+            {{ print('AUDIENCES_EXPLAIN ' ~ tojson({'error': 'no_member', 'segments': [member_of]})) }}
+            {{ return('') }}
+        {%- endif -%}
+        {%- set segments = segments or [member_of] -%}
+    {%- endif -%}
     {%- set literal = "'" ~ (person | string) | replace("'", "''") ~ "'" -%}
     {%- set resolve -%}
         select person_id, user_id, 1 as priority from {{ ref('dim_users') }} where person_id = {{ literal }}
