@@ -118,7 +118,6 @@ def test_valid_rule_compiles(project: Path) -> None:
     assert "'mobile_spenders' as segment_key" in result.stdout + result.stderr or (
         "mobile_spenders"
         in (
-            project / "target/compiled/audiences/models/marts/segments/"
-            "custom_segments.sql"
+            project / "target/compiled/audiences/models/marts/segments/custom_segments.sql"
         ).read_text()
     )
