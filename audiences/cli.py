@@ -7,6 +7,7 @@ import click
 from audiences import __version__
 from audiences.generator.cli import generate
 from audiences.report import report
+from audiences.segment_diff.command import diff_command
 from audiences.summary import summary_command
 from audiences.warehouse_copy import load_postgres, load_spark
 from reverse_etl.cli import commands as sync_commands
@@ -25,6 +26,7 @@ def cli() -> None:
 cli.add_command(generate)
 cli.add_command(summary_command)
 cli.add_command(report)
+cli.add_command(diff_command)
 cli.add_command(load_postgres)
 cli.add_command(load_spark)
 for command in sync_commands:
