@@ -109,7 +109,7 @@ def _base_project(option: Path | None, state_dir: Path) -> Path | None:
 @click.option(
     "--target-path",
     type=click.Path(path_type=Path, file_okay=False),
-    help="dbt target path for the pull request's build [default: <project-dir>/target-pr].",
+    help="dbt target path for the pull request's build [default: <project-dir>/target/diff].",
 )
 @click.option(
     "--pr-schema",
@@ -159,7 +159,7 @@ def diff_command(
     production = model_relation(manifest, MEMBERSHIPS_MODEL, production_manifest)
     pr_schema = pr_schema or f"{os.environ.get('AUDIENCES_SCHEMA') or DEFAULT_SCHEMA}_pr"
     _check_isolated(pr_schema, production.schema)
-    target_path = (target_path or project_dir / "target-pr").resolve()
+    target_path = (target_path or project_dir / "target" / "diff").resolve()
 
     notes: list[str] = []
     base = _base_project(base_project, state_dir)
