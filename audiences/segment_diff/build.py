@@ -6,6 +6,10 @@ AUDIENCES_SCHEMA set to the pull-request schema (default `<production schema>_pr
 model it builds lands in `<pr schema>_<custom schema>` and never in a production schema.
 Snapshots keep a fixed `target_schema`, so they are excluded (the selection, the ancestors of
 segment_memberships, holds none anyway).
+
+`--favor-state`: every model that is not selected is read from production, even when an
+earlier diff left a copy of it in the pull-request schemas (plain `--defer` would prefer
+that stale copy).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def dbt_command(request: BuildRequest) -> list[str]:
         "--exclude",
         "resource_type:snapshot",
         "--defer",
+        "--favor-state",
         "--state",
         str(request.state_dir),
         "--target",

@@ -33,6 +33,7 @@ from audiences.segment_diff.selection import (
     changed_vars,
     load_manifest,
     model_relation,
+    models_reading_graph,
     models_reading_vars,
 )
 
@@ -182,7 +183,9 @@ def diff_command(
             )
         as_of = production_as_of(warehouse, production.relation_name)
 
-    selection = build_selection(models_reading_vars(manifest, var_names))
+    selection = build_selection(
+        models_reading_vars(manifest, var_names), models_reading_graph(manifest)
+    )
     outcome = run_build(
         BuildRequest(
             project_dir=project_dir,

@@ -85,8 +85,40 @@ def changed_vars(base_project: Path, pr_project: Path, project_name: str) -> lis
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def _uses_var(text: str, name: str) -> bool:
-    return re.search(r"\bvar\(\s*['\"]" + re.escape(name) + r"['\"]", text) is not None
+def _macros_reading(
+    manifest: dict[str, Any], pattern: re.Pattern[str], package: str | None
+) -> set[str]:
+    """Macros (of `package`, or of any package when None) whose SQL matches `pattern`, and
+    the macros that call them, transitively."""
+    macros = {
+        uid: macro
+        for uid, macro in manifest.get("macros", {}).items()
+        if package is None or macro.get("package_name") == package
+    }
+    reading = {uid for uid, m in macros.items() if pattern.search(m.get("macro_sql") or "")}
+    grew = True
+    while grew:
+        grew = False
+        for uid, macro in macros.items():
+            calls = (macro.get("depends_on") or {}).get("macros") or []
+            if uid not in reading and reading.intersection(calls):
+                reading.add(uid)
+                grew = True
+    return reading
+
+
+def _models_matching(
+    manifest: dict[str, Any], pattern: re.Pattern[str], macros: set[str]
+) -> list[str]:
+    models = set()
+    for node in manifest["nodes"].values():
+        if node.get("resource_type") != "model":
+            continue
+        text = (node.get("raw_code") or "") + json.dumps(node.get("unrendered_config") or {})
+        calls = (node.get("depends_on") or {}).get("macros") or []
+        if pattern.search(text) or macros.intersection(calls):
+            models.add(node["name"])
+    return sorted(models)
 
 
 def models_reading_vars(manifest: dict[str, Any], names: list[str]) -> list[str]:
@@ -94,33 +126,39 @@ def models_reading_vars(manifest: dict[str, Any], names: list[str]) -> list[str]
     the vars `names`."""
     if not names:
         return []
-    macros = manifest.get("macros", {})
-
-    def reads(text: str) -> bool:
-        return any(_uses_var(text, name) for name in names)
-
-    reading = {uid for uid, macro in macros.items() if reads(macro.get("macro_sql") or "")}
-    grew = True
-    while grew:  # macros that call a macro that reads one of the vars
-        grew = False
-        for uid, macro in macros.items():
-            calls = (macro.get("depends_on") or {}).get("macros") or []
-            if uid not in reading and reading.intersection(calls):
-                reading.add(uid)
-                grew = True
-    models = set()
-    for node in manifest["nodes"].values():
-        if node.get("resource_type") != "model":
-            continue
-        text = (node.get("raw_code") or "") + json.dumps(node.get("unrendered_config") or {})
-        calls = (node.get("depends_on") or {}).get("macros") or []
-        if reads(text) or reading.intersection(calls):
-            models.add(node["name"])
-    return sorted(models)
+    alternatives = "|".join(re.escape(name) for name in names)
+    pattern = re.compile(r"\bvar\(\s*['\"](?:" + alternatives + r")['\"]")
+    return _models_matching(manifest, pattern, _macros_reading(manifest, pattern, None))
 
 
-def build_selection(var_models: list[str]) -> list[str]:
+def models_reading_graph(manifest: dict[str, Any]) -> list[str]:
+    """Models of this project that are not ancestors of segment_memberships and whose SQL
+    depends on other nodes' declarations through the `graph` variable (segment_definitions
+    reads the custom segments from the meta of custom_segments). dbt's state comparison
+    cannot tell when their output changes, and the data tests comparing them with
+    segment_memberships would otherwise compare the pull request with production's copy."""
+    project = (manifest.get("metadata") or {}).get("project_name")
+    pattern = re.compile(r"\bgraph\.(?:nodes|sources)\b")
+    readers = _models_matching(manifest, pattern, _macros_reading(manifest, pattern, project))
+    ancestors = _ancestors(manifest, f"model.{project}.{MEMBERSHIPS_MODEL}")
+    return [name for name in readers if f"model.{project}.{name}" not in ancestors]
+
+
+def _ancestors(manifest: dict[str, Any], unique_id: str) -> set[str]:
+    seen = {unique_id}
+    stack = [unique_id]
+    while stack:
+        node = manifest["nodes"].get(stack.pop()) or {}
+        for parent in (node.get("depends_on") or {}).get("nodes") or []:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def build_selection(var_models: list[str], graph_models: list[str]) -> list[str]:
     """dbt `--select` arguments: (modified or reading a changed var, and their children)
-    intersected with the ancestors of segment_memberships, so nothing else is built."""
+    intersected with the ancestors of segment_memberships, so nothing else is built; plus
+    the models that read the graph (see models_reading_graph), which are small."""
     items = ["state:modified+", *(f"{model}+" for model in var_models)]
-    return [f"{item},+{MEMBERSHIPS_MODEL}" for item in items]
+    return [f"{item},+{MEMBERSHIPS_MODEL}" for item in items] + list(graph_models)

@@ -164,8 +164,9 @@ def test_unchanged_project_reports_no_change(production: tuple[Path, Path], tmp_
     report = json.loads(result.stdout)
     assert report["status"] == "not_affected"
     assert report["segments"] == []
-    assert report["models_built"] == []
     assert report["changed_vars"] == []
+    # only the model that reads the custom segments' declarations is rebuilt, always
+    assert report["models_built"] == ["model.audiences.segment_definitions"]
 
 
 def test_custom_segment_thresholds(production: tuple[Path, Path], tmp_path: Path) -> None:
@@ -183,6 +184,11 @@ def test_custom_segment_thresholds(production: tuple[Path, Path], tmp_path: Path
                     "{column: days_since_last_order, op: between, value: [60, 365]}",
                     "{column: days_since_last_order, op: between, value: [90, 365]}",
                 ),
+                # a renamed segment: the old key is removed, the new one added
+                (
+                    "- name: email_responsive_browsers",
+                    "- name: email_first_purchase_prospects",
+                ),
             ]
         },
     )
@@ -194,8 +200,14 @@ def test_custom_segment_thresholds(production: tuple[Path, Path], tmp_path: Path
     report = json.loads(result.stdout)
 
     expected = _expected_moves(db)
-    # the two edited segments move, and only them: one gains members, one loses some
-    assert set(expected) == {"high_value_mobile_evening_buyers", "win_back_desktop_shoppers"}
+    # the edited segments move, and only them: one gains members, one loses some, one
+    # is renamed
+    assert set(expected) == {
+        "high_value_mobile_evening_buyers",
+        "win_back_desktop_shoppers",
+        "email_responsive_browsers",
+        "email_first_purchase_prospects",
+    }
     assert expected["high_value_mobile_evening_buyers"][0] > 0
     assert expected["win_back_desktop_shoppers"][1] > 0
     assert report["status"] == "changed"
@@ -205,16 +217,26 @@ def test_custom_segment_thresholds(production: tuple[Path, Path], tmp_path: Path
     assert {key: (s["entering"], s["leaving"]) for key, s in moved.items()} == expected
 
     sizes_before, sizes_after = _sizes(db, PROD_TABLE), _sizes(db, PR_TABLE)
+    added, removed = "email_first_purchase_prospects", "email_responsive_browsers"
+    assert report["summary"]["segments_added"] == [added]
+    assert report["summary"]["segments_removed"] == [removed]
+    assert moved[added]["status"] == "added"
+    assert moved[added]["members_before"] == 0
+    assert moved[added]["entering"] == sizes_after[added] == sizes_before[removed] > 0
+    assert moved[removed]["status"] == "removed"
+    assert moved[removed]["members_after"] == 0
+    assert moved[removed]["leaving"] == sizes_before[removed]
     for key, segment in moved.items():
-        assert segment["status"] == "changed"
-        assert segment["members_before"] == sizes_before[key]
-        assert segment["members_after"] == sizes_after[key]
+        if key not in (added, removed):
+            assert segment["status"] == "changed"
+        assert segment["members_before"] == sizes_before.get(key, 0)
+        assert segment["members_after"] == sizes_after.get(key, 0)
         assert len(segment["entering_samples"]) == min(2, segment["entering"])
         assert len(segment["leaving_samples"]) == min(2, segment["leaving"])
         for sample in segment["entering_samples"] + segment["leaving_samples"]:
             assert set(sample) == {"person_id", "user_id"}
     unchanged = [s for s in report["segments"] if s["status"] == "unchanged"]
-    assert report["summary"]["segments_unchanged"] == len(unchanged) == len(sizes_before) - 2
+    assert report["summary"]["segments_unchanged"] == len(unchanged) == len(sizes_before) - 3
     # the samples are the first person_ids, in order, of those who entered
     con = duckdb.connect(str(db), read_only=True)
     first_entering = [
@@ -235,6 +257,7 @@ def test_custom_segment_thresholds(production: tuple[Path, Path], tmp_path: Path
     assert _fingerprint(db, PROD_TABLE) == before
     assert report["models_built"] == [
         "model.audiences.custom_segments",
+        "model.audiences.segment_definitions",
         "model.audiences.segment_memberships",
     ]
     text = summary.read_text()
@@ -265,6 +288,11 @@ def test_changed_var_is_detected(production: tuple[Path, Path], tmp_path: Path) 
     }
     assert moved == expected
     assert all(not s["entering_samples"] for s in report["segments"])
+    # custom segments come from production, never from a copy an earlier diff left in the
+    # pull-request schemas (the rename in test_custom_segment_thresholds)
+    keys = {s["segment_key"] for s in report["segments"]}
+    assert "email_responsive_browsers" in keys
+    assert "email_first_purchase_prospects" not in keys
 
 
 def test_failed_build_exits_1(production: tuple[Path, Path], tmp_path: Path) -> None:
