@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import duckdb
 import psycopg2
 
-from audiences.segment_diff.errors import DiffUsageError
+from audiences.segment_diff.errors import DiffBuildError, DiffUsageError
 
 
 @dataclass(frozen=True)
@@ -75,20 +75,31 @@ def open_warehouse(target: str) -> Iterator[Warehouse]:
         path = Path(os.environ.get("AUDIENCES_DUCKDB_PATH", "audiences.duckdb"))
         if not path.is_file():
             raise DiffUsageError(f"DuckDB warehouse {path} not found (AUDIENCES_DUCKDB_PATH).")
-        con = duckdb.connect(str(path), read_only=True)
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise DiffBuildError(f"cannot open the DuckDB warehouse {path}: {exc}") from exc
         try:
             yield _DuckDBWarehouse(con)
         finally:
             con.close()
         return
-    pg = psycopg2.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=int(os.environ.get("PGPORT", "5432")),
-        user=os.environ.get("PGUSER", "audiences"),
-        password=os.environ.get("PGPASSWORD", "audiences"),
-        dbname=os.environ.get("PGDATABASE", "audiences"),
-        connect_timeout=10,
-    )
+    settings = {
+        "host": os.environ.get("PGHOST", "127.0.0.1"),
+        "port": os.environ.get("PGPORT", "5432"),
+        "user": os.environ.get("PGUSER", "audiences"),
+        "dbname": os.environ.get("PGDATABASE", "audiences"),
+    }
+    try:
+        pg = psycopg2.connect(
+            **settings, password=os.environ.get("PGPASSWORD", "audiences"), connect_timeout=10
+        )
+    except psycopg2.Error as exc:
+        where = "{user}@{host}:{port}/{dbname}".format(**settings)
+        raise DiffBuildError(
+            f"cannot connect to PostgreSQL {where} (PGHOST, PGPORT, PGUSER, PGPASSWORD, "
+            f"PGDATABASE): {str(exc).strip()}"
+        ) from exc
     pg.set_session(readonly=True, autocommit=True)
     try:
         yield _PostgresWarehouse(pg)
