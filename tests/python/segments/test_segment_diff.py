@@ -295,6 +295,33 @@ def test_changed_var_is_detected(production: tuple[Path, Path], tmp_path: Path) 
     assert "email_first_purchase_prospects" not in keys
 
 
+def test_equivalent_rule_reports_no_difference(
+    production: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, state = production
+    project = _pull_request(
+        tmp_path,
+        {
+            "segments/custom_segments.yml": [
+                (
+                    '{column: orders_lifetime, op: ">=", value: 3}',
+                    '{column: orders_lifetime, op: ">", value: 2}',  # whole numbers: the same
+                )
+            ]
+        },
+    )
+    summary = tmp_path / "summary.md"
+    result = _diff(db, project, "--state", str(state), "--json", "--markdown", str(summary))
+    assert result.exit_code == 0, result.output + result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "no_difference"
+    assert "model.audiences.segment_memberships" in report["models_built"]
+    assert _expected_moves(db) == {}
+    assert {s["status"] for s in report["segments"]} == {"unchanged"}
+    assert len(report["segments"]) == len(_sizes(db, PROD_TABLE))
+    assert "no segment gains or loses a member" in summary.read_text()
+
+
 def test_failed_build_exits_1(production: tuple[Path, Path], tmp_path: Path) -> None:
     db, state = production
     project = _pull_request(
