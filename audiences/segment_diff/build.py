@@ -25,7 +25,7 @@ from pathlib import Path
 import click
 
 from audiences.segment_diff.errors import DiffBuildError, DiffUsageError
-from audiences.segment_diff.selection import MEMBERSHIPS_MODEL
+from audiences.segment_diff.manifest import MEMBERSHIPS_MODEL
 
 
 @dataclass(frozen=True)

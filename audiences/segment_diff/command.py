@@ -19,6 +19,7 @@ from audiences.segment_diff.compare import (
     relation_exists,
 )
 from audiences.segment_diff.errors import DiffBuildError, DiffUsageError
+from audiences.segment_diff.manifest import MEMBERSHIPS_MODEL, load_manifest, model_relation
 from audiences.segment_diff.render import (
     CHANGED,
     NO_DIFFERENCE,
@@ -28,11 +29,8 @@ from audiences.segment_diff.render import (
     print_table,
 )
 from audiences.segment_diff.selection import (
-    MEMBERSHIPS_MODEL,
     build_selection,
     changed_vars,
-    load_manifest,
-    model_relation,
     models_reading_graph,
     models_reading_vars,
 )

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from audiences.segment_diff.command import diff_command
+from audiences.segment_diff.selection import changed_vars, models_reading_graph, models_reading_vars
 
 REPO = Path(__file__).resolve().parents[3]
 AS_OF = "2026-11-24T00:00:00"
@@ -358,3 +359,19 @@ def test_pr_schema_equal_to_production_is_refused(
     result = _diff(db, REPO, "--state", str(state), "--pr-schema", "analytics")
     assert result.exit_code == 2
     assert "would overwrite production" in result.stderr
+
+
+def test_var_readers_and_changed_vars(production: tuple[Path, Path], tmp_path: Path) -> None:
+    _, state = production
+    manifest = json.loads((state / "manifest.json").read_text())
+    # through a macro (is_holdout) and directly in SQL
+    assert models_reading_vars(manifest, ["holdout_percent"]) == ["segment_memberships"]
+    assert models_reading_vars(manifest, ["session_inactivity_seconds"]) == [
+        "fct_page_views",
+        "int_tracker__sessionized_events",
+    ]
+    assert models_reading_graph(manifest) == ["segment_definitions"]
+    before, after = tmp_path / "before.yml", tmp_path / "after.yml"
+    before.write_text("vars:\n  a: 1\n  b: [x]\n  audiences:\n    c: 0.1\n")
+    after.write_text("vars:\n  a: 1\n  b: [x, y]\n  audiences:\n    c: 0.2\n  d: true\n")
+    assert changed_vars(before, after, "audiences") == ["b", "c", "d"]
