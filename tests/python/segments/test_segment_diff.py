@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[3]
 AS_OF = "2026-11-24T00:00:00"
 PROD_TABLE = "analytics_segments.segment_memberships"
 PR_TABLE = "analytics_pr_segments.segment_memberships"
+MEMBERSHIPS = "model.audiences.segment_memberships"
 PROJECT_FILES = ["dbt_project.yml", "profiles.yml", "packages.yml"]
 PROJECT_DIRS = ["models", "macros", "seeds", "snapshots", "segments", "tests", "dbt_packages"]
 
@@ -108,6 +109,34 @@ def _diff(db: Path, project: Path, *args: str) -> Result:
     )
 
 
+def _custom_segments_model(manifest: dict) -> str:
+    """The model whose properties file is segments/custom_segments.yml."""
+    (uid,) = [
+        uid
+        for uid, node in manifest["nodes"].items()
+        if (node.get("patch_path") or "").endswith("segments/custom_segments.yml")
+    ]
+    return uid
+
+
+def _descendants(manifest: dict, uid: str) -> set[str]:
+    return _closure(manifest["child_map"], uid)
+
+
+def _ancestors(manifest: dict, uid: str) -> set[str]:
+    return _closure(manifest["parent_map"], uid)
+
+
+def _closure(edges: dict[str, list[str]], start: str) -> set[str]:
+    seen, stack = {start}, [start]
+    while stack:
+        for other in edges.get(stack.pop(), []):
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return seen
+
+
 def _fingerprint(db: Path, table: str) -> tuple[int, int]:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -166,8 +195,12 @@ def test_unchanged_project_reports_no_change(production: tuple[Path, Path], tmp_
     assert report["status"] == "not_affected"
     assert report["segments"] == []
     assert report["changed_vars"] == []
-    # only the model that reads the custom segments' declarations is rebuilt, always
-    assert report["models_built"] == ["model.audiences.segment_definitions"]
+    # only the models that read other nodes' declarations (graph) are rebuilt, always
+    manifest = json.loads((state / "manifest.json").read_text())
+    assert report["models_built"] == [
+        f"model.audiences.{name}" for name in models_reading_graph(manifest)
+    ]
+    assert MEMBERSHIPS not in report["models_built"]
 
 
 def test_custom_segment_thresholds(production: tuple[Path, Path], tmp_path: Path) -> None:
@@ -254,13 +287,16 @@ def test_custom_segment_thresholds(production: tuple[Path, Path], tmp_path: Path
     samples = moved["high_value_mobile_evening_buyers"]["entering_samples"]
     assert [s["person_id"] for s in samples] == first_entering
 
-    # production is untouched; only the segment chain was rebuilt
+    # production is untouched; only the chain from the custom segments model to
+    # segment_memberships (and the graph readers) was rebuilt
     assert _fingerprint(db, PROD_TABLE) == before
-    assert report["models_built"] == [
-        "model.audiences.custom_segments",
-        "model.audiences.segment_definitions",
-        "model.audiences.segment_memberships",
-    ]
+    manifest = json.loads((state / "manifest.json").read_text())
+    chain = _descendants(manifest, _custom_segments_model(manifest)) & _ancestors(
+        manifest, MEMBERSHIPS
+    )
+    graph = {f"model.audiences.{name}" for name in models_reading_graph(manifest)}
+    assert MEMBERSHIPS in chain
+    assert set(report["models_built"]) == {u for u in chain if u.startswith("model.")} | graph
     text = summary.read_text()
     entering, leaving = expected["win_back_desktop_shoppers"]
     assert entering == 0  # a narrower window only removes members
@@ -316,7 +352,7 @@ def test_equivalent_rule_reports_no_difference(
     assert result.exit_code == 0, result.output + result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "no_difference"
-    assert "model.audiences.segment_memberships" in report["models_built"]
+    assert MEMBERSHIPS in report["models_built"]
     assert _expected_moves(db) == {}
     assert {s["status"] for s in report["segments"]} == {"unchanged"}
     assert len(report["segments"]) == len(_sizes(db, PROD_TABLE))
@@ -370,6 +406,8 @@ def test_var_readers_and_changed_vars(production: tuple[Path, Path], tmp_path: P
         "fct_page_views",
         "int_tracker__sessionized_events",
     ]
+    # segment_definitions lists the custom segments from the graph; it is no ancestor of
+    # segment_memberships, so it is rebuilt beside it
     assert models_reading_graph(manifest) == ["segment_definitions"]
     before, after = tmp_path / "before.yml", tmp_path / "after.yml"
     before.write_text("vars:\n  a: 1\n  b: [x]\n  audiences:\n    c: 0.1\n")
