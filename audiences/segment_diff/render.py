@@ -126,7 +126,7 @@ def markdown(report: DiffReport) -> str:
                     f"leaving {_ids(s.leaving_samples) or '-'}"
                 )
             lines += ["", "</details>", ""]
-    if report.models_built:
+    if report.models_built and report.segments:
         built = ", ".join(f"`{uid.split('.')[-1]}`" for uid in report.models_built)
         lines += [f"Models built for the comparison: {built}.", ""]
     return "\n".join(lines)
