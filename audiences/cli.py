@@ -8,6 +8,7 @@ from audiences import __version__
 from audiences.explain import explain
 from audiences.generator.cli import generate
 from audiences.report import report
+from audiences.segment_diff.command import diff_command
 from audiences.summary import summary_command
 from audiences.warehouse_copy import load_postgres, load_spark
 from reverse_etl.cli import commands as sync_commands
@@ -27,6 +28,7 @@ cli.add_command(generate)
 cli.add_command(summary_command)
 cli.add_command(report)
 cli.add_command(explain)
+cli.add_command(diff_command)
 cli.add_command(load_postgres)
 cli.add_command(load_spark)
 for command in sync_commands:
