@@ -140,41 +140,27 @@ session_numbers as (
         sum(is_session_start) over (
             partition by anonymous_id order by occurred_at, event_id
             rows between unbounded preceding and current row
-        ) as session_number,
-        row_number() over (
-            partition by anonymous_id order by occurred_at, event_id
-        ) as device_event_number
+        ) as session_number
     from session_starts
-
-),
-
-derived_sessions as (
-
-    select
-        anonymous_id,
-        session_number,
-        event_id as first_event_id,
-        device_event_number as first_device_event_number
-    from session_numbers
-    where is_session_start = 1
 
 ),
 
 derived_assignments as (
 
+    -- a session is named after its first event; numbering within the session by window
+    -- (a self-join on the session number misleads PostgreSQL's planner into a nested loop)
     select
-        session_numbers.event_id,
-        session_numbers.anonymous_id,
+        event_id,
+        anonymous_id,
         {{ dbt.hash(dbt.concat([
-            "'derived|'", 'session_numbers.anonymous_id', "'|'", 'derived_sessions.first_event_id'
+            "'derived|'", 'anonymous_id', "'|'",
+            'first_value(event_id) over (partition by anonymous_id, session_number'
+            ~ ' order by occurred_at, event_id rows between unbounded preceding and current row)'
         ])) }} as session_id,
-        session_numbers.device_event_number - derived_sessions.first_device_event_number + 1
-            as event_number
+        row_number() over (
+            partition by anonymous_id, session_number order by occurred_at, event_id
+        ) as event_number
     from session_numbers
-    inner join derived_sessions
-        on
-            session_numbers.anonymous_id = derived_sessions.anonymous_id
-            and session_numbers.session_number = derived_sessions.session_number
 
 ),
 
