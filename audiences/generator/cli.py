@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from audiences.generator.config import AppendError, GenerationConfig, GenerationSummary
+from audiences.generator.playbooks import playbook_counts
 from audiences.generator.profile import BANDS, profile, within_band
 from audiences.generator.runner import generate as run_generate
 
@@ -128,6 +129,7 @@ def generate(
     _print_summary(summary)
     if show_profile:
         print_profile(profile(db_path, schema))
+        print_playbooks(playbook_counts(db_path, as_of, schema), as_of)
 
 
 def _print_summary(summary: GenerationSummary) -> None:
@@ -165,4 +167,16 @@ def print_profile(measures: dict[str, float | None]) -> None:
         band = "" if name not in BANDS else f"{lo:g} - {hi:g}"
         ok = within_band(name, value)
         table.add_row(name, shown, ref, band, "" if ok is None else ("yes" if ok else "NO"))
+    Console().print(table)
+
+
+def print_playbooks(counts: dict[str, int], as_of: datetime) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Playbook behaviours at {as_of.isoformat()} (devices)")
+    table.add_column("behaviour (audiences.generator.playbooks)", no_wrap=True)
+    table.add_column("devices", justify="right")
+    for name, value in counts.items():
+        table.add_row(name, f"{value:,}")
     Console().print(table)

@@ -27,6 +27,7 @@ from audiences.generator.catalog import (
     HOUR_WEIGHTS,
     PAGE_TYPES,
     PT,
+    SEARCH_TERMS,
     TIME_ZONES,
     catalog,
     category_names,
@@ -47,9 +48,22 @@ DUPLICATE_SHARE = 0.01
 EXTRA_SESSIONS = np.array([0.0, 2.5, 4.5, 3.5, 5.5, 7.0, 1.2])  # mean extra sessions / 90 d
 BOUNCE_PROB = np.array([1.0, 0.5, 0.45, 0.38, 0.3, 0.35, 0.6])
 EXTRA_PAGES = np.array([0.0, 2.6, 2.2, 3.2, 4.5, 3.0, 1.6])  # mean pages beyond 2
-CART_PROB = np.array([0.0, 0.02, 0.01, 0.4, 0.25, 0.12, 0.05])
+CART_PROB = np.array([0.0, 0.02, 0.01, 0.32, 0.2, 0.12, 0.05])
 CHECKOUT_GIVEN_CART = 0.3
 LOGIN_AT_FIRST = np.array([0.6, 0.45, 0.45, 0.4, 0.5, 0.7, 0.3])
+# comparison shopping: chance that a session starts a visit cluster with return visits,
+# the mean number of return visits beyond the first, and when they happen after it
+CLUSTER_PROB = np.array([0.0, 0.45, 0.15, 0.5, 0.55, 0.25, 0.1])
+EXTRA_RETURNS = np.array([0.0, 1.2, 0.5, 1.2, 1.2, 0.8, 0.5])
+RETURN_WINDOW = (35 * MIN, 20 * HOUR)
+# return visits mostly look again: fewer pages and carts (carts stay ~70 % abandoned)
+RETURN_CART_FACTOR = 0.25
+RETURN_PAGES_FACTOR = 0.5
+# chance that a product page view shows the visit cluster's focus product (a revisit):
+# in a cluster with return visits (comparison shopping), else per archetype
+FOCUS_PROB_SHOPPING = 0.8
+FOCUS_PROB = np.array([0.0, 0.08, 0.05, 0.1, 0.1, 0.08, 0.05])
+RETURN_LANDS_ON_FOCUS = 0.6
 
 _PT_N = len(PAGE_TYPES)
 # landing page type distribution per archetype (home, category, product, cart, checkout,
@@ -76,6 +90,9 @@ BROWSE = np.array(
         [0.10, 0.25, 0.40, 0.02, 0.0, 0.12, 0.07, 0.02, 0.02],
     ]
 )
+# mean of the deepest scroll (share of the page) per page type
+SCROLL_MEAN = np.array([0.45, 0.55, 0.6, 0.8, 0.85, 0.65, 0.5, 0.7, 0.6])
+CAPITALISED_SEARCH_SHARE = 0.12
 # median dwell (s) per page type
 DWELL_MEDIAN = np.array([25, 35, 80, 50, 90, 140, 30, 45, 35], dtype=float)
 
@@ -91,6 +108,8 @@ class EventFrame:
     page: np.ndarray
     product: np.ndarray  # -1 none
     engaged: np.ndarray  # -1 null
+    term: np.ndarray  # typed search term (index into typed_search_terms()), -1 null
+    scroll: np.ndarray  # scroll depth percent on page pings, -1 null
     channel: np.ndarray  # -1 none (only landing views)
     occurred: np.ndarray  # ms
     loaded: np.ndarray  # ms
@@ -117,6 +136,8 @@ _ROW_FIELDS = (
     "page",
     "product",
     "engaged",
+    "term",
+    "scroll",
     "channel",
     "occurred",
     "loaded",
@@ -125,29 +146,81 @@ _ROW_FIELDS = (
 
 
 def diurnal_times(
-    rng: np.random.Generator, n: int, t0: int, t1: int, zone: np.ndarray
+    rng: np.random.Generator,
+    n: int,
+    t0: int | np.ndarray,
+    t1: int | np.ndarray,
+    zone: np.ndarray,
 ) -> np.ndarray:
-    """Times in [t0, t1) (ms, UTC) whose hour in the local time of each row's time zone
-    (index into TIME_ZONES, daylight saving time included) follows the shop's daily rhythm."""
-    days = max(1, int(np.ceil((t1 - t0) / DAY)) + 1)
-    clock = zone_offsets(TIME_ZONES, t0, t1)
+    """Times in [t0, t1) (ms, UTC; scalars or one window per row, never empty) whose hour in
+    the local time of each row's time zone (index into TIME_ZONES, daylight saving time
+    included) follows the shop's daily rhythm."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo = np.broadcast_to(np.asarray(t0, dtype=np.int64), (n,))
+    hi = np.broadcast_to(np.asarray(t1, dtype=np.int64), (n,))
+    clock = zone_offsets(TIME_ZONES, int(lo.min()), int(hi.max()))
     out = np.full(n, -1, dtype=np.int64)
     todo = np.arange(n)
     for _ in range(6):  # rejection sampling; a few passes cover short windows too
         if len(todo) == 0:
             break
-        z = zone[todo]
-        local0 = ((t0 + clock.at(z, np.full(len(todo), t0))) // DAY) * DAY
-        day = rng.integers(0, days, len(todo))
+        z, a, b = zone[todo], lo[todo], hi[todo]
+        local0 = ((a + clock.at(z, a)) // DAY) * DAY
+        days = (b - a + DAY - 1) // DAY + 1
+        day = (rng.random(len(todo)) * days).astype(np.int64)
         hour = rng.choice(24, len(todo), p=HOUR_WEIGHTS)
         local = local0 + day * DAY + hour * HOUR + rng.integers(0, HOUR, len(todo))
         t = clock.local_to_utc(z, local)
-        ok = (t >= t0) & (t < t1)
+        ok = (t >= a) & (t < b)
         out[todo[ok]] = t[ok]
         todo = todo[~ok]
     if len(todo):
-        out[todo] = rng.integers(t0, t1, len(todo))
+        out[todo] = lo[todo] + (rng.random(len(todo)) * (hi[todo] - lo[todo])).astype(np.int64)
     return out
+
+
+def regular_sessions(
+    rng: np.random.Generator, pop: Population, t0: int, t1: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Regular (non-purchase) sessions: (device, start ms, visit cluster, is return visit).
+
+    Each device has "anchor" sessions on the local daily curve anywhere in the window. After
+    an anchor, with CLUSTER_PROB, the visitor is comparison shopping and comes back
+    1 + Poisson(EXTRA_RETURNS) times inside RETURN_WINDOW (still on the local daily curve).
+    An anchor and its return visits form one visit cluster, numbered by the anchor's row.
+    """
+    arch = pop.archetype.astype(np.int64)
+    scale = (t1 - t0) / (90 * DAY)
+    n_anchor = np.where(arch == BOUNCE, 1, 1 + rng.poisson(EXTRA_SESSIONS[arch] * scale))
+    a_dev = repeat_index(n_anchor)
+    a_start = diurnal_times(rng, len(a_dev), t0, t1, pop.zone[a_dev])
+    a_arch = arch[a_dev]
+    room = a_start + RETURN_WINDOW[0] < t1 - MIN
+    n_back = np.where(
+        room & (rng.random(len(a_dev)) < CLUSTER_PROB[a_arch]),
+        1 + rng.poisson(EXTRA_RETURNS[a_arch]),
+        0,
+    )
+    b_anchor = repeat_index(n_back)
+    b_base = a_start[b_anchor]
+    b_start = diurnal_times(
+        rng,
+        len(b_anchor),
+        b_base + RETURN_WINDOW[0],
+        np.minimum(b_base + RETURN_WINDOW[1], t1),
+        pop.zone[a_dev[b_anchor]],
+    )
+    dev = np.concatenate([a_dev, a_dev[b_anchor]])
+    start = np.concatenate([a_start, b_start])
+    cluster = np.concatenate([np.arange(len(a_dev)), b_anchor])
+    is_return = np.concatenate([np.zeros(len(a_dev), bool), np.ones(len(b_anchor), bool)])
+    return dev, start, cluster, is_return
+
+
+def typed_search_terms() -> pa.Array:
+    """SEARCH_TERMS as typed: the plain terms, then the same with a capital first letter."""
+    return strings([*SEARCH_TERMS, *(t[:1].upper() + t[1:] for t in SEARCH_TERMS)])
 
 
 def _pick_pages(
@@ -198,27 +271,28 @@ def build_events(
     cat = catalog()
     n_dev = pop.n_devices
     arch = pop.archetype.astype(np.int64)
-    scale = (t1 - t0) / (90 * DAY)
 
     # ---- sessions --------------------------------------------------------------------
-    n_regular = np.where(arch == BOUNCE, 1, 1 + rng.poisson(EXTRA_SESSIONS[arch] * scale))
-    reg_dev = repeat_index(n_regular)
-    reg_time = diurnal_times(rng, len(reg_dev), t0, t1, pop.zone[reg_dev])
+    reg_dev, reg_time, reg_cluster, reg_return = regular_sessions(rng, pop, t0, t1)
     forced_start = np.maximum(forced_time - rng.integers(2 * MIN, 15 * MIN, len(forced_time)), t0)
     s_dev = np.concatenate([reg_dev, forced_device])
     s_start = np.concatenate([reg_time, forced_start])
     s_purchase = np.concatenate([np.zeros(len(reg_dev), bool), np.ones(len(forced_device), bool)])
+    # purchase sessions are visit clusters of their own
+    s_cluster = np.concatenate([reg_cluster, len(reg_dev) + np.arange(len(forced_device))])
+    s_return = np.concatenate([reg_return, np.zeros(len(forced_device), bool)])
     order = np.lexsort((s_start, s_dev))
     s_dev, s_start, s_purchase = s_dev[order], s_start[order], s_purchase[order]
+    s_cluster, s_return = s_cluster[order], s_return[order]
     n_s = len(s_dev)
     s_arch = arch[s_dev]
     s_bounce = ~s_purchase & (rng.random(n_s) < BOUNCE_PROB[s_arch])
-    depth = np.where(rng.random(n_s) < CART_PROB[s_arch], 1, 0)
+    cart_prob = CART_PROB[s_arch] * np.where(s_return, RETURN_CART_FACTOR, 1.0)
+    depth = np.where(rng.random(n_s) < cart_prob, 1, 0)
     depth = np.where((depth == 1) & (rng.random(n_s) < CHECKOUT_GIVEN_CART), 2, depth)
     depth = np.where(s_bounce, 0, np.where(s_purchase, 3, depth))
-    n_base = np.where(
-        s_bounce, 1, 2 + np.minimum(rng.geometric(1 / (1 + EXTRA_PAGES[s_arch])) - 1, 58)
-    )
+    extra_pages = EXTRA_PAGES[s_arch] * np.where(s_return, RETURN_PAGES_FACTOR, 1.0)
+    n_base = np.where(s_bounce, 1, 2 + np.minimum(rng.geometric(1 / (1 + extra_pages)) - 1, 58))
     n_pv = n_base + depth
 
     # ---- page views --------------------------------------------------------------------
@@ -232,11 +306,25 @@ def build_events(
     landing = _choose_rows(rng, LANDING[pv_arch])
     browse = _choose_rows(rng, BROWSE[pv_arch])
     ptype = np.where(pos == 0, landing, browse)
+    # a return visit often lands straight on the product considered earlier
+    back_to_focus = (pos == 0) & s_return[pv_s] & (rng.random(n_view) < RETURN_LANDS_ON_FOCUS)
+    ptype = np.where(back_to_focus, PT["product"], ptype)
     cart_pv = (depth[pv_s] >= 1) & (pos == base_len - 1)
     ptype = np.where(cart_pv, PT["product"], ptype)
     ptype = np.where(tail == 0, PT["cart"], ptype)
     ptype = np.where(tail >= 1, PT["checkout"], ptype)
     page, product = _pick_pages(rng, ptype, pop.interest[s_dev[pv_s]])
+    # comparison shopping: product pages of a visit cluster keep coming back to its focus
+    n_cluster = int(s_cluster.max(initial=-1)) + 1
+    cluster_dev = np.zeros(n_cluster, dtype=np.int64)
+    cluster_dev[s_cluster] = s_dev
+    focus = random_products(rng, n_cluster, pop.interest[cluster_dev])
+    s_shopping = np.bincount(s_cluster, minlength=n_cluster)[s_cluster] > 1
+    focus_prob = np.where(s_shopping[pv_s], FOCUS_PROB_SHOPPING, FOCUS_PROB[pv_arch])
+    revisit = (ptype == PT["product"]) & (rng.random(n_view) < focus_prob)
+    revisit |= back_to_focus
+    product = np.where(revisit, focus[s_cluster[pv_s]], product)
+    page = np.where(revisit, cat.product_page0 + product, page)
     page = np.where(tail == 2, cat.confirmation_page, page)
     dwell = rng.lognormal(np.log(DWELL_MEDIAN[ptype]), 0.95) * SEC
     dwell = np.clip(dwell, 1 * SEC, MAX_DWELL).astype(np.int64)
@@ -290,6 +378,14 @@ def build_events(
         30, np.maximum(1, (spacing // SEC) * rng.uniform(0.5, 1.0, len(ping_pv)))
     )
 
+    # ---- scroll depth on heartbeats: deepest point reached so far on the page ----------
+    # the first screen is visible at once; deeper parts come into view while reading
+    deepest = 100 * rng.beta(4 * SCROLL_MEAN[ptype], 4 * (1 - SCROLL_MEAN[ptype]))
+    first_screen = np.minimum(deepest, rng.uniform(12, 35, n_view))
+    grow = ((ping_k + 1) / np.maximum(n_ping[ping_pv], 1)) ** 0.7
+    reach = first_screen[ping_pv] + (deepest - first_screen)[ping_pv] * grow
+    ping_scroll = np.clip(np.round(reach), 0, 100).astype(np.int64)
+
     # ---- actions -----------------------------------------------------------------------
     d = depth[pv_s]
     s_cart_product = np.full(n_s, -1, dtype=np.int64)
@@ -298,7 +394,7 @@ def build_events(
     actions = [
         (cart_pv, EV["add_to_cart"], 0.6, product),
         (
-            (ptype == PT["product"]) & ~cart_pv & (d >= 1) & (u < 0.15),
+            (ptype == PT["product"]) & ~cart_pv & (d >= 1) & (u < 0.3),
             EV["add_to_cart"],
             0.6,
             product,
@@ -337,6 +433,13 @@ def build_events(
     engaged = np.concatenate(
         [np.full(n_views, -1), ping_engaged.astype(np.int64), np.full(len(a_pv_all), -1)]
     )
+    scroll = np.concatenate([np.full(n_views, -1), ping_scroll, np.full(len(a_pv_all), -1)])
+    # the search event carries what the visitor typed: the results page's query, sometimes
+    # with a capital first letter (variants follow the plain terms in typed_search_terms())
+    is_search = event_type == EV["search"]
+    typed = page[ev_pv] - cat.search_page0
+    typed = typed + len(SEARCH_TERMS) * (rng.random(len(ev_pv)) < CAPITALISED_SEARCH_SHARE)
+    term = np.where(is_search, typed, -1)
     ev_s = pv_s[ev_pv]
     channel = np.full(len(ev_pv), -1, dtype=np.int64)
     landing_view = np.zeros(len(ev_pv), dtype=bool)
@@ -348,11 +451,13 @@ def build_events(
     n_ev = int(keep.sum())
     ev_pv, ev_s, event_type, occurred = ev_pv[keep], ev_s[keep], event_type[keep], occurred[keep]
     ev_product, engaged, channel = ev_product[keep], engaged[keep], channel[keep]
+    term, scroll = term[keep], scroll[keep]
 
     # ---- delivery: normal, late, duplicated ---------------------------------------------
     delay = np.minimum(rng.lognormal(np.log(45.0), 0.9, n_ev) * SEC, 10 * MIN).astype(np.int64)
     late = rng.random(n_ev) < LATE_SHARE
-    delay = np.where(late, rng.integers(HOUR + MIN, 72 * HOUR, n_ev), delay)
+    # late: 1-71 h, so that a later duplicate copy (<= 50 min more) still lands within 72 h
+    delay = np.where(late, rng.integers(HOUR + MIN, 71 * HOUR, n_ev), delay)
     loaded = occurred + delay
     if load_floor is not None:
         loaded = np.maximum(loaded, load_floor + 1 + (delay % (5 * MIN)))
@@ -376,6 +481,8 @@ def build_events(
         page=page[ev_pv][rows],
         product=ev_product[rows],
         engaged=engaged[rows],
+        term=term[rows],
+        scroll=scroll[rows],
         channel=channel[rows],
         occurred=occurred[rows],
         loaded=loaded_all,
@@ -437,6 +544,8 @@ def to_arrow(frame: EventFrame, pop: Population, id_salt: int) -> pa.Table:
         "product_id": lookup(cat.product_id, np.maximum(frame.product, 0), frame.product >= 0),
         "product_category": lookup(category_names(), np.maximum(prod_cat, 0), prod_cat >= 0),
         "engaged_seconds": pa.array(frame.engaged.astype(np.int32), mask=frame.engaged < 0),
+        "search_term": lookup(typed_search_terms(), np.maximum(frame.term, 0), frame.term >= 0),
+        "scroll_depth_percent": pa.array(frame.scroll.astype(np.int32), mask=frame.scroll < 0),
     }
     for a in DEVICE_ATTRS:
         cols[a] = pa.DictionaryArray.from_arrays(dev, pop.attrs[a])

@@ -36,6 +36,7 @@ BANDS: dict[str, tuple[str, float | None, float | None]] = {
     "buyer_share_of_devices": ("1-5 %", 0.01, 0.05),
     "cart_abandonment_share": ("~70 %", 0.6, 0.8),
     "sessions_with_add_to_cart_share": ("19 % (app sample)", 0.02, 0.25),
+    "repeat_item_pair_share": ("15.5 % (Taobao)", 0.10, 0.30),
     "orders_per_customer_mean": ("2.96", 2.0, 4.0),
     "orders_per_customer_median": ("1", 1, 2),
     "orders_per_customer_p90": ("6", 4, 9),
@@ -57,6 +58,9 @@ BANDS: dict[str, tuple[str, float | None, float | None]] = {
 }
 
 
+INTERACTIONS = ("search", "video_play", "cta_click", "form_submit")
+
+
 def _zones_sql() -> str:
     rows = ", ".join(f"('{p[2]}', '{p[3]}')" for p in PLACES)
     return f"(VALUES {rows}) AS z(city, time_zone)"
@@ -71,7 +75,7 @@ def profile(db_path: Path | str, schema: str = "raw") -> dict[str, float | None]
         con.execute(
             f"""
             CREATE TEMP TABLE ev AS
-            SELECT anonymous_id, event_type, page_type, city, occurred_at,
+            SELECT anonymous_id, user_id, event_type, page_type, product_id, city, occurred_at,
                    occurred_at - lag(occurred_at) OVER w AS gap
             FROM (SELECT * FROM {s}.events QUALIFY row_number() OVER (
                     PARTITION BY event_id ORDER BY loaded_at) = 1)
@@ -85,7 +89,11 @@ def profile(db_path: Path | str, schema: str = "raw") -> dict[str, float | None]
                    count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
                    epoch(max(occurred_at) - min(occurred_at)) AS duration,
                    bool_or(event_type = 'add_to_cart') AS has_cart,
-                   bool_or(event_type = 'purchase') AS has_purchase
+                   bool_or(event_type = 'purchase') AS has_purchase,
+                   bool_or(event_type = 'search') AS has_search,
+                   bool_or(event_type = 'video_play') AS has_video_play,
+                   bool_or(event_type = 'cta_click') AS has_cta_click,
+                   bool_or(event_type = 'form_submit') AS has_form_submit
             FROM (SELECT *, sum(CASE WHEN gap IS NULL OR gap > INTERVAL 30 MINUTE
                                     THEN 1 ELSE 0 END)
                             OVER (PARTITION BY anonymous_id ORDER BY occurred_at, event_type
@@ -126,6 +134,18 @@ def profile(db_path: Path | str, schema: str = "raw") -> dict[str, float | None]
         for q, v in zip(("p25", "p50", "p75"), r[5] or [None] * 3, strict=True):
             out[f"page_views_per_session_{q}"] = v
         out["sessions_with_add_to_cart_share"] = r[6]
+        r = one(
+            """SELECT avg(has_search::INT), avg(has_video_play::INT), avg(has_cta_click::INT),
+                      avg(has_form_submit::INT) FROM ses"""
+        )
+        for name, v in zip(INTERACTIONS, r, strict=True):
+            out[f"sessions_with_{name}_share"] = v
+        out["repeat_item_pair_share"] = one(
+            """SELECT avg((views > 1)::INT) FROM (
+                 SELECT coalesce(user_id, anonymous_id), product_id, count(*) AS views FROM ev
+                 WHERE event_type = 'page_view' AND page_type = 'product'
+                 GROUP BY ALL)"""
+        )[0]
         g = one(
             "SELECT quantile_disc(epoch(gap), [0.25, 0.5, 0.75]) FROM ev WHERE gap IS NOT NULL"
         )[0]

@@ -183,6 +183,8 @@ def _late_events(
         "product_id": cat.product_id.take(pa.array(product)),
         "product_category": lookup(category_names(), cat.product_category[product]),
         "engaged_seconds": pa.array(rng.integers(5, 31, n).astype(np.int32), mask=~is_ping),
+        "search_term": null_str,
+        "scroll_depth_percent": pa.array(rng.integers(20, 95, n).astype(np.int32), mask=~is_ping),
     }
     for a in population.DEVICE_ATTRS:
         cols[a] = cands[a].take(idx)

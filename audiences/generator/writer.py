@@ -23,6 +23,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("product_id", "VARCHAR"),
         ("product_category", "VARCHAR"),
         ("engaged_seconds", "INTEGER"),
+        ("search_term", "VARCHAR"),
+        ("scroll_depth_percent", "INTEGER"),
         ("device_type", "VARCHAR"),
         ("browser", "VARCHAR"),
         ("os", "VARCHAR"),
@@ -133,8 +135,10 @@ class Writer:
                 if self.append:
                     ddl = ", ".join(f"{quote(c)} {t}" for c, t in cols)
                     con.execute(f"CREATE TABLE IF NOT EXISTS {self._target(table)} ({ddl})")
+                    self._add_missing_columns(table, cols)
                     con.execute(
-                        f"INSERT INTO {self._target(table)} SELECT * FROM {self._staging(table)}"
+                        f"INSERT INTO {self._target(table)} BY NAME "
+                        f"SELECT * FROM {self._staging(table)}"
                     )
                     con.execute(f"DROP TABLE {self._staging(table)}")
                 else:
@@ -144,6 +148,23 @@ class Writer:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+    def _add_missing_columns(self, table: str, cols: list[tuple[str, str]]) -> None:
+        """Tables written by an older generator lack newer optional columns (search_term,
+        scroll_depth_percent): add them, null on the existing rows."""
+        have = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?",
+                [self.schema, table],
+            ).fetchall()
+        }
+        for name, sql_type in cols:
+            if name not in have:
+                self.con.execute(
+                    f"ALTER TABLE {self._target(table)} ADD COLUMN {quote(name)} {sql_type}"
+                )
 
     def discard(self) -> None:
         for table in TABLES:

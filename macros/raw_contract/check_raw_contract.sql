@@ -1,7 +1,8 @@
 {#- The raw source contract (DESIGN.md section 2): the columns every raw table must have,
-    and which of them hold timestamps. Checked once at the start of every dbt invocation
-    that runs SQL, before any model is written, so bad input stops the run with a message
-    naming the table and the column and nothing is half-built. -#}
+    and which of them hold timestamps; optional columns (optional_raw_columns.sql) may be
+    absent but must have their type when present. Checked once at the start of every dbt
+    invocation that runs SQL, before any model is written, so bad input stops the run with a
+    message naming the table and the column and nothing is half-built. -#}
 {% macro raw_contract() -%}
     {{ return({
         'events': {
@@ -69,6 +70,13 @@
             {%- if missing -%}
                 {%- do problems.append("table " ~ schema ~ "." ~ table ~ " is missing column(s): " ~ missing | join(', ')) -%}
             {%- endif -%}
+            {%- for name, kind in optional_raw_columns().get(table, {}).items()
+                if name in by_name and not raw_column_has_kind(by_name[name], kind) -%}
+                {%- do problems.append(
+                    "column " ~ schema ~ "." ~ table ~ "." ~ name ~ " has type " ~ by_name[name].dtype
+                    ~ "; this optional column must be " ~ ("text" if kind == 'string' else "an integer")
+                    ~ " (or leave it out of the table)") -%}
+            {%- endfor -%}
             {%- for name in spec['timestamps'] if name in by_name and by_name[name].is_string() -%}
                 {%- set check -%}
                     select

@@ -22,6 +22,12 @@ final as (
         product_id,
         lower(product_category) as product_category,
         cast(engaged_seconds as {{ dbt.type_int() }}) as engaged_seconds,
+        -- optional raw columns: null when the tracker does not record them
+        nullif(
+            trim({{ raw_column_or_null('events', 'search_term', dbt.type_string()) }}), ''
+        ) as search_term,
+        {{ raw_column_or_null('events', 'scroll_depth_percent', dbt.type_int()) }}
+            as scroll_depth_percent,
         lower(device_type) as device_type,
         browser,
         os,

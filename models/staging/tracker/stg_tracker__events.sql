@@ -28,6 +28,8 @@ final as (
         product_id,
         product_category,
         engaged_seconds,
+        search_term,
+        scroll_depth_percent,
         device_type,
         browser,
         os,

@@ -43,6 +43,9 @@ select
     case when (i * 3) % 11 in (2, 3, 10)
          then (['Shoes', 'books', 'garden', 'toys'])[1 + i % 4] end as product_category,
     case when i % 11 in (2, 3) then 5 + (i % 40) end as engaged_seconds,
+    case when i % 11 = 5 then (['Tent', 'running shoes', ' lego '])[1 + i % 3] end
+        as search_term,
+    case when i % 11 in (2, 3) then (i * 37) % 101 end as scroll_depth_percent,
     (['desktop', 'mobile', 'tablet'])[1 + device % 3] as device_type,
     (['firefox', 'chrome', 'safari'])[1 + device % 3] as browser,
     (['linux', 'ios', 'android', 'windows'])[1 + device % 4] as os,

@@ -31,6 +31,8 @@ EXPECTED_TYPES = {
         ("product_id", "VARCHAR"),
         ("product_category", "VARCHAR"),
         ("engaged_seconds", "INTEGER"),
+        ("search_term", "VARCHAR"),
+        ("scroll_depth_percent", "INTEGER"),
         ("device_type", "VARCHAR"),
         ("browser", "VARCHAR"),
         ("os", "VARCHAR"),
@@ -574,6 +576,36 @@ def test_append_requires_a_later_as_of(appended, tmp_path):
     assert table_hashes(copy) == digest
     with pytest.raises(AppendError):
         _run(tmp_path / "empty.duckdb", events=1_000, append=True)
+
+
+def test_append_to_events_written_before_the_optional_columns(base, tmp_path):
+    path = tmp_path / "older.duckdb"
+    shutil.copy(base[0], path)
+    con = duckdb.connect(str(path))
+    old_rows, old_pings = one(
+        con, "SELECT count(*), count(*) FILTER (WHERE event_type = 'page_ping') FROM raw.events"
+    )
+    con.execute("ALTER TABLE raw.events DROP COLUMN search_term")
+    con.execute("ALTER TABLE raw.events DROP COLUMN scroll_depth_percent")
+    con.close()
+
+    summary = _run(path, events=3_000, as_of=AS_OF + timedelta(days=1), append=True)
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        r = one(
+            con,
+            """SELECT count(*), count(search_term), count(scroll_depth_percent),
+                      count(*) FILTER (WHERE event_type = 'page_ping'
+                                       AND scroll_depth_percent IS NULL)
+               FROM raw.events""",
+        )
+    finally:
+        con.close()
+    assert r[0] == old_rows + summary.rows_written["events"]
+    # the rows that were there stay null; the appended ones carry the new columns
+    assert r[1] > 0 and r[2] > 0
+    assert r[3] == old_pings
 
 
 def test_replace_mode_replaces_tables(tmp_path):
