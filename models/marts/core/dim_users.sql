@@ -141,6 +141,7 @@ joined as (
             {% for name in interaction_names -%}
                 coalesce(interaction_features.{{ name }}_{{ period }}, 0) as {{ name }}_{{ period }},
             {% endfor -%}
+            interaction_features.max_scroll_depth_percent_{{ period }},
         {% endfor -%}
         order_features.first_order_at,
         order_features.last_order_at,
@@ -148,6 +149,7 @@ joined as (
         session_features.primary_country,
         session_features.primary_city,
         session_features.primary_browser,
+        interaction_features.last_search_term,
         session_features.first_touch_utm_source,
         session_features.first_touch_utm_medium,
         session_features.last_touch_utm_source,
@@ -213,6 +215,8 @@ final as (
             {% for name in interaction_names -%}
                 cast({{ name }}_{{ period }} as {{ bigint }}) as {{ name }}_{{ period }},
             {% endfor -%}
+            cast(max_scroll_depth_percent_{{ period }} as {{ dbt.type_int() }})
+                as max_scroll_depth_percent_{{ period }},
         {% endfor -%}
         cast(
             case when orders_lifetime > 0 then revenue_lifetime / orders_lifetime end
@@ -228,6 +232,7 @@ final as (
         cast(primary_country as {{ dbt.type_string() }}) as primary_country,
         cast(primary_city as {{ dbt.type_string() }}) as primary_city,
         cast(primary_browser as {{ dbt.type_string() }}) as primary_browser,
+        cast(last_search_term as {{ dbt.type_string() }}) as last_search_term,
         cast(first_touch_utm_source as {{ dbt.type_string() }}) as first_touch_utm_source,
         cast(first_touch_utm_medium as {{ dbt.type_string() }}) as first_touch_utm_medium,
         cast(last_touch_utm_source as {{ dbt.type_string() }}) as last_touch_utm_source,
