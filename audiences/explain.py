@@ -203,8 +203,11 @@ def explain(
     For every SEGMENT given (default: every segment): member or not as built, and for a custom
     segment each condition of its rule with the person's value, the threshold and pass / fail.
     """
-    if (person is None) == (member_of is None):
-        raise click.UsageError("give either PERSON or --member-of SEGMENT")
+    if member_of is not None and person is not None:
+        # with --member-of, every argument is a segment to explain
+        person, segments = None, (person, *segments)
+    if person is None and member_of is None:
+        raise click.UsageError("give PERSON, or --member-of SEGMENT")
     request = ExplainRequest(
         person=person,
         segments=segments,

@@ -72,6 +72,11 @@
             {%- do owners.update({name: model_name}) -%}
         {%- endfor -%}
     {%- endfor -%}
+    {#- the person's RFM segment name, from the rfm family mart (rfm_champions -> champions) -#}
+    {%- if 'rfm_segment' not in columns -%}
+        {%- do columns.update({'rfm_segment': 'text'}) -%}
+        {%- do owners.update({'rfm_segment': 'rfm_segments'}) -%}
+    {%- endif -%}
     {{ return({'types': columns, 'owners': owners}) }}
 {%- endmacro %}
 
@@ -79,7 +84,7 @@
     custom segments it references) as [{name, description, formula, leaves, references, rule}],
     plus what the SQL needs. Raises a compilation error naming the file, the segment and the
     offending token on any mistake, including a reference cycle. -#}
-{% macro compile_custom_segments(declared=none) -%}
+{% macro compile_custom_segments(declared=none, builtin=false) -%}
     {%- set result = {'segments': [], 'needs': {}, 'lookbacks': [], 'session_lookbacks': [], 'profile_columns': []} -%}
     {%- if not execute -%}{{ return(result) }}{%- endif -%}
     {%- set column_info = segment_rule_columns() -%}
@@ -96,7 +101,7 @@
         {%- if name in names -%}
             {{ segment_rule_error(name, "declared twice") }}
         {%- endif -%}
-        {%- if name in builtin_segment_keys().exact -%}
+        {%- if name in builtin_segment_keys().exact and not builtin -%}
             {{ segment_rule_error(name, "the name is a built-in segment key; choose another") }}
         {%- endif -%}
         {%- do names.append(name) -%}
@@ -115,7 +120,8 @@
     {%- set compiled = {} -%}
     {%- for segment in declared -%}
         {%- set ctx = {
-            'segment': segment.name, 'columns': column_info.types, 'custom_names': names,
+            'segment': segment.name, 'columns': column_info.types,
+            'custom_names': [] if builtin else names,
             'leaves': [], 'references': [], 'needs': result.needs, 'lookbacks': result.lookbacks,
             'session_lookbacks': result.session_lookbacks, 'profile_columns': result.profile_columns} -%}
         {%- set formula = segment_rule_formula(ctx, segment.rule) -%}
@@ -158,6 +164,7 @@
         'events': ref('int_tracker__sessionized_events'),
         'page_views': ref('fct_page_views'),
         'sessions': ref('fct_sessions'),
+        'rfm_segments': ref('rfm_segments'),
         'families': []} -%}
     {%- for model_name in var('segment_rule_column_models') -%}
         {%- do relations.update({'column_model_' ~ loop.index0: ref(model_name)}) -%}
@@ -184,13 +191,20 @@
             select
                 m0.person_id
                 {%- for column in compiled.profile_columns %},
-                m{{ models.index(column_info.owners[column]) }}.{{ column }}
+                m{{ models.index(column_info.owners[column]) if column_info.owners[column] in models else models | length }}.{{ column }}
                 {%- endfor %}
             from {{ relations.column_model_0 }} as m0
             {%- for model_name in models[1:] %}
             left join {{ relations['column_model_' ~ loop.index] }} as m{{ loop.index }}
                 on m0.person_id = m{{ loop.index }}.person_id
             {%- endfor %}
+            {%- if 'rfm_segment' in compiled.profile_columns and column_info.owners.rfm_segment == 'rfm_segments' %}
+            left join (
+                select person_id, replace(segment_key, 'rfm_', '') as rfm_segment
+                from {{ relations.rfm_segments }}
+            ) as m{{ models | length }}
+                on m0.person_id = m{{ models | length }}.person_id
+            {%- endif %}
             where 1 = 1{{ (' and m0.person_id = ' ~ person_filter) if person_filter is not none else '' }}
         )
     {%- endset -%}

@@ -71,42 +71,16 @@
         {{ return('') }}
     {%- endif -%}
 
-    {#- every custom segment, evaluated for this person alone at the built as_of -#}
+    {#- every rule segment (custom, and built-in with a rule), evaluated for this person alone
+        at the built as_of -#}
     {%- set compiled = compile_custom_segments() -%}
-    {%- set evaluations = {} -%}
+    {%- set builtin = compile_custom_segments(builtin_segment_rules(), builtin=true) -%}
     {%- set custom = compiled.segments | selectattr('name', 'in', wanted) | list -%}
-    {%- if custom | length > 0 -%}
-        {%- set ctes = segment_rule_shared_ctes(compiled, person_sql) -%}
-        {%- for segment in compiled.segments -%}
-            {%- for cte in segment_rule_segment_ctes(segment) -%}{%- do ctes.append(cte) -%}{%- endfor -%}
-        {%- endfor -%}
-        {%- set selects = [] -%}
-        {%- for segment in custom -%}
-            {%- do selects.append("select '" ~ segment.name ~ "' as segment_key, 0 as condition_number, "
-                ~ "cast(null as " ~ dbt.type_string() ~ ") as value, case when profile.person_id in "
-                ~ "(select person_id from segment_" ~ segment.name ~ ") then 1 else 0 end as passed from profile") -%}
-            {%- for leaf in segment.leaves -%}
-                {%- if leaf.kind == 'column' -%}
-                    {%- set value = leaf.value_sql -%}
-                    {%- set passed = leaf.predicate -%}
-                    {%- set joined = '' -%}
-                {%- else -%}
-                    {%- set value = 'cast(' ~ leaf.cte ~ '.value as ' ~ dbt.type_string() ~ ')' -%}
-                    {%- set passed = '(coalesce(' ~ leaf.cte ~ '.passed, ' ~ leaf.default_passed ~ ') = 1)' -%}
-                    {%- set passed = '(not ' ~ passed ~ ')' if leaf.get('negate') else passed -%}
-                    {%- set joined = ' left join ' ~ leaf.cte ~ ' on profile.person_id = ' ~ leaf.cte ~ '.person_id' -%}
-                {%- endif -%}
-                {%- do selects.append("select '" ~ segment.name ~ "', " ~ leaf.number ~ ", " ~ value
-                    ~ ", case when " ~ passed ~ " then 1 else 0 end from profile" ~ joined) -%}
-            {%- endfor -%}
-        {%- endfor -%}
-        {%- set query = 'with ' ~ ctes | join(',\n') ~ '\n' ~ selects | join('\nunion all\n') -%}
-        {#- evaluate at the as_of the memberships were built for -#}
-        {%- set query = query | replace(as_of(), "cast('" ~ built_as_of ~ "' as " ~ dbt.type_timestamp() ~ ")") -%}
-        {%- for row in run_query(query).rows -%}
-            {%- do evaluations.update({row[0] ~ '#' ~ row[1]: {'value': row[2], 'passed': row[3] == 1}}) -%}
-        {%- endfor -%}
-    {%- endif -%}
+    {%- set explained_builtin = builtin.segments | selectattr('name', 'in', wanted) | list -%}
+    {%- set evaluations = {} -%}
+    {%- do evaluations.update(explain_evaluate(compiled, custom, person_sql, built_as_of)) -%}
+    {%- do evaluations.update(explain_evaluate(builtin, explained_builtin, person_sql, built_as_of)) -%}
+    {%- set ruled = custom + explained_builtin -%}
 
     {%- set explained = [] -%}
     {%- for key in wanted -%}
@@ -118,7 +92,7 @@
             'score': membership.score if membership is not none else none,
             'member_since': membership.member_since if membership is not none else none,
             'conditions': []} -%}
-        {%- for segment in custom if segment.name == key -%}
+        {%- for segment in ruled if segment.name == key -%}
             {%- do entry.update({'evaluated_member': evaluations[key ~ '#0'].passed,
                                  'formula': segment.rule}) -%}
             {%- for leaf in segment.leaves -%}
@@ -134,4 +108,42 @@
     {{ print('AUDIENCES_EXPLAIN ' ~ tojson({'person_id': person_id, 'user_id': found.rows[0][1],
         'matched_by': ['person_id', 'user_id', 'email'][found.rows[0][2] - 1],
         'as_of': built_as_of | string, 'segments': explained})) }}
+{%- endmacro %}
+
+{#- {"<segment>#<condition number>": {value, passed}} for one person; condition 0 is the
+    segment itself. All segments of `compiled` are defined (references), `segments` are read. -#}
+{% macro explain_evaluate(compiled, segments, person_sql, built_as_of) -%}
+    {%- set evaluations = {} -%}
+    {%- if segments | length == 0 -%}{{ return(evaluations) }}{%- endif -%}
+    {%- set ctes = segment_rule_shared_ctes(compiled, person_sql) -%}
+    {%- for segment in compiled.segments -%}
+        {%- for cte in segment_rule_segment_ctes(segment) -%}{%- do ctes.append(cte) -%}{%- endfor -%}
+    {%- endfor -%}
+    {%- set selects = [] -%}
+    {%- for segment in segments -%}
+        {%- do selects.append("select '" ~ segment.name ~ "' as segment_key, 0 as condition_number, "
+            ~ "cast(null as " ~ dbt.type_string() ~ ") as value, case when profile.person_id in "
+            ~ "(select person_id from segment_" ~ segment.name ~ ") then 1 else 0 end as passed from profile") -%}
+        {%- for leaf in segment.leaves -%}
+            {%- if leaf.kind == 'column' -%}
+                {%- set value = leaf.value_sql -%}
+                {%- set passed = leaf.predicate -%}
+                {%- set joined = '' -%}
+            {%- else -%}
+                {%- set value = 'cast(' ~ leaf.cte ~ '.value as ' ~ dbt.type_string() ~ ')' -%}
+                {%- set passed = '(coalesce(' ~ leaf.cte ~ '.passed, ' ~ leaf.default_passed ~ ') = 1)' -%}
+                {%- set passed = '(not ' ~ passed ~ ')' if leaf.get('negate') else passed -%}
+                {%- set joined = ' left join ' ~ leaf.cte ~ ' on profile.person_id = ' ~ leaf.cte ~ '.person_id' -%}
+            {%- endif -%}
+            {%- do selects.append("select '" ~ segment.name ~ "', " ~ leaf.number ~ ", " ~ value
+                ~ ", case when " ~ passed ~ " then 1 else 0 end from profile" ~ joined) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set query = 'with ' ~ ctes | join(',\n') ~ '\n' ~ selects | join('\nunion all\n') -%}
+    {#- evaluate at the as_of the memberships were built for -#}
+    {%- set query = query | replace(as_of(), "cast('" ~ built_as_of ~ "' as " ~ dbt.type_timestamp() ~ ")") -%}
+    {%- for row in run_query(query).rows -%}
+        {%- do evaluations.update({row[0] ~ '#' ~ row[1]: {'value': row[2], 'passed': row[3] == 1}}) -%}
+    {%- endfor -%}
+    {{ return(evaluations) }}
 {%- endmacro %}

@@ -556,12 +556,12 @@ def _create_inputs(db: Path, relations: dict[str, str]) -> None:
             f"insert into {relations['dim_users']} values (?, ?)",
             [(p, "mobile" if p == "mob" else "desktop") for p in PEOPLE],
         )
+        con.execute(f"create table {relations['rfm_scores']} (person_id varchar)")
+        # rfm_segment is the person's RFM family membership without its prefix
         con.execute(
-            f"create table {relations['rfm_scores']} (person_id varchar, rfm_segment varchar)"
-        )
-        con.execute(
-            f"insert into {relations['rfm_scores']} values"
-            " ('sc_rfm', 'champions'), ('sc_intent', 'loyal_customers')"
+            f"insert into {relations['rfm_segments']} values"
+            " ('sc_rfm', 'rfm_champions', 'rfm', 555, null),"
+            " ('sc_intent', 'rfm_loyal_customers', 'rfm', 444, null)"
         )
         con.execute(
             f"create table {relations['purchase_intent']} (person_id varchar, intent_score double)"
