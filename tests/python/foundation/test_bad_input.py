@@ -54,6 +54,8 @@ def test_malformed_timestamp_names_column_and_row_and_keeps_previous_build(tmp_p
            ('e1', 'a1', 'page_view', 'home', '2026-11-20 10:00:00', '2026-11-20 10:01:00')"""
     )
     con.close()
+    # sessions read the seed geo_time_zones for their local time
+    run_dbt("seed", "--vars", AS_OF, "--select", "geo_time_zones", db=db)
     run_dbt("run", "--vars", AS_OF, "--select", "+fct_sessions", db=db)
 
     con = duckdb.connect(str(db))

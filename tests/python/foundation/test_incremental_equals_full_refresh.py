@@ -80,6 +80,8 @@ def test_chunked_incremental_runs_equal_one_full_refresh(tmp_path, run_dbt):
 
     chunked = tmp_path / "chunked.duckdb"
     create_raw_tables(chunked)
+    # sessions read the seed geo_time_zones for their local time
+    run_dbt("seed", "--vars", AS_OF, "--select", "geo_time_zones", db=chunked)
     previous = None
     for cut in cuts:
         _load_slice(source, chunked, previous, cut)
@@ -89,6 +91,7 @@ def test_chunked_incremental_runs_equal_one_full_refresh(tmp_path, run_dbt):
     full = tmp_path / "full.duckdb"
     create_raw_tables(full)
     _load_slice(source, full, None, cuts[-1])
+    run_dbt("seed", "--vars", AS_OF, "--select", "geo_time_zones", db=full)
     run_dbt("run", "--vars", AS_OF, *SELECT, "--full-refresh", db=full)
 
     con = duckdb.connect(str(full), read_only=True)
