@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 from reverse_etl import settings
 from reverse_etl.core.errors import BatchRejectedError, CredentialsError, DestinationError
-from reverse_etl.core.records import Limits, Outcome, Record, RowResult
+from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import Transport
-from reverse_etl.destinations.common import account_url, parse_options, reveal
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.http.classify import (
     ErrorInfo,
@@ -99,13 +99,7 @@ class HubSpotDestination:
     def __init__(self, sync: SyncConfig, options: HubSpotOptions):
         self.sync = sync
         self.options = options
-        if sync.rate_limit == "off":
-            rate, window = None, WINDOW_SECONDS
-        elif sync.rate_limit is not None:
-            rate, window = sync.rate_limit.requests, sync.rate_limit.window_seconds
-        else:
-            rate, window = TIER_BURST[options.tier], WINDOW_SECONDS
-        self.limits = Limits(batch_size=BATCH_SIZE, requests_per_window=rate, window_seconds=window)
+        self.limits = limits_for(sync, BATCH_SIZE, TIER_BURST[options.tier], WINDOW_SECONDS)
         self.list_id: str | None = None
 
     @classmethod
