@@ -205,3 +205,14 @@ def test_one_status_ladder():
                 if any(v in (429, 500, 502, 503) for v in consts):
                     bad.append(f"{name}:{node.lineno}")
     assert bad == []
+
+
+def test_the_engine_finds_capabilities_by_protocol_not_getattr():
+    """Optional capabilities are typing.Protocols checked with isinstance (capabilities.py)."""
+    calls = [
+        f"{name}:{node.lineno}"
+        for name in ("reverse_etl.engine", "reverse_etl.event_outbox")
+        for node in ast.walk(MODULES[name])
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr")
+    ]
+    assert calls == []
