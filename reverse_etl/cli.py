@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reverse_etl import report
+from reverse_etl import report, settings
 from reverse_etl import sandbox as sandbox_proc
 from reverse_etl.config import Project, load_project
+from reverse_etl.core.errors import ReverseEtlError
 from reverse_etl.engine import SyncEngine, SyncResult
-from reverse_etl.errors import ReverseEtlError, redact
+from reverse_etl.settings import redact
 from reverse_etl.state import StateStore
 from reverse_etl.warehouse import connect
 
@@ -66,7 +67,7 @@ def _fail(message: str, as_json: bool, code: int = report.EXIT_FAILED) -> None:
 
 def _open(config_path: str, target: str | None):
     project = load_project(config_path)
-    tgt = target or os.environ.get(TARGET_ENV) or project.file.target
+    tgt = target or settings.load().target or project.file.target
     return project, connect(tgt)
 
 
@@ -82,7 +83,18 @@ def _setup_logging(verbose: bool) -> None:
 @click.argument("names", nargs=-1)
 @config_option
 @target_option
-@click.option("--dry-run", is_flag=True, help="show what would be sent; send nothing")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="show what would be sent: the gate, the safety brake and the platform's own "
+    "validation (Google validateOnly) run; nothing else is sent",
+)
+@click.option(
+    "--new-account",
+    is_flag=True,
+    help="the sync now points at another destination account on purpose: forget the state "
+    "of the previous account and send every row to the new one",
+)
 @click.option(
     "--full-resync",
     is_flag=True,
@@ -92,7 +104,9 @@ def _setup_logging(verbose: bool) -> None:
 @ignore_option
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="log retries and throttling")
-def sync(names, config_path, target, dry_run, full_resync, ignore_tests, as_json, verbose):
+def sync(
+    names, config_path, target, dry_run, new_account, full_resync, ignore_tests, as_json, verbose
+):
     """Sync audience models to their destinations (all syncs, or NAMES)."""
     _setup_logging(verbose)
     try:
@@ -106,20 +120,12 @@ def sync(names, config_path, target, dry_run, full_resync, ignore_tests, as_json
         if dry_run:
             engine = SyncEngine(project, wh)
             for s in selected:
-                try:
-                    plan = engine.plan(s, ignore_tests=ignore_tests, full_resync=full_resync)
-                except ReverseEtlError as exc:
-                    results.append(
-                        SyncResult(
-                            s.name,
-                            "refused" if exc.exit_code == 4 else "failed",
-                            error=redact(str(exc)),
-                        )
-                    )
-                    continue
-                results.append(SyncResult(s.name, "dry_run", planned=plan.counts))
-                if not as_json:
-                    report.print_plan(_console(), plan)
+                res = engine.run(
+                    s, dry_run=True, full_resync=full_resync, ignore_tests=ignore_tests
+                )
+                results.append(res)
+                if res.plan is not None and not as_json:
+                    report.print_plan(_console(), res.plan)
         else:
             with Progress(
                 TextColumn("{task.description}"),
@@ -140,7 +146,12 @@ def sync(names, config_path, target, dry_run, full_resync, ignore_tests, as_json
                 engine = SyncEngine(project, wh, on_progress=on_progress)
                 for s in selected:
                     results.append(
-                        engine.run(s, full_resync=full_resync, ignore_tests=ignore_tests)
+                        engine.run(
+                            s,
+                            full_resync=full_resync,
+                            ignore_tests=ignore_tests,
+                            new_account=new_account,
+                        )
                     )
     finally:
         wh.close()

@@ -8,26 +8,26 @@ Mirror removals take the contact out of the sync's list and clear the properties
 
 from __future__ import annotations
 
-import email.utils
-import os
-import time
 from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Limits, Outcome, Record, RowResult, Transport
-from reverse_etl.errors import (
-    BatchRejectedError,
-    ConfigError,
-    CredentialsError,
-    DestinationError,
-    QuotaExhaustedError,
-    TransientError,
-    redact,
+from reverse_etl import settings
+from reverse_etl.core.errors import BatchRejectedError, CredentialsError, DestinationError
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Transport
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import (
+    ErrorInfo,
+    ResponseClassifier,
+    retry_after_header,
 )
+from reverse_etl.http.classify import json_body as _body
+from reverse_etl.settings import redact
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -52,25 +52,31 @@ class HubSpotOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tier: Literal["free", "starter", "professional", "enterprise", "api_pack"] = "free"
     clear_on_removal: list[str] = []
+    #: the portal (Hub ID) the token belongs to: part of the account the state is bound to
+    portal_id: str | None = None
 
 
-def _body(resp: requests.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def _read_error(resp: requests.Response) -> ErrorInfo:
+    body = _body(resp)
+    message = str(body.get("message") or resp.reason or "")
+    policy = str(body.get("policyName") or "")  # on 429: which limit (…DAILY: the day's quota)
+    label = policy or str(body.get("category") or "")
+    return ErrorInfo(
+        detail=f"{label}: {message}" if label else message,
+        retry_after=retry_after_header(resp),
+        quota="DAIL" in policy.upper(),
+    )
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+CLASSIFIER = ResponseClassifier(
+    product="HubSpot",
+    credentials_hint=f"check that {TOKEN_ENV} holds a valid private app token with the "
+    "contacts and lists scopes",
+    read_error=_read_error,
+    quota_hint="the daily API limit of the HubSpot account is used up; the sync resumes where "
+    "it stopped on the next run after the reset",
+    auth_statuses=(401, 403),
+)
 
 
 def _error_text(err: dict[str, Any]) -> str:
@@ -93,72 +99,31 @@ class HubSpotDestination:
     def __init__(self, sync: SyncConfig, options: HubSpotOptions):
         self.sync = sync
         self.options = options
-        if sync.rate_limit == "off":
-            rate, window = None, WINDOW_SECONDS
-        elif sync.rate_limit is not None:
-            rate, window = sync.rate_limit.requests, sync.rate_limit.window_seconds
-        else:
-            rate, window = TIER_BURST[options.tier], WINDOW_SECONDS
-        self.limits = Limits(batch_size=BATCH_SIZE, requests_per_window=rate, window_seconds=window)
+        self.limits = limits_for(sync, BATCH_SIZE, TIER_BURST[options.tier], WINDOW_SECONDS)
         self.list_id: str | None = None
 
     @classmethod
     def from_sync(cls, sync: SyncConfig) -> HubSpotDestination:
-        try:
-            options = HubSpotOptions.model_validate(sync.options)
-        except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"sync {sync.name!r}, field 'options': {detail}") from None
-        return cls(sync, options)
+        return cls(sync, parse_options(HubSpotOptions, sync))
+
+    def account_key(self) -> str:
+        base = account_url(settings.value(BASE_URL_ENV) or DEFAULT_BASE_URL)
+        return f"{base} portal={self.options.portal_id or '-'}"
 
     # --- HTTP -----------------------------------------------------------------------------
     def http_config(self) -> tuple[str, dict[str, str]]:
-        token = os.environ.get(TOKEN_ENV)
+        token = reveal(settings.secret(TOKEN_ENV))
         if not token:
             raise CredentialsError(
                 f"{TOKEN_ENV} is not set: create a HubSpot private app with the "
                 "crm.objects.contacts.read/write and crm.lists.read/write scopes and export its "
                 f"access token as {TOKEN_ENV}"
             )
-        base = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        base = settings.value(BASE_URL_ENV) or DEFAULT_BASE_URL
         return base, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
-        status = resp.status_code
-        if 200 <= status < 300:
-            return
-        body = _body(resp)
-        message = redact(str(body.get("message") or resp.reason or ""))
-        where = f"HubSpot {resp.request.method if resp.request else ''} {resp.url.split('?')[0]}"
-        where = redact(where)
-        if status == 429:
-            policy = str(body.get("policyName") or "")
-            if "DAIL" in policy.upper():
-                raise QuotaExhaustedError(
-                    f"{where}: the daily API limit of the HubSpot account is used up ({message}); "
-                    "the sync resumes where it stopped on the next run after the reset"
-                )
-            raise TransientError(
-                f"{where}: rate limited ({policy or 'RATE_LIMIT'})",
-                retry_after=_retry_after(resp),
-                status=429,
-            )
-        if status >= 500:
-            raise TransientError(
-                f"{where}: server error {status} {message}".rstrip(),
-                retry_after=_retry_after(resp),
-                status=status,
-            )
-        if status in (401, 403):
-            raise DestinationError(
-                f"{where}: HubSpot refused the credentials ({status} {message}); check that "
-                f"{TOKEN_ENV} holds a valid private app token with the contacts and lists scopes"
-            )
-        if status == 400:
-            raise BatchRejectedError(
-                f"{where}: rejected ({body.get('category', 'error')}: {message})", status
-            )
-        raise DestinationError(f"{where}: unexpected status {status} ({message})")
+        CLASSIFIER.check(resp)
 
     # --- list ---------------------------------------------------------------------------
     def prepare(self, transport: Transport) -> None:
@@ -328,7 +293,7 @@ class HubSpotDestination:
                 applied = got is not None and all(
                     str(got["properties"].get(f) or "") == v for f, v in r.fields.items()
                 )
-                if not applied:
+                if got is None or not applied:
                     results[r.key] = RowResult(r.key, Outcome.NOT_APPLIED)
                     continue
                 dest_id = got["id"]
@@ -368,3 +333,13 @@ class HubSpotDestination:
             for r in done:
                 results[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=r.dest_id)
         return [results[r.key] for r in records]
+
+
+SPEC = DestinationSpec(
+    name="hubspot",
+    options=HubSpotOptions,
+    secret_env=(TOKEN_ENV,),
+    env=(BASE_URL_ENV,),
+    build=HubSpotDestination.from_sync,
+    mirror_needs_list=True,
+)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
@@ -36,24 +35,24 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Outcome, Record, RowResult, Transport
-from reverse_etl.destinations.braze import json_body, limits_for, parse_options
-from reverse_etl.errors import (
-    SECRET_ENV_VARS,
+from reverse_etl import settings
+from reverse_etl.core.errors import (
     BatchRejectedError,
     ConfigError,
     CredentialsError,
     DestinationError,
-    QuotaExhaustedError,
-    TransientError,
-    redact,
 )
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Transport
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import ErrorInfo, ResponseClassifier, json_body
+from reverse_etl.settings import redact
 
 TOKEN_ENV = "META_ACCESS_TOKEN"
 URL_ENV = "META_GRAPH_URL"
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
-SECRET_ENV_VARS.add(TOKEN_ENV)
 
 # Published limits (destination-apis.md 3.4). One place to update them.
 ROW_LIMIT = 10_000
@@ -117,6 +116,27 @@ def _regain_seconds(resp: requests.Response) -> float | None:
     return max(minutes) * 60 if minutes else None
 
 
+def _read_error(resp: requests.Response) -> ErrorInfo:
+    err = _meta_error(resp)
+    code = int(err.get("code") or 0)
+    sub = err.get("error_subcode")
+    msg = str(err.get("message") or resp.reason or "")
+    fatal = None
+    if code == 100 and sub == 1713230:
+        fatal = "the audience is flagged by Meta and refuses uploads"
+    elif code == 2635:
+        fatal = f"set {URL_ENV} to a current Graph API version"
+    return ErrorInfo(
+        detail=f"({code}{'/' + str(sub) if sub else ''}) {msg}",
+        retry_after=_regain_seconds(resp),
+        throttled=code in THROTTLE_CODES,
+        transient=code in TRANSIENT_CODES or bool(err.get("is_transient")),
+        auth=code in (190, 200),
+        row_error=code == 100 and resp.status_code == 400 and "rows" in msg.lower(),
+        fatal_hint=fatal,
+    )
+
+
 class MetaDestination:
     name = "meta"
     key_normalization = "none"
@@ -135,10 +155,19 @@ class MetaDestination:
         )
         self.limits = limits_for(sync, options.batch_size, budget, 3600.0)
         self.schema = self._schema()
+        #: where EMAIL / PHONE sit in a hashed row (to tell a malformed value from a blank one)
+        self._checked = [(k, self.schema.index(k)) for k in ("EMAIL", "PHONE") if k in self.schema]
         self.account = options.ad_account_id.removeprefix("act_")
         self.audience_id: str | None = options.audience_id
         self._token: str | None = None
         self.replace_counts: dict[str, int] = {}
+        self.classifier = ResponseClassifier(
+            product="Meta",
+            credentials_hint=f"check that {TOKEN_ENV} is a valid token with ads_management on "
+            f"ad account act_{self.account}",
+            read_error=_read_error,
+            batch_statuses=(),  # only a row error (code 100 naming rows) splits a batch
+        )
         if options.upload == "replace" and sync.mode != "mirror":
             raise ConfigError(
                 f"sync {sync.name!r}, field 'options.upload': 'replace' removes every audience "
@@ -158,51 +187,23 @@ class MetaDestination:
 
     # --- HTTP -----------------------------------------------------------------------------
     def http_config(self) -> tuple[str, dict[str, str]]:
-        token = os.environ.get(TOKEN_ENV)
+        token = reveal(settings.secret(TOKEN_ENV))
         if not token:
             raise CredentialsError(
                 f"{TOKEN_ENV} is not set: create a system-user access token with the "
                 f"ads_management permission in Meta Business Manager and export it as {TOKEN_ENV}"
             )
         self._token = token
-        return os.environ.get(URL_ENV) or DEFAULT_GRAPH_URL, {}
+        return settings.value(URL_ENV) or DEFAULT_GRAPH_URL, {}
 
     def _auth(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "access_token": self._token}
 
     def check_response(self, resp: requests.Response) -> None:
-        if 200 <= resp.status_code < 300:
-            return
-        err = _meta_error(resp)
-        code = int(err.get("code") or 0)
-        sub = err.get("error_subcode")
-        msg = redact(str(err.get("message") or resp.reason or ""))
-        where = redact(
-            f"Meta {resp.request.method if resp.request else ''} {resp.url.split('?')[0]}"
-        )
-        text = f"{where}: ({code}{'/' + str(sub) if sub else ''}) {msg}"
-        if code in THROTTLE_CODES or resp.status_code == 429:
-            wait = _regain_seconds(resp)
-            if wait is not None and wait > 900:
-                raise QuotaExhaustedError(
-                    f"{text}; Meta says access returns in {wait / 60:.0f} min: the sync resumes "
-                    "on the next run"
-                )
-            raise TransientError(text, retry_after=wait, status=resp.status_code)
-        if resp.status_code >= 500 or code in TRANSIENT_CODES or err.get("is_transient"):
-            raise TransientError(text, status=resp.status_code)
-        if code in (190, 200) or resp.status_code in (401, 403):
-            raise DestinationError(
-                f"{text}; check that {TOKEN_ENV} is a valid token with ads_management on ad "
-                f"account act_{self.account}"
-            )
-        if code == 100 and sub == 1713230:
-            raise DestinationError(f"{text}; the audience is flagged by Meta and refuses uploads")
-        if code == 2635:
-            raise DestinationError(f"{text}; set {URL_ENV} to a current Graph API version")
-        if code == 100 and resp.status_code == 400 and "rows" in msg.lower():
-            raise BatchRejectedError(text, resp.status_code)
-        raise DestinationError(text)
+        self.classifier.check(resp)
+
+    def account_key(self) -> str:
+        return f"{account_url(settings.value(URL_ENV) or DEFAULT_GRAPH_URL)} act_{self.account}"
 
     # --- audience ---------------------------------------------------------------------------
     def prepare(self, transport: Transport) -> None:
@@ -255,16 +256,16 @@ class MetaDestination:
 
     def problem(self, fields: dict[str, str]) -> str | None:
         """Why a row cannot be sent: a non-empty email or phone that is malformed (the value
-        itself is never put in the message), or no usable identifier at all."""
-        for k in ("EMAIL", "PHONE"):
-            v = fields.get(k, "")
-            if (
-                k in self.sync.mapping
-                and v.strip()
-                and not ids.meta_hash(k, v, fields.get("COUNTRY"))
-            ):
-                return f"{k} is malformed (value withheld); fix it in the model"
-        return None
+        itself is never put in the message)."""
+        return self.hashed(fields)[1]
+
+    def hashed(self, fields: dict[str, str]) -> tuple[list[str], str | None]:
+        """The hashed row and :meth:`problem`, normalising and hashing each value once."""
+        row = self.hashed_row(fields)
+        for k, pos in self._checked:
+            if not row[pos] and fields.get(k, "").strip():
+                return row, f"{k} is malformed (value withheld); fix it in the model"
+        return row, None
 
     def _dest_id(self, row: list[str]) -> str:
         return "+".join(self.schema) + "|" + ",".join(row)
@@ -328,8 +329,7 @@ class MetaDestination:
         sent: list[Record] = []
         stale: list[list[str]] = []
         for r in records:
-            row = self.hashed_row(r.fields)
-            why = self.problem(r.fields)
+            row, why = self.hashed(r.fields)
             if why:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
                 continue
@@ -405,8 +405,8 @@ class MetaDestination:
         is harmless (membership is a set)."""
         results = {r.key: RowResult(r.key, Outcome.NOT_APPLIED) for r in records}
         ups = [r for r in records if r.action != "remove"]
-        usable = [(r, self.hashed_row(r.fields)) for r in ups if not self.problem(r.fields)]
-        usable = [(r, row) for r, row in usable if self._usable(self.schema, row)]
+        hashed = [(r, *self.hashed(r.fields)) for r in ups]
+        usable = [(r, row) for r, row, why in hashed if not why and self._usable(self.schema, row)]
         if usable and self._session_seen(transport, [row for _, row in usable], "add"):
             stale = []
             for r, row in usable:
@@ -458,8 +458,8 @@ class MetaDestination:
                 out: dict[str, RowResult] = {}
                 rows: list[list[str]] = []
                 for r in pending:
-                    row = self.hashed_row(r.fields)
-                    why = self.problem(r.fields) or (
+                    row, why = self.hashed(r.fields)
+                    why = why or (
                         None if self._usable(self.schema, row) else "no usable identifier"
                     )
                     if why:
@@ -480,3 +480,13 @@ class MetaDestination:
             if nxt is None:
                 return
             pending = nxt
+
+
+SPEC = DestinationSpec(
+    name="meta",
+    options=MetaOptions,
+    secret_env=(TOKEN_ENV,),
+    env=(URL_ENV,),
+    build=MetaDestination.from_sync,
+    mirror_needs_list=True,
+)

@@ -31,8 +31,8 @@ import retl_support as hubspot_support
 
 from reverse_etl import identifiers as ids
 from reverse_etl.config import Project, SyncConfig, SyncsFile
-from reverse_etl.destinations.base import Destination
 from reverse_etl.destinations.braze import BrazeDestination
+from reverse_etl.destinations.capabilities import Destination
 from reverse_etl.destinations.google_ads import GoogleAdsDestination
 from reverse_etl.destinations.google_data_manager import GoogleDataManagerDestination
 from reverse_etl.destinations.meta import MetaDestination
@@ -42,7 +42,7 @@ from reverse_etl.emulators.google import GoogleConfig, GoogleEmulator
 from reverse_etl.emulators.hubspot import HubSpotEmulator
 from reverse_etl.emulators.meta import MetaConfig, MetaEmulator
 from reverse_etl.engine import SyncEngine, SyncResult
-from reverse_etl.retry import RetryPolicy
+from reverse_etl.http.transport import RetryPolicy
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 SCHEMA = "main_audiences"
@@ -480,7 +480,7 @@ def build(sync: SyncConfig) -> Destination:
     """The four destinations of this suite (+ HubSpot through the engine's own factory)."""
     if sync.destination in FACTORIES:
         return FACTORIES[sync.destination](sync)
-    from reverse_etl.destinations.base import build_destination
+    from reverse_etl.destinations.registry import build_destination
 
     return build_destination(sync)
 
@@ -579,7 +579,7 @@ class Env:
         self.last_destination = build(sync)
         return self.last_destination
 
-    def run(self, post_sync: bool = True, **kwargs: Any) -> SyncResult:
+    def run(self, **kwargs: Any) -> SyncResult:
         wh = DuckDBWarehouse(str(self.db))
         try:
             engine = SyncEngine(
@@ -589,16 +589,8 @@ class Env:
                 retry_policy=kwargs.pop("retry_policy", FAST_RETRY),
                 crash_spec=kwargs.pop("crash_spec", None),
             )
-            res = engine.run(self.sync, **kwargs)
-            hook = getattr(self.last_destination, "post_sync", None)
-            if (
-                post_sync
-                and hook is not None
-                and res.status in ("success", "partial")
-                and not _engine_calls_post_sync()
-            ):
-                res.counts.update(hook(engine, res.run_id))
-            return res
+            # (events after the batches are the engine's: the EventsAfterSync capability)
+            return engine.run(self.sync, **kwargs)
         finally:
             wh.close()
 
@@ -635,16 +627,6 @@ class Env:
             "sync": self.sync.model_dump(),
             "url": self.emulator.url,
         }
-
-
-def _engine_calls_post_sync() -> bool:
-    """True once the engine itself calls ``Destination.post_sync`` (the change requested from
-    the engine's owner); until then the tests call it after ``SyncEngine.run``."""
-    import inspect
-
-    from reverse_etl import engine
-
-    return "post_sync" in inspect.getsource(engine)
 
 
 def make_env(

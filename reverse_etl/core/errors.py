@@ -1,12 +1,10 @@
 """Typed exceptions. Every message is meant to be read by the person running the sync.
 
 Messages never contain credentials: destinations build them from API responses, and
-:func:`redact` is applied to anything that could echo a request back.
+:func:`reverse_etl.settings.redact` is applied to anything that could echo a request back.
 """
 
 from __future__ import annotations
-
-import os
 
 
 class ReverseEtlError(Exception):
@@ -47,6 +45,13 @@ class CredentialsError(ReverseEtlError):
     """A required environment variable with a credential is missing."""
 
 
+class StateAccountError(ReverseEtlError):
+    """The sync's state was written for another destination account (base URL, portal,
+    workspace, ad account): sending on would trust state that says nothing about this one."""
+
+    exit_code = 4
+
+
 class DestinationError(ReverseEtlError):
     """The destination refused a request in a way retrying cannot fix."""
 
@@ -61,7 +66,7 @@ class BatchRejectedError(DestinationError):
     The engine answers by splitting the batch to isolate the offending rows.
     """
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -69,28 +74,9 @@ class BatchRejectedError(DestinationError):
 class TransientError(DestinationError):
     """Retryable failure (429, 5xx, connection error, timeout)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.status = status
-
-
-# Environment variables whose values are secrets. Destinations register theirs here.
-SECRET_ENV_VARS: set[str] = {
-    "HUBSPOT_ACCESS_TOKEN",
-    "BRAZE_API_KEY",
-    "META_ACCESS_TOKEN",
-    "GOOGLE_ACCESS_TOKEN",
-    "GOOGLE_ADS_DEVELOPER_TOKEN",
-    "AUDIENCES_PG_DSN",
-    "PGPASSWORD",
-}
-
-
-def redact(text: str) -> str:
-    """Replace every known secret value in ``text`` by ``***``."""
-    for name in SECRET_ENV_VARS:
-        value = os.environ.get(name)
-        if value and len(value) >= 4 and value in text:
-            text = text.replace(value, "***")
-    return text
