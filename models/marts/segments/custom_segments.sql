@@ -5,6 +5,8 @@
 {%- set compiled = compile_custom_segments() -%}
 {%- set relations = segment_rule_relations() -%}
 
+-- the CTEs below are written by the rule compiler: its layout is not hand-formatted
+-- noqa: disable=LT01,LT02,LT05,LT09,LT11,LT14
 with
 
 {% if compiled.segments | length > 0 -%}

@@ -8,6 +8,8 @@
 
 -- depends_on: {{ ref('segment_memberships') }}
 
+-- the CTEs below are written by the rule compiler: its layout is not hand-formatted
+-- noqa: disable=LT01,LT02,LT05,LT09,LT11,LT14
 with
 
 {% if compiled.segments | length > 0 -%}
