@@ -1,6 +1,6 @@
 """reverse_etl: keep marketing destinations exactly in step with the audience marts.
 
-See DESIGN.md section 6 and docs/decisions/0003-sync-state-in-the-warehouse.md.
+See docs/architecture.md and docs/decisions/0003-sync-state-in-the-warehouse.md.
 """
 
 __all__ = ["__version__"]

@@ -155,7 +155,7 @@ def print_profile(measures: dict[str, float | None]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Realism profile (shared/reference/realism.md)")
+    table = Table(title="Realism profile (docs/generator-calibration.md)")
     table.add_column("measure", no_wrap=True, min_width=34)
     table.add_column("generated", justify="right")
     table.add_column("reference")

@@ -1,6 +1,7 @@
-"""Realism profile: the calibration measures of shared/reference/realism.md, in SQL.
+"""Realism profile: the calibration measures of docs/generator-calibration.md (figures from
+public data sets: Taobao UserBehavior, CDNOW), in SQL.
 
-Sessions here are derived the way realism.md measured them: 30-minute inactivity over all
+Sessions here are derived the way those figures were measured: 30-minute inactivity over all
 (de-duplicated) events of a device, ignoring tracker session ids. Hours are local, using
 each city's IANA time zone from the generator's catalogue, daylight saving time included
 (other cities count as UTC).
@@ -15,7 +16,7 @@ import duckdb
 from audiences.generator.catalog import PLACES
 from audiences.generator.writer import quote
 
-# measure -> (realism.md reference, low, high): bands used by `--profile`
+# measure -> (public reference figure, low, high): bands used by `--profile`
 BANDS: dict[str, tuple[str, float | None, float | None]] = {
     "page_view_share_excl_pings": ("89.8 % (Taobao)", 0.70, 0.92),
     "add_to_cart_share_excl_pings": ("5.3 %", 0.02, 0.08),

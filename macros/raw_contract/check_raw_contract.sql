@@ -1,4 +1,4 @@
-{#- The raw source contract (DESIGN.md section 2): the columns every raw table must have,
+{#- The raw source contract (docs/contracts/foundation-models.md): the columns every raw table must have,
     and which of them hold timestamps; optional columns (optional_raw_columns.sql) may be
     absent but must have their type when present. Checked once at the start of every dbt
     invocation that runs SQL, before any model is written, so bad input stops the run with a
