@@ -175,7 +175,7 @@ def measure(name: str, rows: int) -> dict:
         build_s = time.monotonic() - t
         module, args = EMULATOR[name]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        with running_emulator(["-m", f"reverse_etl.emulators.{module}", *args], env) as url:
+        with running_emulator(["-m", f"audiences_emulators.{module}", *args], env) as url:
             env.update(env_for(name, url))
             result = run_child([__file__, "--child", str(root), "--destination", name], env)
         result.update(rows=rows, build_seconds=build_s, destination=name)

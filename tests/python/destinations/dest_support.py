@@ -29,6 +29,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reverse_etl"))
 import retl_support as hubspot_support
 
+from audiences_emulators.base import Emulator
+from audiences_emulators.braze import BrazeConfig, BrazeEmulator
+from audiences_emulators.google import GoogleConfig, GoogleEmulator
+from audiences_emulators.hubspot import HubSpotEmulator
+from audiences_emulators.meta import MetaConfig, MetaEmulator
 from reverse_etl import identifiers as ids
 from reverse_etl.config import Project, SyncConfig, SyncsFile
 from reverse_etl.destinations.base import Destination
@@ -36,11 +41,6 @@ from reverse_etl.destinations.braze import BrazeDestination
 from reverse_etl.destinations.google_ads import GoogleAdsDestination
 from reverse_etl.destinations.google_data_manager import GoogleDataManagerDestination
 from reverse_etl.destinations.meta import MetaDestination
-from reverse_etl.emulators.base import Emulator
-from reverse_etl.emulators.braze import BrazeConfig, BrazeEmulator
-from reverse_etl.emulators.google import GoogleConfig, GoogleEmulator
-from reverse_etl.emulators.hubspot import HubSpotEmulator
-from reverse_etl.emulators.meta import MetaConfig, MetaEmulator
 from reverse_etl.engine import SyncEngine, SyncResult
 from reverse_etl.retry import RetryPolicy
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse

@@ -8,7 +8,7 @@ import pytest
 import requests
 from retl_support import TOKEN
 
-from reverse_etl.emulators.hubspot import HubSpotEmulator
+from audiences_emulators.hubspot import HubSpotEmulator
 from reverse_etl.errors import TransientError
 from reverse_etl.ratelimit import RollingWindowLimiter
 from reverse_etl.retry import RetryPolicy, backoff_wait
