@@ -27,7 +27,7 @@ EMULATORS = "audiences_emulators"
 DEFAULT_PORT = 8765  # HubSpot's
 # emulator module -> its port (each module has DEFAULT_PORT, sandbox_env() and a `python -m`
 # entry point; tests/python/reverse_etl/test_import_boundaries.py checks the ports agree)
-OTHERS = {"braze": 8766, "meta": 8767, "google": 8768}
+OTHERS = {"braze": 8766, "meta": 8767, "google": 8768, "marketo": 8769}
 HOST = "127.0.0.1"
 
 
