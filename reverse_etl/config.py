@@ -31,7 +31,7 @@ class SyncConfig(BaseModel):
 
     name: str
     model: str
-    destination: Literal["hubspot", "braze", "meta", "google_data_manager", "google_ads"]
+    destination: Literal["hubspot", "braze", "meta", "google_data_manager", "google_ads", "marketo"]
     mode: Literal["upsert", "mirror"] = "upsert"
     identity: str
     mapping: dict[str, str] = Field(description="destination field -> model column")

@@ -141,4 +141,8 @@ def build_destination(sync: SyncConfig) -> Destination:
         from reverse_etl.destinations.google_ads import GoogleAdsDestination
 
         return GoogleAdsDestination.from_sync(sync)
+    if sync.destination == "marketo":
+        from reverse_etl.destinations.marketo import MarketoDestination
+
+        return MarketoDestination.from_sync(sync)
     raise ValueError(f"unknown destination {sync.destination!r}")
