@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import re
 import threading
 import time
@@ -232,6 +233,12 @@ class MarketoEmulator(Emulator):
             self.issued = {t: (s, 0.0) for t, (s, _) in self.issued.items()}
             self._current.clear()
 
+    def forget_tokens(self) -> None:
+        """Forget every issued access token (the next call with one answers 601)."""
+        with self.lock:
+            self.issued.clear()
+            self._current.clear()
+
     def summary(self) -> dict[str, Any]:
         return {
             "leads": len(self.leads),
@@ -377,7 +384,8 @@ class MarketoEmulator(Emulator):
             token = f"{uuid.uuid4()}:ab"
             self.issued[token] = (secret, now + self.config.token_seconds)
             self._current[secret] = token
-        remaining = max(0, int(self.issued[token][1] - now))
+        # a fresh token answers 3599 (Marketo counts whole seconds left, rounded down)
+        remaining = max(0, math.ceil(self.issued[token][1] - now) - 1)
         return Response(
             200,
             {

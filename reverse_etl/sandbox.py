@@ -28,6 +28,8 @@ DEFAULT_PORT = 8765  # HubSpot's
 # emulator module -> its port (each module has DEFAULT_PORT, sandbox_env() and a `python -m`
 # entry point; tests/python/reverse_etl/test_import_boundaries.py checks the ports agree)
 OTHERS = {"braze": 8766, "meta": 8767, "google": 8768, "marketo": 8769}
+# Marketo: the custom fields a sync writes must exist in the instance; the sandbox accepts any.
+EXTRA_ARGS = {"marketo": ["--any-field"]}
 HOST = "127.0.0.1"
 
 
@@ -82,7 +84,7 @@ def running(root: Path) -> SandboxInfo | None:
 
 
 def _start_others(root: Path) -> None:
-    """Start the Braze, Meta and Google emulators that are not running yet."""
+    """Start the Braze, Meta, Google and Marketo emulators that are not running yet."""
     d = _dir(root)
     d.mkdir(exist_ok=True)
     for name, port in OTHERS.items():
@@ -98,6 +100,7 @@ def _start_others(root: Path) -> None:
                 HOST,
                 "--port",
                 str(port),
+                *EXTRA_ARGS.get(name, []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -219,8 +219,11 @@ class MarketoDestination:
             )
         lifetime = float(body.get("expires_in") or 0)
         self._token = str(token)
-        # a token about to expire is used once more at most: renew it now
-        self._token_expires = time.monotonic() + max(0.0, lifetime - REFRESH_MARGIN_SECONDS)
+        # Renew before it runs out. Asked early, Marketo hands back the same token with its
+        # remaining lifetime, so the margin shrinks with it (at most a few early asks per
+        # token); a token that expires anyway is renewed on 602 (see _call).
+        margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
+        self._token_expires = time.monotonic() + lifetime - margin
         session = getattr(transport, "session", None)
         if session is None:
             raise DestinationError("the HTTP transport cannot carry Marketo's bearer token")
