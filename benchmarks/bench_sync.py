@@ -106,7 +106,7 @@ def child(root: Path, rate_limit: bool) -> None:
     sys.path.insert(0, str(ROOT))
     from reverse_etl.config import load_project
     from reverse_etl.engine import SyncEngine
-    from reverse_etl.retry import HttpTransport
+    from reverse_etl.http.transport import HttpTransport
     from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
     sent: list[float] = []

@@ -20,8 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from reverse_etl import report
 from reverse_etl import sandbox as sandbox_proc
 from reverse_etl.config import Project, load_project
+from reverse_etl.core.errors import ReverseEtlError, redact
 from reverse_etl.engine import SyncEngine, SyncResult
-from reverse_etl.errors import ReverseEtlError, redact
 from reverse_etl.state import StateStore
 from reverse_etl.warehouse import connect
 
@@ -82,7 +82,18 @@ def _setup_logging(verbose: bool) -> None:
 @click.argument("names", nargs=-1)
 @config_option
 @target_option
-@click.option("--dry-run", is_flag=True, help="show what would be sent; send nothing")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="show what would be sent: the gate, the safety brake and the platform's own "
+    "validation (Google validateOnly) run; nothing else is sent",
+)
+@click.option(
+    "--new-account",
+    is_flag=True,
+    help="the sync now points at another destination account on purpose: forget the state "
+    "of the previous account and send every row to the new one",
+)
 @click.option(
     "--full-resync",
     is_flag=True,
@@ -92,7 +103,9 @@ def _setup_logging(verbose: bool) -> None:
 @ignore_option
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="log retries and throttling")
-def sync(names, config_path, target, dry_run, full_resync, ignore_tests, as_json, verbose):
+def sync(
+    names, config_path, target, dry_run, new_account, full_resync, ignore_tests, as_json, verbose
+):
     """Sync audience models to their destinations (all syncs, or NAMES)."""
     _setup_logging(verbose)
     try:
@@ -106,20 +119,12 @@ def sync(names, config_path, target, dry_run, full_resync, ignore_tests, as_json
         if dry_run:
             engine = SyncEngine(project, wh)
             for s in selected:
-                try:
-                    plan = engine.plan(s, ignore_tests=ignore_tests, full_resync=full_resync)
-                except ReverseEtlError as exc:
-                    results.append(
-                        SyncResult(
-                            s.name,
-                            "refused" if exc.exit_code == 4 else "failed",
-                            error=redact(str(exc)),
-                        )
-                    )
-                    continue
-                results.append(SyncResult(s.name, "dry_run", planned=plan.counts))
-                if not as_json:
-                    report.print_plan(_console(), plan)
+                res = engine.run(
+                    s, dry_run=True, full_resync=full_resync, ignore_tests=ignore_tests
+                )
+                results.append(res)
+                if res.plan is not None and not as_json:
+                    report.print_plan(_console(), res.plan)
         else:
             with Progress(
                 TextColumn("{task.description}"),
@@ -140,7 +145,12 @@ def sync(names, config_path, target, dry_run, full_resync, ignore_tests, as_json
                 engine = SyncEngine(project, wh, on_progress=on_progress)
                 for s in selected:
                     results.append(
-                        engine.run(s, full_resync=full_resync, ignore_tests=ignore_tests)
+                        engine.run(
+                            s,
+                            full_resync=full_resync,
+                            ignore_tests=ignore_tests,
+                            new_account=new_account,
+                        )
                     )
     finally:
         wh.close()

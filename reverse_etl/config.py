@@ -1,84 +1,22 @@
-"""syncs.yml: syncs as code, validated with errors that name the sync and the field."""
+"""syncs.yml: syncs as code, validated with errors that name the sync and the field.
+
+The allowed ``destination:`` values and each sync's ``options`` come from the destination
+registry (:mod:`reverse_etl.destinations.registry`): every sync is checked when the file is
+loaded, not only when it runs."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from reverse_etl.errors import ConfigError
+from reverse_etl.core.errors import ConfigError
+from reverse_etl.core.sync import RateLimit, SyncConfig
+from reverse_etl.destinations.registry import REGISTRY
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-FilterValue = str | list[str]  # (module level: the field "list" shadows the builtin)
-
-
-class RateLimit(BaseModel):
-    """Client-side limit: at most ``requests`` in any rolling ``window_seconds``."""
-
-    model_config = ConfigDict(extra="forbid")
-    requests: int = Field(gt=0)
-    window_seconds: float = Field(gt=0)
-
-
-class SyncConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    model: str
-    destination: Literal["hubspot", "braze", "meta", "google_data_manager", "google_ads", "marketo"]
-    mode: Literal["upsert", "mirror"] = "upsert"
-    identity: str
-    mapping: dict[str, str] = Field(description="destination field -> model column")
-    list: str | None = Field(default=None, description="list / audience name in the destination")
-    max_removal_pct: float = Field(default=10.0, ge=0, le=100)
-    schedule: str | None = Field(default=None, description="hint for the orchestrator, e.g. cron")
-    rate_limit: RateLimit | Literal["off"] | None = Field(
-        default=None, description="override of the destination's published rate; 'off' disables"
-    )
-    options: dict[str, Any] = Field(default_factory=dict, description="destination specific")
-    where: dict[str, FilterValue] | None = Field(
-        default=None, description="only rows whose column equals the value (or one of them)"
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError("must be lower-case letters, digits and '_', starting with a letter")
-        return v
-
-    @field_validator("identity")
-    @classmethod
-    def _identity(cls, v: str) -> str:
-        if not _COLUMN_RE.match(v):
-            raise ValueError(f"'{v}' is not a plain column name")
-        return v
-
-    @field_validator("mapping")
-    @classmethod
-    def _mapping(cls, v: dict[str, str]) -> dict[str, str]:
-        if not v:
-            raise ValueError("map at least one destination field to a model column")
-        for dest, col in v.items():
-            if not isinstance(col, str) or not _COLUMN_RE.match(col):
-                raise ValueError(f"'{dest}' maps to '{col}', which is not a plain column name")
-        return v
-
-    @model_validator(mode="after")
-    def _mirror_needs_list(self) -> SyncConfig:
-        if (
-            self.mode == "mirror"
-            and not self.list
-            and self.destination in ("hubspot", "meta", "google_ads")
-        ):
-            raise ValueError("mode 'mirror' needs a 'list' (the list or audience to keep in step)")
-        return self
+__all__ = ["Project", "RateLimit", "SyncConfig", "SyncsFile", "load_project"]
 
 
 class SyncsFile(BaseModel):
@@ -162,7 +100,7 @@ def load_project(path: str | Path = "syncs.yml") -> Project:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'syncs' list at the top level")
     try:
-        file = SyncsFile.model_validate(raw)
+        file = SyncsFile.model_validate(raw, context={"catalog": REGISTRY})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, raw, path)) from None
     seen: set[str] = set()

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Record
-from reverse_etl.errors import ModelDataError
+from reverse_etl.core.errors import ModelDataError
+from reverse_etl.core.records import Record
+from reverse_etl.core.sync import SyncConfig
 from reverse_etl.manifest import Relation
-from reverse_etl.state import SCHEMA, T_STATE
+from reverse_etl.state_schema import SCHEMA, T_STATE
 from reverse_etl.warehouse.base import Warehouse
 
 

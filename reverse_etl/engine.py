@@ -1,5 +1,6 @@
 """The sync engine: gate, diff, safety brake, crash recovery, batched sending with
-per-batch state commits. Destination-agnostic (see destinations/base.py)."""
+per-batch state commits. Destination-agnostic: it talks to destinations only through
+:mod:`reverse_etl.destinations.capabilities` (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -13,26 +14,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reverse_etl import gate, manifest
-from reverse_etl.config import Project, SyncConfig
-from reverse_etl.destinations.base import (
-    Destination,
-    Outcome,
-    Record,
-    ReplacingDestination,
-    RowResult,
-    build_destination,
-)
-from reverse_etl.diff import Diff, DiffCounts
-from reverse_etl.errors import (
+from reverse_etl.config import Project
+from reverse_etl.core.errors import (
     BatchRejectedError,
     GateError,
     ReverseEtlError,
     SafetyBrakeError,
+    StateAccountError,
     WarehouseError,
     redact,
 )
-from reverse_etl.ratelimit import NoLimiter, RollingWindowLimiter
-from reverse_etl.retry import HttpTransport, RetryPolicy
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import (
+    Destination,
+    EventsAfterSync,
+    Reconciling,
+    Replacing,
+    ReportsRequestIds,
+    Validating,
+)
+from reverse_etl.destinations.registry import build_destination
+from reverse_etl.diff import Diff, DiffCounts
+from reverse_etl.event_outbox import EventOutbox
+from reverse_etl.http.ratelimit import NoLimiter, limiter_for
+from reverse_etl.http.transport import HttpTransport, RetryPolicy
 from reverse_etl.state import StateStore
 from reverse_etl.warehouse.base import Warehouse
 
@@ -62,6 +68,7 @@ class SyncResult:
     error: str | None = None
     seconds: float = 0.0
     rejections: list[tuple[str, str]] = field(default_factory=list)  # (key, error) of this run
+    plan: Plan | None = None  # what a dry run would send
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,7 +131,13 @@ class SyncEngine:
         return self._manifest
 
     def _prepare(
-        self, sync: SyncConfig, ignore_tests: bool, full_resync: bool
+        self,
+        sync: SyncConfig,
+        ignore_tests: bool,
+        full_resync: bool,
+        *,
+        bind: bool = False,
+        new_account: bool = False,
     ) -> tuple[Destination, Diff, manifest.Relation, list[str]]:
         mf = self.manifest()
         relation = manifest.resolve_model(mf, sync.model, self.project.manifest_path)
@@ -135,9 +148,23 @@ class SyncEngine:
             ).notes
         dest = self.destination_factory(sync)
         self.state.ensure()
+        self._check_account(sync, dest, bind=bind, new_account=new_account)
         diff = Diff(self.wh, sync, relation, dest.key_normalization, full_resync)
         diff.check_keys()
         return dest, diff, relation, notes
+
+    def _check_account(
+        self, sync: SyncConfig, dest: Destination, *, bind: bool, new_account: bool
+    ) -> None:
+        """The state must describe the account the sync now points at (see
+        :meth:`StateStore.bind_account`). A plan or dry run only checks; a run binds (and,
+        with ``new_account``, forgets the state of the previous account first)."""
+        account = dest.account_key()
+        bound = self.state.bound_account(sync.name)
+        if bound == account or (bound is None and not bind):
+            return
+        # raises StateAccountError, saying how to proceed, unless binding is allowed
+        self.state.bind_account(sync.name, sync.destination, account, rebind=bind and new_account)
 
     def _brake(self, sync: SyncConfig, counts: DiffCounts, members: int) -> None:
         if sync.mode != "mirror" or counts.removed == 0:
@@ -180,31 +207,53 @@ class SyncEngine:
             notes,
         )
 
-    def _post_sync(self, dest: Destination, run_id: str) -> dict[str, int]:
-        """Optional destination work after the batches: ``post_sync(engine, run_id)``."""
-        hook = getattr(dest, "post_sync", None)
-        return dict(hook(self, run_id)) if hook is not None else {}
+    def transport_for(self, dest: Destination, *, limited: bool = True) -> HttpTransport:
+        """The one HTTP transport, configured by the destination (base URL, credentials,
+        response classifier, published rate)."""
+        base, headers = dest.http_config()
+        lim = dest.limits
+        return HttpTransport(
+            base,
+            headers,
+            dest.check_response,
+            limiter_for(lim.requests_per_window, lim.window_seconds) if limited else NoLimiter(),
+            self.retry_policy or RetryPolicy.from_env(),
+        )
+
+    def _after_batches(self, sync: SyncConfig, dest: Destination, run_id: str) -> dict[str, int]:
+        """Declared work after the batches: request ids to record, events to deliver."""
+        out: dict[str, int] = {}
+        if isinstance(dest, ReportsRequestIds):
+            ids = dest.drain_request_ids()
+            if ids:
+                self.state.record_request_ids(sync.name, run_id, ids)
+                out["request_ids"] = len(ids)
+        if isinstance(dest, EventsAfterSync):
+            spec = dest.event_spec()
+            if spec is not None:
+                changes = manifest.resolve_model(
+                    self.manifest(), spec.model, self.project.manifest_path
+                )
+                outbox = EventOutbox(self.wh, sync.name, spec, changes, self.crash)
+                t = self.transport_for(dest)
+                try:
+                    out.update(outbox.run(dest, t))
+                finally:
+                    t.close()
+        return out
 
     def _validate(self, dest: Destination, diff: Diff) -> tuple[dict[str, int], list]:
         """Dry run of a destination with a server-side check (Data Manager ``validateOnly``):
         one batch of the planned upserts is validated, nothing is applied."""
-        check = getattr(dest, "validate", None)
-        if check is None:
+        if not isinstance(dest, Validating):
             return {}, []
         sample = diff.samples(min(dest.limits.batch_size, 1000))
         recs = sample["add"] + sample["change"]
         if not recs:
             return {}, []
-        base, headers = dest.http_config()
-        t = HttpTransport(
-            base,
-            headers,
-            dest.check_response,
-            NoLimiter(),
-            self.retry_policy or RetryPolicy.from_env(),
-        )
+        t = self.transport_for(dest, limited=False)
         try:
-            results = check(t, recs)
+            results = dest.validate(t, recs)
         finally:
             t.close()
         bad = [(r.key, r.error or "invalid") for r in results if r.outcome is Outcome.REJECTED]
@@ -218,14 +267,20 @@ class SyncEngine:
         dry_run: bool = False,
         full_resync: bool = False,
         ignore_tests: bool = False,
+        new_account: bool = False,
     ) -> SyncResult:
+        """Run one sync. ``dry_run`` is the one dry-run path: the gate, the account check,
+        the safety brake and the platform's own validation (if it has one) run; nothing
+        else is sent and nothing is written."""
         t0 = time.monotonic()
         try:
-            dest, diff, _, _ = self._prepare(sync, ignore_tests, full_resync)
+            dest, diff, relation, notes = self._prepare(
+                sync, ignore_tests, full_resync, bind=not dry_run, new_account=new_account
+            )
             counts = diff.counts()
             members = self.state.member_count(sync.name)
             self._brake(sync, counts, members)
-        except (GateError, SafetyBrakeError) as exc:
+        except (GateError, SafetyBrakeError, StateAccountError) as exc:
             if not dry_run:
                 self._record_refusal(sync, str(exc))
             return SyncResult(sync.name, "refused", error=str(exc), seconds=time.monotonic() - t0)
@@ -238,6 +293,14 @@ class SyncEngine:
                 checked, bad = self._validate(dest, diff)
             except ReverseEtlError as exc:
                 checked, bad = {"invalid": -1}, [("*", redact(str(exc)))]
+            plan = Plan(
+                sync,
+                f"{relation.schema}.{relation.identifier}",
+                counts,
+                members,
+                diff.samples(5),
+                notes,
+            )
             return SyncResult(
                 sync.name,
                 "dry_run",
@@ -245,13 +308,14 @@ class SyncEngine:
                 planned=counts,
                 seconds=time.monotonic() - t0,
                 rejections=bad,
+                plan=plan,
             )
         inflight = self.state.inflight_count(sync.name)
         if counts.added + counts.changed + counts.removed == 0 and inflight == 0:
             # Nothing to send: no request at all, but the run is recorded.
             run_id = self.state.start_run(sync.name, sync.destination, sync.mode)
             try:
-                extra = self._post_sync(dest, run_id)
+                extra = self._after_batches(sync, dest, run_id)
             except ReverseEtlError as exc:
                 self.state.finish_run(run_id, "failed", redact(str(exc)))
                 return SyncResult(
@@ -280,7 +344,7 @@ class SyncEngine:
         replace = (
             full_resync
             and counts.added > 0
-            and isinstance(dest, ReplacingDestination)
+            and isinstance(dest, Replacing)
             and dest.replaces_on_full_resync()
         )
         run_id = self.state.start_run(
@@ -292,7 +356,7 @@ class SyncEngine:
                 runner.execute_replace()
             else:
                 runner.execute(inflight)
-            runner.totals.update(self._post_sync(dest, run_id))
+            runner.totals.update(self._after_batches(sync, dest, run_id))
         except ReverseEtlError as exc:
             msg = redact(str(exc))
             self.state.finish_run(run_id, "failed", msg, runner.flush_counts())
@@ -367,21 +431,8 @@ class _Run:
     # --- plumbing ----------------------------------------------------------------------
     def _transport(self) -> HttpTransport:
         if self.transport is None:
-            base, headers = self.dest.http_config()
-            lim = self.dest.limits
-            limiter = (
-                RollingWindowLimiter(lim.requests_per_window, lim.window_seconds)
-                if lim.requests_per_window
-                else NoLimiter()
-            )
-            self.transport = HttpTransport(
-                base,
-                headers,
-                self.dest.check_response,
-                limiter,
-                self.e.retry_policy or RetryPolicy.from_env(),
-                on_response=lambda: self.e.crash("response"),
-            )
+            self.transport = self.e.transport_for(self.dest)
+            self.transport.on_response = lambda: self.e.crash("response")
             self.dest.prepare(self.transport)
         return self.transport
 
@@ -454,7 +505,10 @@ class _Run:
     def _reconcile(self) -> None:
         st = self.e.state
         for batch_id, recs in st.inflight(self.sync.name):
-            results = self.dest.reconcile(self._transport(), recs)
+            if isinstance(self.dest, Reconciling):
+                results = self.dest.reconcile(self._transport(), recs)
+            else:  # no read-back: every in-flight row comes back through the diff
+                results = [RowResult(r.key, Outcome.NOT_APPLIED) for r in recs]
             done = [
                 (r, res)
                 for r, res in zip(recs, results, strict=True)
@@ -481,7 +535,7 @@ class _Run:
         destination swaps the members). A run stopped before that leaves the state as it was;
         the next replace starts a new session from the first batch."""
         dest = self.dest
-        assert isinstance(dest, ReplacingDestination)
+        assert isinstance(dest, Replacing)
         st = self.e.state
         st.begin_replace(self.sync.name)
         self.diff.materialize()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reverse_etl.errors import GateError
+from reverse_etl.core.errors import GateError
 
 _BAD_MODEL = {"error", "skipped", "runtime error"}
 _BAD_TEST = {"fail", "error", "runtime error"}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reverse_etl.errors import ManifestError
+from reverse_etl.core.errors import ManifestError
 
 
 @dataclass(frozen=True)

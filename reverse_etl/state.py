@@ -1,15 +1,6 @@
-"""Sync state in the warehouse, schema ``reverse_etl``.
-
-Tables (all keyed by sync name):
-- ``sync_state``: what the destination holds for each key, as last acknowledged: the
-  fingerprint of the sent fields and the destination's id.
-- ``inflight``: write-ahead record of the batch being sent (see ADR 0003).
-- ``runs``: run history with counts per action and status.
-- ``rejections``: rows the destination refused, with its message and attempt count.
-- ``replace_staging``: rows a full replace (``--full-resync`` of a destination that swaps the
-  whole audience in one session) had acknowledged so far; they become ``sync_state`` in one
-  transaction when the session completes, and are discarded if the run stops before.
-"""
+"""Sync state in the warehouse: runs, per-key state, in-flight batches, rejections, replace
+staging, the account each sync's state belongs to. The tables themselves are defined in
+:mod:`reverse_etl.state_schema`."""
 
 from __future__ import annotations
 
@@ -17,71 +8,24 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from reverse_etl.destinations.base import Outcome, Record, RowResult
+from reverse_etl.core.clock import now
+from reverse_etl.core.errors import StateAccountError
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.state_schema import (
+    SYNC_STATE_TABLES,
+    T_ACCOUNTS,
+    T_INFLIGHT,
+    T_REJECTIONS,
+    T_REPLACE,
+    T_REQUESTS,
+    T_RUNS,
+    T_STATE,
+    ensure,
+)
 from reverse_etl.warehouse.base import Warehouse
-
-SCHEMA = "reverse_etl"
-T_STATE = f"{SCHEMA}.sync_state"
-T_INFLIGHT = f"{SCHEMA}.inflight"
-T_RUNS = f"{SCHEMA}.runs"
-T_REJECTIONS = f"{SCHEMA}.rejections"
-T_REPLACE = f"{SCHEMA}.replace_staging"
-
-DDL = [
-    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
-    f"""CREATE TABLE IF NOT EXISTS {T_STATE} (
-        sync_name VARCHAR NOT NULL,
-        key VARCHAR NOT NULL,
-        fingerprint VARCHAR NOT NULL,
-        dest_id VARCHAR,
-        synced_at TIMESTAMP NOT NULL,
-        run_id VARCHAR NOT NULL,
-        PRIMARY KEY (sync_name, key))""",
-    f"""CREATE TABLE IF NOT EXISTS {T_INFLIGHT} (
-        sync_name VARCHAR NOT NULL,
-        batch_id VARCHAR NOT NULL,
-        run_id VARCHAR NOT NULL,
-        rows_count INTEGER NOT NULL,
-        records VARCHAR NOT NULL,
-        created_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (sync_name, batch_id))""",
-    f"""CREATE TABLE IF NOT EXISTS {T_RUNS} (
-        run_id VARCHAR PRIMARY KEY,
-        sync_name VARCHAR NOT NULL,
-        destination VARCHAR NOT NULL,
-        mode VARCHAR NOT NULL,
-        started_at TIMESTAMP NOT NULL,
-        ended_at TIMESTAMP,
-        status VARCHAR NOT NULL,
-        added BIGINT NOT NULL DEFAULT 0,
-        changed BIGINT NOT NULL DEFAULT 0,
-        removed BIGINT NOT NULL DEFAULT 0,
-        unchanged BIGINT NOT NULL DEFAULT 0,
-        rejected BIGINT NOT NULL DEFAULT 0,
-        reconciled BIGINT NOT NULL DEFAULT 0,
-        requests BIGINT NOT NULL DEFAULT 0,
-        retries BIGINT NOT NULL DEFAULT 0,
-        error VARCHAR)""",
-    f"""CREATE TABLE IF NOT EXISTS {T_REJECTIONS} (
-        sync_name VARCHAR NOT NULL,
-        key VARCHAR NOT NULL,
-        action VARCHAR NOT NULL,
-        error VARCHAR NOT NULL,
-        attempts INTEGER NOT NULL,
-        first_seen_at TIMESTAMP NOT NULL,
-        last_seen_at TIMESTAMP NOT NULL,
-        last_run_id VARCHAR NOT NULL,
-        PRIMARY KEY (sync_name, key))""",
-    f"""CREATE TABLE IF NOT EXISTS {T_REPLACE} (
-        sync_name VARCHAR NOT NULL,
-        key VARCHAR NOT NULL,
-        fingerprint VARCHAR NOT NULL,
-        dest_id VARCHAR,
-        run_id VARCHAR NOT NULL)""",
-]
 
 COUNTERS = (
     "added",
@@ -93,10 +37,6 @@ COUNTERS = (
     "requests",
     "retries",
 )
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -139,8 +79,55 @@ class StateStore:
         return self._rejections_known[sync_name]
 
     def ensure(self) -> None:
-        for stmt in DDL:
-            self.wh.execute(stmt)
+        ensure(self.wh)
+
+    # --- the account the state belongs to ------------------------------------------------
+    def bound_account(self, sync_name: str) -> str | None:
+        rows = self.wh.query(f"SELECT account FROM {T_ACCOUNTS} WHERE sync_name = ?", (sync_name,))
+        return str(rows[0][0]) if rows else None
+
+    def bind_account(
+        self, sync_name: str, destination: str, account: str, *, rebind: bool = False
+    ) -> bool:
+        """Bind the sync's state to ``account`` (the destination account it describes).
+
+        The first run binds (state written before bindings existed is taken to belong to
+        the current account). A run pointed at another account is refused, because the
+        state says nothing about what that account holds; with ``rebind`` the old state is
+        forgotten and the sync starts fresh on the new account. Returns True when it did."""
+        bound = self.bound_account(sync_name)
+        if bound == account:
+            return False
+        if bound is not None and not rebind:
+            members = self.member_count(sync_name)
+            raise StateAccountError(
+                f"sync {sync_name!r} now points at another {destination} account "
+                f"({account}) than the one its state describes ({bound}). Its state "
+                f"({members} member(s)) says nothing about the new account, so nothing is "
+                f"sent. If the change is intended, run `audiences sync {sync_name} "
+                "--new-account` once: it forgets the old account's state and sends every row "
+                "to the new one (the old account keeps its members). Otherwise restore the "
+                "previous base URL / account settings."
+            )
+        with self.wh.transaction():
+            if bound is not None:
+                for t in SYNC_STATE_TABLES:
+                    self.wh.execute(f"DELETE FROM {t} WHERE sync_name = ?", (sync_name,))
+                self._rejections_known.pop(sync_name, None)
+            self.wh.execute(
+                f"INSERT INTO {T_ACCOUNTS} (sync_name, destination, account, bound_at) "
+                "VALUES (?, ?, ?, ?)",
+                (sync_name, destination, account, now()),
+            )
+        return bound is not None
+
+    # --- Google Data Manager request ids ---------------------------------------------------
+    def record_request_ids(self, sync_name: str, run_id: str, request_ids: Sequence[str]) -> None:
+        self.wh.insert_rows(
+            T_REQUESTS,
+            ("sync_name", "run_id", "request_id", "recorded_at"),
+            [(sync_name, run_id, rid, now()) for rid in request_ids],
+        )
 
     # --- runs ----------------------------------------------------------------------
     def start_run(self, sync_name: str, destination: str, mode: str) -> str:
@@ -204,8 +191,9 @@ class StateStore:
     def forget(self, sync_name: str) -> None:
         """Drop all state of a sync (used by tests and by `--full-resync` never)."""
         with self.wh.transaction():
-            for t in (T_STATE, T_INFLIGHT, T_REJECTIONS, T_REPLACE):
+            for t in SYNC_STATE_TABLES:
                 self.wh.execute(f"DELETE FROM {t} WHERE sync_name = ?", (sync_name,))
+        self._rejections_known.pop(sync_name, None)
 
     # --- write-ahead in-flight batches ---------------------------------------------------
     def write_inflight(

@@ -1,12 +1,3 @@
-"""Destinations: one module per marketing tool behind :mod:`reverse_etl.destinations.base`."""
-
-from reverse_etl.destinations.base import (
-    Destination,
-    Limits,
-    Outcome,
-    Record,
-    RowResult,
-    build_destination,
-)
-
-__all__ = ["Destination", "Limits", "Outcome", "Record", "RowResult", "build_destination"]
+"""Destinations: one module per marketing tool, listed in
+:mod:`reverse_etl.destinations.registry`; what they implement is in
+:mod:`reverse_etl.destinations.capabilities`."""

@@ -1,6 +1,8 @@
 """Braze: user attributes through ``POST /users/track`` keyed by ``external_id``, plus one
 custom event per segment entry / exit sent exactly once through the event outbox
-(:mod:`reverse_etl.event_outbox`, ADR 0005).
+(:mod:`reverse_etl.event_outbox`, ADR 0005): this module declares the events capability
+(:class:`reverse_etl.destinations.capabilities.EventsAfterSync`) and builds the requests; the
+outbox owns their state.
 
 Attributes: every mapped field is sent as a custom (or standard) attribute. The segment keys
 travel as an array attribute (the model's ';'-joined text split into a list; the whole array
@@ -25,24 +27,19 @@ import time
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Limits, Outcome, Record, RowResult, Transport
-from reverse_etl.errors import (
-    SECRET_ENV_VARS,
-    BatchRejectedError,
-    ConfigError,
-    CredentialsError,
-    DestinationError,
-    TransientError,
-    redact,
-)
+from reverse_etl.core.errors import BatchRejectedError, CredentialsError, redact
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import EventSpec, SegmentEvent, Transport
+from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import ErrorInfo, ResponseClassifier, json_body
 
 KEY_ENV = "BRAZE_API_KEY"
 URL_ENV = "BRAZE_REST_ENDPOINT"
-SECRET_ENV_VARS.add(KEY_ENV)
 
 # Published limits (destination-apis.md 2.4). One place to update them.
 OBJECT_LIMIT = 75  # objects in total per /users/track request (50 on MAU plans)
@@ -76,30 +73,8 @@ class BrazeOptions(BaseModel):
     time_fields: list[str] = []
     clear_on_removal: list[str] | Literal["all"] = "all"
     events: EventOptions | None = None
-
-
-def parse_options(model: type[BaseModel], sync: SyncConfig) -> Any:
-    try:
-        return model.model_validate(sync.options)
-    except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"sync {sync.name!r}, field 'options': {detail}") from None
-
-
-def limits_for(sync: SyncConfig, batch: int, rate: int | None, window: float) -> Limits:
-    if sync.rate_limit == "off":
-        return Limits(batch, None, window)
-    if sync.rate_limit is not None:
-        return Limits(batch, sync.rate_limit.requests, sync.rate_limit.window_seconds)
-    return Limits(batch, rate, window)
-
-
-def json_body(resp: requests.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    #: the workspace the API key belongs to: part of the account the state is bound to
+    workspace: str | None = None
 
 
 def reset_wait(resp: requests.Response, reset_header: bool = True) -> float | None:
@@ -116,31 +91,22 @@ def reset_wait(resp: requests.Response, reset_header: bool = True) -> float | No
     return None
 
 
-def check_braze_response(resp: requests.Response) -> None:
-    status = resp.status_code
-    if 200 <= status < 300:
-        return
-    message = redact(str(json_body(resp).get("message") or resp.reason or ""))
-    where = redact(f"Braze {resp.request.method if resp.request else ''} {resp.url.split('?')[0]}")
-    if status == 429:
-        raise TransientError(
-            f"{where}: rate limited ({message})", retry_after=reset_wait(resp), status=429
-        )
-    if status >= 500:
-        raise TransientError(
-            f"{where}: server error {status} {message}".rstrip(),
-            retry_after=reset_wait(resp, reset_header=False),
-            status=status,
-        )
-    if status in (401, 403, 404):
-        raise DestinationError(
-            f"{where}: Braze refused the REST API key ({status} {message}); check that "
-            f"{KEY_ENV} holds a key with the users.track permission and that {URL_ENV} is your "
-            "instance's REST endpoint"
-        )
-    if status == 400:
-        raise BatchRejectedError(f"{where}: rejected ({message})", status)
-    raise DestinationError(f"{where}: unexpected status {status} ({message})")
+def _read_error(resp: requests.Response) -> ErrorInfo:
+    message = str(json_body(resp).get("message") or resp.reason or "")
+    return ErrorInfo(
+        detail=message,
+        # X-RateLimit-Reset only says when a throttled window ends
+        retry_after=reset_wait(resp, reset_header=resp.status_code == 429),
+    )
+
+
+CLASSIFIER = ResponseClassifier(
+    product="Braze",
+    credentials_hint=f"check that {KEY_ENV} holds a key with the users.track permission and "
+    f"that {URL_ENV} is your instance's REST endpoint",
+    read_error=_read_error,
+    auth_statuses=(401, 403, 404),
+)
 
 
 def braze_http_config() -> tuple[str, dict[str, str]]:
@@ -181,7 +147,11 @@ class BrazeDestination:
         return braze_http_config()
 
     def check_response(self, resp: requests.Response) -> None:
-        check_braze_response(resp)
+        CLASSIFIER.check(resp)
+
+    def account_key(self) -> str:
+        base = account_url(os.environ.get(URL_ENV) or "")
+        return f"{base} workspace={self.options.workspace or '-'}"
 
     def prepare(self, transport: Transport) -> None:
         return None
@@ -312,14 +282,70 @@ class BrazeDestination:
                 )
         return [results[r.key] for r in records]
 
-    # --- events (exactly-once through the outbox) -----------------------------------------------
-    def post_sync(self, engine: Any, run_id: str) -> dict[str, int]:
-        """Send the segment entered / exited events of this sync (called by the engine after
-        the attribute batches). Returns counters for the run report."""
-        if self.options.events is None:
-            return {}
-        from reverse_etl.event_outbox import BrazeEventSender
+    # --- events (exactly-once through the outbox: reverse_etl.event_outbox) --------------------
+    def event_spec(self) -> EventSpec | None:
+        ev = self.options.events
+        if ev is None:
+            return None
+        return EventSpec(
+            model=ev.model,
+            change_column=ev.change_column,
+            backfill=ev.backfill,
+            on_unknown=ev.on_unknown,
+            batch_size=self.limits.batch_size,
+        )
 
-        sender = BrazeEventSender(engine, self.sync, self.options.events, self.limits)
-        self.event_counts = sender.run(run_id)
-        return self.event_counts
+    def _event(self, e: SegmentEvent) -> dict[str, Any]:
+        ev = self.options.events
+        assert ev is not None
+        return {
+            "external_id": e.user_id,
+            "name": ev.entered_name if e.change == "entered" else ev.exited_name,
+            "time": e.changed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "properties": {
+                "segment": e.segment_key,
+                "change": e.change,
+                "audiences_sync": self.sync.name,
+                "audiences_event_id": e.event_id,
+            },
+        }
+
+    def send_events(self, transport: Transport, events: list[SegmentEvent]) -> list[RowResult]:
+        """One ``/users/track`` request with events only. Braze appends every event it gets,
+        so the request is never retried when it may have arrived (``retry_unknown=False``).
+        A 400 that names events rejects every event of the request (Braze processed none)."""
+        resp = transport.request(
+            "POST",
+            TRACK,
+            json_body={"events": [self._event(e) for e in events]},
+            expect=(400,),
+            retry_unknown=False,
+        )
+        body = json_body(resp)
+        errors = {
+            int(e["index"]): redact(str(e.get("type") or "rejected"))
+            for e in body.get("errors") or []
+            if isinstance(e, dict)
+            and e.get("input_array") == "events"
+            and isinstance(e.get("index"), int)
+        }
+        if resp.status_code == 400 and not errors:
+            raise BatchRejectedError(
+                f"Braze POST {TRACK} (events): rejected ({redact(str(body.get('message') or ''))})",
+                400,
+            )
+        return [
+            RowResult(e.event_id, Outcome.ACKED)
+            if i not in errors and resp.status_code < 300
+            else RowResult(e.event_id, Outcome.REJECTED, error=errors.get(i, "rejected by Braze"))
+            for i, e in enumerate(events)
+        ]
+
+
+SPEC = DestinationSpec(
+    name="braze",
+    options=BrazeOptions,
+    secret_env=(KEY_ENV,),
+    env=(URL_ENV,),
+    build=BrazeDestination.from_sync,
+)

@@ -25,16 +25,19 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Outcome, Record, RowResult, Transport
-from reverse_etl.destinations.braze import json_body, limits_for, parse_options
-from reverse_etl.destinations.google_data_manager import (
-    check_google_response,
+from reverse_etl.core.errors import CredentialsError, DestinationError
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Transport
+from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.google_common import (
     check_mapping,
     error_codes,
+    google_classifier,
     google_error,
 )
-from reverse_etl.errors import SECRET_ENV_VARS, CredentialsError, DestinationError
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import json_body
 
 TOKEN_ENV = "GOOGLE_ACCESS_TOKEN"
 DEV_TOKEN_ENV = "GOOGLE_ADS_DEVELOPER_TOKEN"
@@ -42,11 +45,11 @@ LOGIN_ENV = "GOOGLE_ADS_LOGIN_CUSTOMER_ID"
 CUSTOMER_ENV = "GOOGLE_ADS_CUSTOMER_ID"
 URL_ENV = "GOOGLE_ADS_BASE_URL"
 DEFAULT_URL = "https://googleads.googleapis.com"
-SECRET_ENV_VARS.update({TOKEN_ENV, DEV_TOKEN_ENV})
 
 # Published limits (destination-apis.md 4.4). One place to update them.
 USERS_PER_REQUEST = 10_000  # Google's recommendation; the hard cap is 100,000 identifiers
 RETRYABLE = ("CONCURRENT_MODIFICATION", "RESOURCE_TEMPORARILY_EXHAUSTED", "INTERNAL_ERROR")
+CLASSIFIER = google_classifier("Google Ads", TOKEN_ENV, RETRYABLE)
 
 ADS_IDENTIFIER_KEYS = ids.GoogleIdentifierKeys(
     email="hashedEmail",
@@ -143,7 +146,13 @@ class GoogleAdsDestination:
         return f"{base}/{self.options.api_version}", headers
 
     def check_response(self, resp: requests.Response) -> None:
-        check_google_response(resp, "Google Ads", TOKEN_ENV, RETRYABLE)
+        CLASSIFIER.check(resp)
+
+    def account_key(self) -> str:
+        customer = (self.options.customer_id or os.environ.get(CUSTOMER_ENV) or "").replace("-", "")
+        login = (os.environ.get(LOGIN_ENV) or "").replace("-", "")
+        base = account_url(os.environ.get(URL_ENV) or DEFAULT_URL)
+        return f"{base} customer={customer or '-'} login={login or '-'}"
 
     def _c(self, path: str) -> str:
         return f"/customers/{self.customer}{path}"
@@ -288,3 +297,13 @@ class GoogleAdsDestination:
 
     def reconcile(self, transport: Transport, records: list[Record]) -> list[RowResult]:
         return [RowResult(r.key, Outcome.NOT_APPLIED) for r in records]
+
+
+SPEC = DestinationSpec(
+    name="google_ads",
+    options=GoogleAdsOptions,
+    secret_env=(TOKEN_ENV, DEV_TOKEN_ENV),
+    env=(URL_ENV, CUSTOMER_ENV, LOGIN_ENV),
+    build=GoogleAdsDestination.from_sync,
+    mirror_needs_list=True,
+)

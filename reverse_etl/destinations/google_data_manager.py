@@ -28,52 +28,26 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Outcome, Record, RowResult, Transport
-from reverse_etl.destinations.braze import json_body, limits_for, parse_options
-from reverse_etl.errors import (
-    SECRET_ENV_VARS,
-    BatchRejectedError,
-    ConfigError,
-    CredentialsError,
-    DestinationError,
-    QuotaExhaustedError,
-    TransientError,
-    redact,
-)
+from reverse_etl.core.errors import CredentialsError, redact
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Transport
+from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.google_common import check_mapping, google_classifier, google_error
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import json_body
 
 log = logging.getLogger("reverse_etl")
 
 TOKEN_ENV = "GOOGLE_ACCESS_TOKEN"
 URL_ENV = "GOOGLE_DATA_MANAGER_URL"
 DEFAULT_URL = "https://datamanager.googleapis.com"
-SECRET_ENV_VARS.add(TOKEN_ENV)
+CLASSIFIER = google_classifier("Google Data Manager", TOKEN_ENV)
 
 # Published limits (destination-apis.md 4.8). One place to update them.
 MEMBER_LIMIT = 10_000
 IDENTIFIER_LIMIT = 10
 REQUESTS_PER_MINUTE = 300
-FIELDS = {
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "country",
-    "postal_code",
-    "ad_user_data",
-    "ad_personalization",
-}
-T_REQUESTS = "reverse_etl.google_dm_requests"
-
-
-def check_mapping(sync: SyncConfig, api: str) -> None:
-    """Both Google APIs take the same member fields; name the ones ``api`` does not know."""
-    unknown = sorted(set(sync.mapping) - FIELDS)
-    if unknown:
-        raise ConfigError(
-            f"sync {sync.name!r}, field 'mapping': unknown {api} "
-            f"field(s) {', '.join(unknown)} (use {', '.join(sorted(FIELDS))})"
-        )
 
 
 _MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
@@ -100,79 +74,6 @@ class DataManagerOptions(BaseModel):
     login_account_type: str = "GOOGLE_ADS"
     terms_of_service_accepted: bool = True
     batch_size: int = Field(default=MEMBER_LIMIT, ge=1, le=MEMBER_LIMIT)
-
-
-# --- Google error envelope (shared with the Google Ads destination) ---------------------------
-def google_error(resp: requests.Response) -> dict[str, Any]:
-    err = json_body(resp).get("error")
-    return err if isinstance(err, dict) else {}
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, dict):  # {"seconds": "3", "nanos": 0}
-        return float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
-    m = re.match(r"^\s*([\d.]+)s\s*$", str(value or ""))
-    return float(m.group(1)) if m else None
-
-
-def retry_delay(err: dict[str, Any]) -> float | None:
-    """``RetryInfo.retryDelay`` or ``QuotaErrorDetails.retryDelay`` anywhere in the details."""
-    stack: list[Any] = list(err.get("details") or [])
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if k == "retryDelay":
-                    s = _seconds(v)
-                    if s is not None:
-                        return s
-                elif isinstance(v, (dict, list)):
-                    stack.append(v)
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
-
-
-def error_codes(err: dict[str, Any]) -> list[str]:
-    """Every ``errorCode`` value in a GoogleAdsFailure (e.g. CONCURRENT_MODIFICATION)."""
-    out = []
-    for d in err.get("details") or []:
-        for e in (d or {}).get("errors") or []:
-            out.extend(str(v) for v in ((e or {}).get("errorCode") or {}).values())
-    return out
-
-
-def check_google_response(
-    resp: requests.Response, product: str, token_env: str, retryable: tuple[str, ...] = ()
-) -> None:
-    status = resp.status_code
-    if 200 <= status < 300:
-        return
-    err = google_error(resp)
-    where = redact(
-        f"{product} {resp.request.method if resp.request else ''} {resp.url.split('?')[0]}"
-    )
-    codes = error_codes(err)
-    text = f"{where}: {status} {err.get('status') or ''} {redact(str(err.get('message') or ''))}"
-    if codes:
-        text += f" [{', '.join(codes)}]"
-    if status == 429 or err.get("status") == "RESOURCE_EXHAUSTED":
-        delay = retry_delay(err)
-        if delay is not None and delay > 900:
-            raise QuotaExhaustedError(
-                f"{text}; quota returns in {delay / 3600:.1f} h: the sync resumes on the next run"
-            )
-        raise TransientError(text, retry_after=delay, status=status)
-    if status >= 500 or status == 408 or any(c in retryable for c in codes):
-        raise TransientError(text, retry_after=retry_delay(err), status=status)
-    if status in (401, 403):
-        raise DestinationError(
-            f"{text}; check {token_env} (an OAuth access token with the "
-            "right scope) and the account ids in syncs.yml"
-        )
-    if status == 400:
-        raise BatchRejectedError(text, status)
-    raise DestinationError(text)
 
 
 def _consent(value: str | None) -> str | None:
@@ -210,7 +111,14 @@ class GoogleDataManagerDestination:
         return base, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
-        check_google_response(resp, "Google Data Manager", TOKEN_ENV)
+        CLASSIFIER.check(resp)
+
+    def account_key(self) -> str:
+        o = self.options
+        return (
+            f"{account_url(os.environ.get(URL_ENV) or DEFAULT_URL)} "
+            f"{o.account_type}:{o.account_id} login={o.login_account_id or '-'}"
+        )
 
     def prepare(self, transport: Transport) -> None:
         return None
@@ -363,26 +271,11 @@ class GoogleDataManagerDestination:
         # Ingest and remove are set operations with no read-back: re-send the batch.
         return [RowResult(r.key, Outcome.NOT_APPLIED) for r in records]
 
-    def post_sync(self, engine: Any, run_id: str) -> dict[str, int]:
-        """Record this run's ``requestId``s in ``reverse_etl.google_dm_requests`` (Google's
-        diagnostics endpoint takes them to report per-request processing status)."""
-        if not self.request_ids:
-            return {}
-        wh = engine.wh
-        wh.execute(
-            f"CREATE TABLE IF NOT EXISTS {T_REQUESTS} (sync_name VARCHAR NOT NULL, "
-            "run_id VARCHAR NOT NULL, request_id VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL)"
-        )
-        from reverse_etl.state import now
-
-        wh.insert_rows(
-            T_REQUESTS,
-            ("sync_name", "run_id", "request_id", "recorded_at"),
-            [(self.sync.name, run_id, rid, now()) for rid in self.request_ids],
-        )
-        n = len(self.request_ids)
-        self.request_ids = []
-        return {"request_ids": n}
+    def drain_request_ids(self) -> list[str]:
+        """The ``requestId``s Google returned since the last call (the engine records them in
+        ``reverse_etl.google_dm_requests``: Google's diagnostics endpoint takes them)."""
+        out, self.request_ids = self.request_ids, []
+        return out
 
     def validate(self, transport: Transport, records: list[Record]) -> list[RowResult]:
         """``validateOnly`` ingest of ``records`` (for ``--dry-run``): Google checks the
@@ -390,3 +283,12 @@ class GoogleDataManagerDestination:
         results, items = self._prepare_members(records)
         results.update(self._send(transport, "ingest", items, validate_only=True))
         return [results[r.key] for r in records]
+
+
+SPEC = DestinationSpec(
+    name="google_data_manager",
+    options=DataManagerOptions,
+    secret_env=(TOKEN_ENV,),
+    env=(URL_ENV,),
+    build=GoogleDataManagerDestination.from_sync,
+)

@@ -8,26 +8,25 @@ Mirror removals take the contact out of the sync's list and clear the properties
 
 from __future__ import annotations
 
-import email.utils
 import os
-import time
 from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Limits, Outcome, Record, RowResult, Transport
-from reverse_etl.errors import (
-    BatchRejectedError,
-    ConfigError,
-    CredentialsError,
-    DestinationError,
-    QuotaExhaustedError,
-    TransientError,
-    redact,
+from reverse_etl.core.errors import BatchRejectedError, CredentialsError, DestinationError, redact
+from reverse_etl.core.records import Limits, Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Transport
+from reverse_etl.destinations.common import account_url, parse_options
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import (
+    ErrorInfo,
+    ResponseClassifier,
+    retry_after_header,
 )
+from reverse_etl.http.classify import json_body as _body
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -52,25 +51,34 @@ class HubSpotOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tier: Literal["free", "starter", "professional", "enterprise", "api_pack"] = "free"
     clear_on_removal: list[str] = []
+    #: the portal (Hub ID) the token belongs to: part of the account the state is bound to
+    portal_id: str | None = None
 
 
-def _body(resp: requests.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def _read_error(resp: requests.Response) -> ErrorInfo:
+    body = _body(resp)
+    message = str(body.get("message") or resp.reason or "")
+    policy = str(body.get("policyName") or "")
+    if resp.status_code == 429:
+        return ErrorInfo(
+            detail=f"{policy or 'RATE_LIMIT'} {message}".strip(),
+            retry_after=retry_after_header(resp),
+            quota="DAIL" in policy.upper(),
+        )
+    category = body.get("category")
+    detail = f"{category}: {message}" if category and resp.status_code == 400 else message
+    return ErrorInfo(detail=detail, retry_after=retry_after_header(resp))
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+CLASSIFIER = ResponseClassifier(
+    product="HubSpot",
+    credentials_hint=f"check that {TOKEN_ENV} holds a valid private app token with the "
+    "contacts and lists scopes",
+    read_error=_read_error,
+    quota_hint="the daily API limit of the HubSpot account is used up; the sync resumes where "
+    "it stopped on the next run after the reset",
+    auth_statuses=(401, 403),
+)
 
 
 def _error_text(err: dict[str, Any]) -> str:
@@ -104,12 +112,11 @@ class HubSpotDestination:
 
     @classmethod
     def from_sync(cls, sync: SyncConfig) -> HubSpotDestination:
-        try:
-            options = HubSpotOptions.model_validate(sync.options)
-        except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"sync {sync.name!r}, field 'options': {detail}") from None
-        return cls(sync, options)
+        return cls(sync, parse_options(HubSpotOptions, sync))
+
+    def account_key(self) -> str:
+        base = account_url(os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+        return f"{base} portal={self.options.portal_id or '-'}"
 
     # --- HTTP -----------------------------------------------------------------------------
     def http_config(self) -> tuple[str, dict[str, str]]:
@@ -124,41 +131,7 @@ class HubSpotDestination:
         return base, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
-        status = resp.status_code
-        if 200 <= status < 300:
-            return
-        body = _body(resp)
-        message = redact(str(body.get("message") or resp.reason or ""))
-        where = f"HubSpot {resp.request.method if resp.request else ''} {resp.url.split('?')[0]}"
-        where = redact(where)
-        if status == 429:
-            policy = str(body.get("policyName") or "")
-            if "DAIL" in policy.upper():
-                raise QuotaExhaustedError(
-                    f"{where}: the daily API limit of the HubSpot account is used up ({message}); "
-                    "the sync resumes where it stopped on the next run after the reset"
-                )
-            raise TransientError(
-                f"{where}: rate limited ({policy or 'RATE_LIMIT'})",
-                retry_after=_retry_after(resp),
-                status=429,
-            )
-        if status >= 500:
-            raise TransientError(
-                f"{where}: server error {status} {message}".rstrip(),
-                retry_after=_retry_after(resp),
-                status=status,
-            )
-        if status in (401, 403):
-            raise DestinationError(
-                f"{where}: HubSpot refused the credentials ({status} {message}); check that "
-                f"{TOKEN_ENV} holds a valid private app token with the contacts and lists scopes"
-            )
-        if status == 400:
-            raise BatchRejectedError(
-                f"{where}: rejected ({body.get('category', 'error')}: {message})", status
-            )
-        raise DestinationError(f"{where}: unexpected status {status} ({message})")
+        CLASSIFIER.check(resp)
 
     # --- list ---------------------------------------------------------------------------
     def prepare(self, transport: Transport) -> None:
@@ -368,3 +341,13 @@ class HubSpotDestination:
             for r in done:
                 results[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=r.dest_id)
         return [results[r.key] for r in records]
+
+
+SPEC = DestinationSpec(
+    name="hubspot",
+    options=HubSpotOptions,
+    secret_env=(TOKEN_ENV,),
+    env=(BASE_URL_ENV,),
+    build=HubSpotDestination.from_sync,
+    mirror_needs_list=True,
+)

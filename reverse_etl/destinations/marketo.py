@@ -19,25 +19,26 @@ import time
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Limits, Outcome, Record, RowResult, Transport
-from reverse_etl.errors import (
-    SECRET_ENV_VARS,
-    BatchRejectedError,
-    ConfigError,
+from reverse_etl.core.errors import (
     CredentialsError,
     DestinationError,
     QuotaExhaustedError,
     TransientError,
     redact,
 )
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Transport
+from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import ErrorInfo, ResponseClassifier, retry_after_header
+from reverse_etl.http.classify import json_body as _body
 
 BASE_URL_ENV = "MARKETO_BASE_URL"
 CLIENT_ID_ENV = "MARKETO_CLIENT_ID"
 CLIENT_SECRET_ENV = "MARKETO_CLIENT_SECRET"
-SECRET_ENV_VARS.add(CLIENT_SECRET_ENV)
 
 # Published limits (contract §9). One place to update them.
 BATCH_SIZE = 300
@@ -68,15 +69,9 @@ class _TokenRejected(DestinationError):
     """Marketo refused the access token (600/601/602): get a new one and send again."""
 
 
-def _body(resp: requests.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _message(body: dict[str, Any], fallback: str) -> str:
+    """The words of a Marketo error body: ``errors[]`` (REST), ``error_description``
+    (identity) or ``message`` / ``error`` (gateways, anything else)."""
     errors = body.get("errors") or []
     if errors and isinstance(errors[0], dict):
         return "; ".join(f"{e.get('code')} {e.get('message', '')}".strip() for e in errors)
@@ -84,6 +79,46 @@ def _message(body: dict[str, Any], fallback: str) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or fallback)
     return str(body.get("message") or body.get("error_description") or error or fallback)
+
+
+def _read_error(resp: requests.Response) -> ErrorInfo:
+    return ErrorInfo(
+        detail=_message(_body(resp), resp.reason or ""), retry_after=retry_after_header(resp)
+    )
+
+
+CLASSIFIER = ResponseClassifier(
+    product="Marketo",
+    credentials_hint=f"check that {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} belong to an active "
+    "custom service (Admin > LaunchPoint) of this instance",
+    read_error=_read_error,
+    quota_hint="the daily API quota of the Marketo instance is used up; the sync resumes where "
+    "it stopped on the next run after the quota resets at midnight US Central time",
+    batch_statuses=(413,),  # a body over 1 MB: split the batch
+)
+
+
+def _envelope_error(where: str, body: dict[str, Any]) -> DestinationError:
+    """What an HTTP 200 answer with ``success: false`` means (contract §10). Marketo puts the
+    error in the body, where the shared classifier, which reads HTTP statuses, does not look."""
+    codes = {str(e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)}
+    text = f"{where}: {redact(_message(body, 'success: false'))}"
+    if codes & TOKEN_CODES:
+        return _TokenRejected(f"{text} (access token refused)")
+    if QUOTA_CODE in codes:
+        return QuotaExhaustedError(f"{text}; {CLASSIFIER.quota_hint}")
+    if codes & THROTTLE_CODES:
+        return TransientError(f"{text} (rate limited)", status=429)
+    if codes & TRANSIENT_CODES:
+        return TransientError(f"{text} (temporary)", status=503)
+    if "603" in codes:
+        return DestinationError(
+            f"{text}; give the API-only user of {CLIENT_ID_ENV} a role with Read-Write Lead and "
+            "Read-Write Assets, and check the instance's IP allowlist"
+        )
+    if "610" in codes:
+        return DestinationError(f"{text}; check {BASE_URL_ENV} (the instance's REST host)")
+    return DestinationError(f"{text} (refused)")
 
 
 def _reasons(result: dict[str, Any]) -> str:
@@ -99,32 +134,18 @@ class MarketoDestination:
     def __init__(self, sync: SyncConfig, options: MarketoOptions):
         self.sync = sync
         self.options = options
-        if sync.rate_limit == "off":
-            rate, window = None, WINDOW_SECONDS
-        elif sync.rate_limit is not None:
-            rate, window = sync.rate_limit.requests, sync.rate_limit.window_seconds
-        else:
-            rate, window = CALLS_PER_WINDOW, WINDOW_SECONDS
-        self.limits = Limits(
-            batch_size=options.batch_size, requests_per_window=rate, window_seconds=window
-        )
+        self.limits = limits_for(sync, options.batch_size, CALLS_PER_WINDOW, WINDOW_SECONDS)
         self.list_id: int | None = None
         self._token: str | None = None
         self._token_expires = 0.0
 
     @classmethod
     def from_sync(cls, sync: SyncConfig) -> MarketoDestination:
-        try:
-            options = MarketoOptions.model_validate(sync.options)
-        except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"sync {sync.name!r}, field 'options': {detail}") from None
-        if sync.mode == "mirror" and not sync.list:
-            raise ConfigError(
-                f"sync {sync.name!r}: mode 'mirror' needs a 'list' (the Marketo static list the "
-                "sync keeps in step; removals only take leads out of it)"
-            )
-        return cls(sync, options)
+        return cls(sync, parse_options(MarketoOptions, sync))
+
+    def account_key(self) -> str:
+        """The instance: its REST host (one per Munchkin id)."""
+        return account_url(os.environ.get(BASE_URL_ENV) or "")
 
     # --- HTTP -----------------------------------------------------------------------------
     @staticmethod
@@ -147,55 +168,12 @@ class MarketoDestination:
         return base.rstrip("/").removesuffix("/rest"), {"Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
-        status = resp.status_code
-        method = resp.request.method if resp.request else ""
-        where = redact(f"Marketo {method} {resp.url.split('?')[0]}")
-        body = _body(resp)
-        if status == 200 and body.get("success", True) is not False:
+        if resp.status_code == 200:
+            body = _body(resp)
+            if body.get("success") is False:
+                raise _envelope_error(CLASSIFIER.where(resp), body)
             return
-        message = redact(_message(body, resp.reason or ""))
-        if status == 200:
-            codes = {str(e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)}
-            if codes & TOKEN_CODES:
-                raise _TokenRejected(f"{where}: access token refused ({message})")
-            if codes & THROTTLE_CODES:
-                raise TransientError(f"{where}: rate limited ({message})", status=429)
-            if QUOTA_CODE in codes:
-                raise QuotaExhaustedError(
-                    f"{where}: the daily API quota of the Marketo instance is used up "
-                    f"({message}); the sync resumes where it stopped on the next run after the "
-                    "quota resets at midnight US Central time"
-                )
-            if codes & TRANSIENT_CODES:
-                raise TransientError(f"{where}: temporary failure ({message})", status=status)
-            if "603" in codes:
-                raise DestinationError(
-                    f"{where}: access denied ({message}); give the API-only user of "
-                    f"{CLIENT_ID_ENV} a role with Read-Write Lead and Read-Write Assets, and "
-                    "check the instance's IP allowlist"
-                )
-            if "610" in codes:
-                raise DestinationError(
-                    f"{where}: resource not found ({message}); check {BASE_URL_ENV}"
-                )
-            raise DestinationError(f"{where}: refused ({message})")
-        if status == 429 or status >= 500:
-            retry_after = resp.headers.get("Retry-After")
-            try:
-                wait = max(0.0, float(retry_after)) if retry_after else None
-            except ValueError:
-                wait = None
-            raise TransientError(
-                f"{where}: server error {status}".rstrip(), retry_after=wait, status=status
-            )
-        if status in (401, 403):
-            raise DestinationError(
-                f"{where}: Marketo refused the credentials ({status} {message}); check that "
-                f"{CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} belong to an active custom service"
-            )
-        if status == 413:
-            raise BatchRejectedError(f"{where}: request body too large (413)", status)
-        raise DestinationError(f"{where}: unexpected status {status} ({message})")
+        CLASSIFIER.check(resp)
 
     # --- token ----------------------------------------------------------------------------
     def _authorize(self, transport: Transport) -> None:
@@ -406,3 +384,13 @@ class MarketoDestination:
                     r.key, Outcome.ACKED if done else Outcome.NOT_APPLIED, dest_id=r.dest_id
                 )
         return [results[r.key] for r in records]
+
+
+SPEC = DestinationSpec(
+    name="marketo",
+    options=MarketoOptions,
+    secret_env=(CLIENT_SECRET_ENV,),
+    env=(BASE_URL_ENV, CLIENT_ID_ENV),
+    build=MarketoDestination.from_sync,
+    mirror_needs_list=True,
+)

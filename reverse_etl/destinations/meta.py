@@ -36,24 +36,23 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Outcome, Record, RowResult, Transport
-from reverse_etl.destinations.braze import json_body, limits_for, parse_options
-from reverse_etl.errors import (
-    SECRET_ENV_VARS,
+from reverse_etl.core.errors import (
     BatchRejectedError,
     ConfigError,
     CredentialsError,
     DestinationError,
-    QuotaExhaustedError,
-    TransientError,
     redact,
 )
+from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Transport
+from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.http.classify import ErrorInfo, ResponseClassifier, json_body
 
 TOKEN_ENV = "META_ACCESS_TOKEN"
 URL_ENV = "META_GRAPH_URL"
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
-SECRET_ENV_VARS.add(TOKEN_ENV)
 
 # Published limits (destination-apis.md 3.4). One place to update them.
 ROW_LIMIT = 10_000
@@ -117,6 +116,27 @@ def _regain_seconds(resp: requests.Response) -> float | None:
     return max(minutes) * 60 if minutes else None
 
 
+def _read_error(resp: requests.Response) -> ErrorInfo:
+    err = _meta_error(resp)
+    code = int(err.get("code") or 0)
+    sub = err.get("error_subcode")
+    msg = str(err.get("message") or resp.reason or "")
+    fatal = None
+    if code == 100 and sub == 1713230:
+        fatal = "the audience is flagged by Meta and refuses uploads"
+    elif code == 2635:
+        fatal = f"set {URL_ENV} to a current Graph API version"
+    return ErrorInfo(
+        detail=f"({code}{'/' + str(sub) if sub else ''}) {msg}",
+        retry_after=_regain_seconds(resp),
+        throttled=code in THROTTLE_CODES,
+        transient=code in TRANSIENT_CODES or bool(err.get("is_transient")),
+        auth=code in (190, 200),
+        row_error=code == 100 and resp.status_code == 400 and "rows" in msg.lower(),
+        fatal_hint=fatal,
+    )
+
+
 class MetaDestination:
     name = "meta"
     key_normalization = "none"
@@ -139,6 +159,13 @@ class MetaDestination:
         self.audience_id: str | None = options.audience_id
         self._token: str | None = None
         self.replace_counts: dict[str, int] = {}
+        self.classifier = ResponseClassifier(
+            product="Meta",
+            credentials_hint=f"check that {TOKEN_ENV} is a valid token with ads_management on "
+            f"ad account act_{self.account}",
+            read_error=_read_error,
+            batch_statuses=(),  # only a row error (code 100 naming rows) splits a batch
+        )
         if options.upload == "replace" and sync.mode != "mirror":
             raise ConfigError(
                 f"sync {sync.name!r}, field 'options.upload': 'replace' removes every audience "
@@ -171,38 +198,10 @@ class MetaDestination:
         return {**params, "access_token": self._token}
 
     def check_response(self, resp: requests.Response) -> None:
-        if 200 <= resp.status_code < 300:
-            return
-        err = _meta_error(resp)
-        code = int(err.get("code") or 0)
-        sub = err.get("error_subcode")
-        msg = redact(str(err.get("message") or resp.reason or ""))
-        where = redact(
-            f"Meta {resp.request.method if resp.request else ''} {resp.url.split('?')[0]}"
-        )
-        text = f"{where}: ({code}{'/' + str(sub) if sub else ''}) {msg}"
-        if code in THROTTLE_CODES or resp.status_code == 429:
-            wait = _regain_seconds(resp)
-            if wait is not None and wait > 900:
-                raise QuotaExhaustedError(
-                    f"{text}; Meta says access returns in {wait / 60:.0f} min: the sync resumes "
-                    "on the next run"
-                )
-            raise TransientError(text, retry_after=wait, status=resp.status_code)
-        if resp.status_code >= 500 or code in TRANSIENT_CODES or err.get("is_transient"):
-            raise TransientError(text, status=resp.status_code)
-        if code in (190, 200) or resp.status_code in (401, 403):
-            raise DestinationError(
-                f"{text}; check that {TOKEN_ENV} is a valid token with ads_management on ad "
-                f"account act_{self.account}"
-            )
-        if code == 100 and sub == 1713230:
-            raise DestinationError(f"{text}; the audience is flagged by Meta and refuses uploads")
-        if code == 2635:
-            raise DestinationError(f"{text}; set {URL_ENV} to a current Graph API version")
-        if code == 100 and resp.status_code == 400 and "rows" in msg.lower():
-            raise BatchRejectedError(text, resp.status_code)
-        raise DestinationError(text)
+        self.classifier.check(resp)
+
+    def account_key(self) -> str:
+        return f"{account_url(os.environ.get(URL_ENV) or DEFAULT_GRAPH_URL)} act_{self.account}"
 
     # --- audience ---------------------------------------------------------------------------
     def prepare(self, transport: Transport) -> None:
@@ -480,3 +479,13 @@ class MetaDestination:
             if nxt is None:
                 return
             pending = nxt
+
+
+SPEC = DestinationSpec(
+    name="meta",
+    options=MetaOptions,
+    secret_env=(TOKEN_ENV,),
+    env=(URL_ENV,),
+    build=MetaDestination.from_sync,
+    mirror_needs_list=True,
+)

@@ -15,7 +15,7 @@ def connect(target: str = "duckdb", **kwargs) -> Warehouse:
         from reverse_etl.warehouse.postgres import PostgresWarehouse
 
         return PostgresWarehouse.from_env(**kwargs)
-    from reverse_etl.errors import ConfigError
+    from reverse_etl.core.errors import ConfigError
 
     raise ConfigError(f"unknown warehouse target {target!r}; use 'duckdb' or 'postgres'")
 

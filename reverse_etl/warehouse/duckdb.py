@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from reverse_etl.errors import WarehouseError
+from reverse_etl.core.errors import WarehouseError
 from reverse_etl.warehouse.base import Row, Warehouse
 
 #: The sync's DuckDB memory cap (not dbt's: profiles.yml reads AUDIENCES_DUCKDB_MEMORY_LIMIT).

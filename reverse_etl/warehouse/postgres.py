@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg2
 
-from reverse_etl.errors import WarehouseError, redact
+from reverse_etl.core.errors import WarehouseError, redact
 from reverse_etl.warehouse.base import Row, Warehouse
 
 _cursor_ids = itertools.count()

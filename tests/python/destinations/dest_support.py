@@ -38,13 +38,13 @@ from audiences_emulators.marketo import MarketoConfig, MarketoEmulator
 from audiences_emulators.meta import MetaConfig, MetaEmulator
 from reverse_etl import identifiers as ids
 from reverse_etl.config import Project, SyncConfig, SyncsFile
-from reverse_etl.destinations.base import Destination
 from reverse_etl.destinations.braze import BrazeDestination
+from reverse_etl.destinations.capabilities import Destination
 from reverse_etl.destinations.google_ads import GoogleAdsDestination
 from reverse_etl.destinations.google_data_manager import GoogleDataManagerDestination
 from reverse_etl.destinations.meta import MetaDestination
 from reverse_etl.engine import SyncEngine, SyncResult
-from reverse_etl.retry import RetryPolicy
+from reverse_etl.http.transport import RetryPolicy
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 SCHEMA = "main_audiences"
@@ -591,7 +591,7 @@ def build(sync: SyncConfig) -> Destination:
     """The four destinations of this suite (+ HubSpot through the engine's own factory)."""
     if sync.destination in FACTORIES:
         return FACTORIES[sync.destination](sync)
-    from reverse_etl.destinations.base import build_destination
+    from reverse_etl.destinations.registry import build_destination
 
     return build_destination(sync)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from dest_support import ACCOUNT, FAST_RETRY, SCHEMA, USER_LIST, build, make_sync, targets
 
-from reverse_etl.destinations.base import Record
-from reverse_etl.ratelimit import NoLimiter
-from reverse_etl.retry import HttpTransport, RetryPolicy
+from reverse_etl.core.records import Record
+from reverse_etl.http.ratelimit import NoLimiter
+from reverse_etl.http.transport import HttpTransport, RetryPolicy
 
 T = f"{SCHEMA}.aud_meta_custom_audience"
 
@@ -317,7 +317,7 @@ def test_google_ads_not_allowlisted_is_a_clear_failure(dest_env):
 
 
 def test_sync_config_options_are_validated():
-    from reverse_etl.errors import ConfigError
+    from reverse_etl.core.errors import ConfigError
 
     t = targets()["meta"]
     with pytest.raises(ConfigError, match="ad_account_id"):
@@ -361,7 +361,7 @@ def test_meta_full_resync_replaces_members_and_state_at_the_last_batch(dest_env)
 
 
 def test_meta_replace_requires_mirror_mode():
-    from reverse_etl.errors import ConfigError
+    from reverse_etl.core.errors import ConfigError
 
     t = targets()["meta"]
     opts = {"ad_account_id": "act_1001", "upload": "replace"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dest_support import SCHEMA, insert
 
-from reverse_etl.retry import RetryPolicy
+from reverse_etl.http.transport import RetryPolicy
 
 T = f"{SCHEMA}.aud_braze_users"
 EVENTS = {"backfill": True}

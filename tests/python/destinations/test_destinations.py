@@ -81,13 +81,6 @@ def test_one_audience_per_segment_through_the_row_filter(dest_env, name):
     assert env.target.holdings(env.emulator) == expected
 
 
-@pytest.mark.skipif(
-    "braze"
-    not in str(
-        __import__("reverse_etl.config").config.SyncConfig.model_fields["destination"].annotation
-    ),
-    reason="needs the destinations registered in config.py and build_destination",
-)
 def test_dry_run_validates_with_validate_only(dest_env):
     env = dest_env("google_data_manager", n=30)
     env.exec(

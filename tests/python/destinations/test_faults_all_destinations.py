@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from dest_support import ALL, EVERY, SCHEMA, SECRETS, insert, target
 
 from reverse_etl import cli
-from reverse_etl.retry import RetryPolicy
+from reverse_etl.http.transport import RetryPolicy
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]

@@ -14,12 +14,9 @@ import requests
 from dest_support import MARKETO_FIELDS, MARKETO_LIST, SCHEMA, SECRETS
 
 from audiences_emulators.marketo import MarketoConfig, MarketoEmulator, failure
-from reverse_etl.config import SyncConfig
-from reverse_etl.destinations.base import Outcome, Record
+from reverse_etl.core import ConfigError, Outcome, Record, SyncConfig
 from reverse_etl.destinations.marketo import MarketoDestination
-from reverse_etl.errors import ConfigError
-from reverse_etl.ratelimit import NoLimiter
-from reverse_etl.retry import HttpTransport, RetryPolicy
+from reverse_etl.http import HttpTransport, NoLimiter, RetryPolicy
 
 CLIENT_ID, SECRET = SECRETS["MARKETO_CLIENT_ID"], SECRETS["MARKETO_CLIENT_SECRET"]
 

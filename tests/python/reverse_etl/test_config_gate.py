@@ -9,7 +9,7 @@ import yaml
 from retl_support import TABLE, write_manifest
 
 from reverse_etl.config import load_project
-from reverse_etl.errors import ConfigError, GateError, ManifestError
+from reverse_etl.core.errors import ConfigError, GateError, ManifestError
 from reverse_etl.gate import check
 from reverse_etl.manifest import load_manifest, resolve_model
 

@@ -9,9 +9,9 @@ import requests
 from retl_support import TOKEN
 
 from audiences_emulators.hubspot import HubSpotEmulator
-from reverse_etl.errors import TransientError
-from reverse_etl.ratelimit import RollingWindowLimiter
-from reverse_etl.retry import RetryPolicy, backoff_wait
+from reverse_etl.core.errors import TransientError
+from reverse_etl.http.ratelimit import RollingWindowLimiter
+from reverse_etl.http.transport import RetryPolicy, backoff_wait
 
 
 class FakeClock:

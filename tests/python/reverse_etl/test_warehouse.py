@@ -20,8 +20,8 @@ from retl_support import (
 )
 
 from reverse_etl.config import load_project
+from reverse_etl.core.errors import WarehouseError
 from reverse_etl.engine import SyncEngine
-from reverse_etl.errors import WarehouseError
 from reverse_etl.state import StateStore
 from reverse_etl.warehouse import connect
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
@@ -108,7 +108,7 @@ def test_text_rendering_is_what_the_destination_receives(wh):
 
 
 def test_unknown_target_is_a_config_error():
-    from reverse_etl.errors import ConfigError
+    from reverse_etl.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown warehouse target"):
         connect("oracle")
@@ -205,8 +205,8 @@ def test_duckdb_out_of_memory_names_the_cap_to_raise(tmp_path, monkeypatch):
 
 
 def test_replace_stages_then_swaps_the_state_in_one_step(wh):
-    from reverse_etl.destinations.base import Outcome, Record, RowResult
-    from reverse_etl.state import T_REPLACE, T_STATE
+    from reverse_etl.core.records import Outcome, Record, RowResult
+    from reverse_etl.state_schema import T_REPLACE, T_STATE
 
     st, name = StateStore(wh), f"swap_{uuid.uuid4().hex[:8]}"
     st.ensure()

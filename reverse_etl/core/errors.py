@@ -47,6 +47,13 @@ class CredentialsError(ReverseEtlError):
     """A required environment variable with a credential is missing."""
 
 
+class StateAccountError(ReverseEtlError):
+    """The sync's state was written for another destination account (base URL, portal,
+    workspace, ad account): sending on would trust state that says nothing about this one."""
+
+    exit_code = 4
+
+
 class DestinationError(ReverseEtlError):
     """The destination refused a request in a way retrying cannot fix."""
 
@@ -61,7 +68,7 @@ class BatchRejectedError(DestinationError):
     The engine answers by splitting the batch to isolate the offending rows.
     """
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -69,22 +76,22 @@ class BatchRejectedError(DestinationError):
 class TransientError(DestinationError):
     """Retryable failure (429, 5xx, connection error, timeout)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.status = status
 
 
-# Environment variables whose values are secrets. Destinations register theirs here.
-SECRET_ENV_VARS: set[str] = {
-    "HUBSPOT_ACCESS_TOKEN",
-    "BRAZE_API_KEY",
-    "META_ACCESS_TOKEN",
-    "GOOGLE_ACCESS_TOKEN",
-    "GOOGLE_ADS_DEVELOPER_TOKEN",
-    "AUDIENCES_PG_DSN",
-    "PGPASSWORD",
-}
+# Environment variables whose values are secrets: the engine's own here, each destination's
+# through the registry (reverse_etl.destinations.registry calls register_secret_env).
+SECRET_ENV_VARS: set[str] = {"AUDIENCES_PG_DSN", "PGPASSWORD"}
+
+
+def register_secret_env(*names: str) -> None:
+    """Declare environment variables whose values :func:`redact` must hide."""
+    SECRET_ENV_VARS.update(names)
 
 
 def redact(text: str) -> str:

@@ -12,6 +12,13 @@ import collections
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    """Blocks until one more request may leave; returns the seconds waited."""
+
+    def acquire(self) -> float: ...
 
 
 class RollingWindowLimiter:
@@ -22,7 +29,7 @@ class RollingWindowLimiter:
         margin: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-    ):
+    ) -> None:
         if requests <= 0 or window_seconds <= 0:
             raise ValueError("requests and window_seconds must be positive")
         self.requests = requests
@@ -57,3 +64,10 @@ class NoLimiter:
 
     def acquire(self) -> float:
         return 0.0
+
+
+def limiter_for(requests_per_window: int | None, window_seconds: float) -> Limiter:
+    """A rolling-window limiter, or none when the rate is off (``None``)."""
+    if requests_per_window:
+        return RollingWindowLimiter(requests_per_window, window_seconds)
+    return NoLimiter()

@@ -1,6 +1,12 @@
-"""HTTP transport shared by every destination: rate limiting, retries with exponential
-back-off and jitter (tenacity) on 429, 5xx, connection errors and timeouts, honouring
-``Retry-After``. Destinations only say how to read a response (``check_response``)."""
+"""The one HTTP transport every destination (and the Braze event outbox) sends through:
+rate limiting, retries with exponential back-off and jitter (tenacity) on 429, 5xx,
+connection errors and timeouts, honouring ``Retry-After``. Destinations only say how to read
+a response: a :class:`reverse_etl.http.classify.ResponseClassifier`'s ``check``.
+
+A request that is not idempotent (``retry_unknown=False``: Braze events are appended, never
+deduplicated) is retried only when the server certainly processed nothing (an HTTP 429 / 5xx
+answer, a connection that never opened); a timeout or a connection lost after sending raises
+:class:`OutcomeUnknownError` instead."""
 
 from __future__ import annotations
 
@@ -14,9 +20,22 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from reverse_etl.errors import DestinationError, TransientError, redact
+from reverse_etl.core.errors import DestinationError, TransientError, redact
+from reverse_etl.http.ratelimit import Limiter
 
 log = logging.getLogger("reverse_etl")
+
+
+class OutcomeUnknownError(DestinationError):
+    """The request may or may not have been processed (timeout, connection lost after
+    sending). Raised instead of retrying for requests sent with ``retry_unknown=False``."""
+
+
+def _certainly_not_sent(exc: requests.ConnectionError) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    text = repr(exc)
+    return "NewConnectionError" in text or "Connection refused" in text
 
 
 @dataclass(frozen=True)
@@ -61,11 +80,11 @@ class HttpTransport:
         base_url: str,
         headers: dict[str, str],
         check_response: Callable[[requests.Response], None],
-        limiter: Any,
+        limiter: Limiter,
         policy: RetryPolicy | None = None,
         seed: int | None = None,
         on_response: Callable[[], None] | None = None,
-    ):
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers.update(headers)
@@ -78,7 +97,13 @@ class HttpTransport:
         self.on_response = on_response
 
     def _once(
-        self, method: str, url: str, json_body: Any, params: Any, expect: tuple[int, ...]
+        self,
+        method: str,
+        url: str,
+        json_body: Any,
+        params: Any,
+        expect: tuple[int, ...],
+        retry_unknown: bool,
     ) -> requests.Response:
         self.limiter.acquire()
         self.requests += 1
@@ -86,14 +111,17 @@ class HttpTransport:
             resp = self.session.request(
                 method, url, json=json_body, params=params, timeout=self.policy.timeout_seconds
             )
-        except requests.Timeout:
-            raise TransientError(
-                f"{method} {url}: no answer within {self.policy.timeout_seconds}s"
-            ) from None
         except requests.ConnectionError as exc:
-            raise TransientError(
-                f"{method} {url}: connection failed ({redact(type(exc).__name__)})"
-            ) from None
+            # (ConnectTimeout is both a ConnectionError and a Timeout: nothing was sent)
+            text = f"{method} {redact(url)}: connection failed ({type(exc).__name__})"
+            if not retry_unknown and not _certainly_not_sent(exc):
+                raise OutcomeUnknownError(text) from None
+            raise TransientError(text) from None
+        except requests.Timeout:
+            text = f"{method} {redact(url)}: no answer within {self.policy.timeout_seconds}s"
+            if not retry_unknown:
+                raise OutcomeUnknownError(text) from None
+            raise TransientError(text) from None
         if self.on_response:
             self.on_response()
         if resp.status_code not in expect:
@@ -108,9 +136,11 @@ class HttpTransport:
         json_body: Any = None,
         params: Any = None,
         expect: tuple[int, ...] = (),
+        retry_unknown: bool = True,
     ) -> requests.Response:
         """Send one request (rate limited, retried). Statuses in ``expect`` are returned
-        as is instead of being turned into errors (e.g. 404 on a lookup)."""
+        as is instead of being turned into errors (e.g. 404 on a lookup). With
+        ``retry_unknown=False`` an unknown outcome raises :class:`OutcomeUnknownError`."""
         url = self.base_url + path
 
         def before_sleep(state: RetryCallState) -> None:
@@ -126,7 +156,7 @@ class HttpTransport:
             reraise=True,
         )
         try:
-            return retrying(self._once, method, url, json_body, params, expect)
+            return retrying(self._once, method, url, json_body, params, expect, retry_unknown)
         except TransientError as exc:
             raise DestinationError(
                 f"{redact(str(exc))} (gave up after {self.policy.max_attempts} attempts; "

@@ -1,0 +1,47 @@
+"""What flows between the diff, the engine and a destination: records, row results, limits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal
+
+Action = Literal["add", "change", "remove"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of the diff, as the destination receives it.
+
+    ``fields`` maps destination field -> text value ('' where the model has NULL).
+    ``dest_id`` is the destination's id recorded in state (None for new rows).
+    """
+
+    key: str
+    action: Action
+    fingerprint: str | None
+    fields: dict[str, str] = field(default_factory=dict)
+    dest_id: str | None = None
+
+
+class Outcome(enum.Enum):
+    ACKED = "acked"  # the destination confirmed the row (dest_id set for upserts)
+    REJECTED = "rejected"  # the destination refused this row; error says why
+    NOT_APPLIED = "not_applied"  # (reconcile only) the row never reached the destination
+
+
+@dataclass(frozen=True)
+class RowResult:
+    key: str
+    outcome: Outcome
+    dest_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Published limits of an API: batch size and rolling-window request rate."""
+
+    batch_size: int
+    requests_per_window: int | None
+    window_seconds: float

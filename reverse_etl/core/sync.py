@@ -1,0 +1,136 @@
+"""One sync as declared in syncs.yml (pure data: loading the file is :mod:`reverse_etl.config`).
+
+The destination name and its ``options`` are checked against the destination registry
+through pydantic's validation context (``context={"catalog": ...}``), so this module
+needs no import of the destinations: :mod:`reverse_etl.config` passes the registry in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Protocol
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+FilterValue = str | list[str]  # (module level: the field "list" shadows the builtin)
+
+
+class DestinationCatalog(Protocol):
+    """What validation needs to know about the registered destinations."""
+
+    def names(self) -> tuple[str, ...]: ...
+
+    def options_model(self, name: str) -> type[BaseModel]: ...
+
+    def mirror_needs_list(self, name: str) -> bool: ...
+
+
+def _catalog(info: ValidationInfo) -> DestinationCatalog | None:
+    ctx = info.context
+    if isinstance(ctx, dict):
+        catalog = ctx.get("catalog")
+        return catalog if catalog is not None else None
+    return None
+
+
+def options_error_text(exc: ValidationError) -> str:
+    """One line per problem, each naming the option (``events.on_unknown: ...``)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+class RateLimit(BaseModel):
+    """Client-side limit: at most ``requests`` in any rolling ``window_seconds``."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests: int = Field(gt=0)
+    window_seconds: float = Field(gt=0)
+
+
+class SyncConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    model: str
+    destination: str
+    mode: Literal["upsert", "mirror"] = "upsert"
+    identity: str
+    mapping: dict[str, str] = Field(description="destination field -> model column")
+    list: str | None = Field(default=None, description="list / audience name in the destination")
+    max_removal_pct: float = Field(default=10.0, ge=0, le=100)
+    schedule: str | None = Field(default=None, description="hint for the orchestrator, e.g. cron")
+    rate_limit: RateLimit | Literal["off"] | None = Field(
+        default=None, description="override of the destination's published rate; 'off' disables"
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="destination specific")
+    where: dict[str, FilterValue] | None = Field(
+        default=None, description="only rows whose column equals the value (or one of them)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError("must be lower-case letters, digits and '_', starting with a letter")
+        return v
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, v: str, info: ValidationInfo) -> str:
+        catalog = _catalog(info)
+        if catalog is not None and v not in catalog.names():
+            known = ", ".join(repr(n) for n in catalog.names())
+            raise ValueError(f"unknown destination {v!r}; known destinations: {known}")
+        return v
+
+    @field_validator("identity")
+    @classmethod
+    def _identity(cls, v: str) -> str:
+        if not _COLUMN_RE.match(v):
+            raise ValueError(f"'{v}' is not a plain column name")
+        return v
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping(cls, v: dict[str, str]) -> dict[str, str]:
+        if not v:
+            raise ValueError("map at least one destination field to a model column")
+        for dest, col in v.items():
+            if not isinstance(col, str) or not _COLUMN_RE.match(col):
+                raise ValueError(f"'{dest}' maps to '{col}', which is not a plain column name")
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        catalog = _catalog(info)
+        dest = info.data.get("destination")
+        if catalog is None or not isinstance(dest, str) or dest not in catalog.names():
+            return v
+        try:
+            catalog.options_model(dest).model_validate(v)
+        except ValidationError as exc:
+            raise ValueError(options_error_text(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _mirror_needs_list(self, info: ValidationInfo) -> SyncConfig:
+        catalog = _catalog(info)
+        if (
+            catalog is not None
+            and self.mode == "mirror"
+            and not self.list
+            and catalog.mirror_needs_list(self.destination)
+        ):
+            raise ValueError("mode 'mirror' needs a 'list' (the list or audience to keep in step)")
+        return self

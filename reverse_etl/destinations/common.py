@@ -1,0 +1,41 @@
+"""Small helpers every destination module may use (options parsing, limits)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from reverse_etl.core.errors import ConfigError
+from reverse_etl.core.records import Limits
+from reverse_etl.core.sync import SyncConfig, options_error_text
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_options(model: type[M], sync: SyncConfig) -> M:
+    """The sync's ``options`` as the destination's model (also checked when syncs.yml is
+    loaded: see :mod:`reverse_etl.config`)."""
+    try:
+        return model.model_validate(sync.options)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"sync {sync.name!r}, field 'options': {options_error_text(exc)}"
+        ) from None
+
+
+def limits_for(sync: SyncConfig, batch: int, rate: int | None, window: float) -> Limits:
+    """The published limits, unless the sync overrides the rate (or turns it off)."""
+    if sync.rate_limit == "off":
+        return Limits(batch, None, window)
+    if sync.rate_limit is not None:
+        return Limits(batch, sync.rate_limit.requests, sync.rate_limit.window_seconds)
+    return Limits(batch, rate, window)
+
+
+def account_url(url: str) -> str:
+    """The host of a base URL as part of an account identity: scheme, host and port only
+    (no user info, and no path: an API version in the path is not another account)."""
+    scheme, sep, rest = url.strip().partition("://")
+    host = rest.partition("/")[0].rpartition("@")[2]
+    return f"{scheme}{sep}{host}".lower()

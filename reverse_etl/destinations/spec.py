@@ -1,0 +1,32 @@
+"""How a destination module declares itself to the registry: one :class:`DestinationSpec`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from reverse_etl.core.sync import SyncConfig
+from reverse_etl.destinations.capabilities import Destination
+
+
+@dataclass(frozen=True)
+class DestinationSpec:
+    """A destination as ``syncs.yml`` and the engine know it.
+
+    - ``name``: the value of ``destination:`` in syncs.yml;
+    - ``options``: the pydantic model of the sync's ``options`` (checked for every sync when
+      syncs.yml is loaded);
+    - ``secret_env``: environment variables holding credentials (redacted everywhere);
+    - ``env``: other environment variables it reads (base URLs, account ids);
+    - ``build``: makes the destination for one sync;
+    - ``mirror_needs_list``: mode ``mirror`` requires a ``list`` (the list it keeps in step).
+    """
+
+    name: str
+    options: type[BaseModel]
+    secret_env: tuple[str, ...]
+    build: Callable[[SyncConfig], Destination]
+    env: tuple[str, ...] = ()
+    mirror_needs_list: bool = False
