@@ -6,6 +6,9 @@ test_faults_all_destinations.py."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -327,3 +330,54 @@ def test_batches_of_up_to_300(dest_env):
         MarketoDestination.from_sync(
             env.sync.model_copy(update={"options": {"list_folder_id": 1, "batch_size": 301}})
         )
+
+
+def test_the_sandbox_marketo_emulator_takes_the_sync(tmp_path, monkeypatch):
+    """The emulator as the sandbox starts it (`python -m`, any field, the sandbox's
+    credentials from `sandbox_env`) takes a sync of the Marketo mart."""
+    from dest_support import make_env, target
+
+    from reverse_etl import sandbox
+
+    module = sandbox.emulator_module("marketo")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", module.__name__, "--port", str(port)]
+    proc = subprocess.Popen([*cmd, *sandbox.EXTRA_ARGS["marketo"]], stdout=subprocess.DEVNULL)
+    try:
+        env_vars = module.sandbox_env(port)
+        for k, v in env_vars.items():
+            monkeypatch.setenv(k, v)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        remote = type(
+            "Remote", (), {"url": env_vars["MARKETO_BASE_URL"], "stop": lambda self: None}
+        )
+        env = make_env(tmp_path, target("marketo"), n=25, emulator=remote())
+        res = env.run()
+        assert res.status == "success" and res.counts["added"] == 25
+        base = env_vars["MARKETO_BASE_URL"]
+        token = requests.get(
+            base + "/identity/oauth/token",
+            params={
+                "grant_type": "client_credentials",
+                "client_id": env_vars["MARKETO_CLIENT_ID"],
+                "client_secret": env_vars["MARKETO_CLIENT_SECRET"],
+            },
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {token}"}
+        lists = requests.get(base + "/rest/v1/lists.json", headers=h, params={"name": MARKETO_LIST})
+        lid = lists.json()["result"][0]["id"]
+        members = requests.get(
+            f"{base}/rest/v1/lists/{lid}/leads.json", headers=h, params={"fields": "email"}
+        ).json()["result"]
+        expected = {str(r["email"]).strip().lower() for r in env.model_rows()}
+        assert {m["email"] for m in members} == expected
+    finally:
+        proc.terminate()
+        proc.wait()
