@@ -14,6 +14,7 @@ Mirror removals take the lead out of the sync's list only; leads are never delet
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Literal
@@ -231,9 +232,15 @@ class MarketoDestination:
 
     # --- list ---------------------------------------------------------------------------
     def prepare(self, transport: Transport) -> None:
+        """Find the sync's static list by its exact name (Asset API), or create it."""
         if not self.sync.list:
             return
-        found = self._call(transport, "GET", "/rest/v1/lists.json", params={"name": self.sync.list})
+        found = self._call(
+            transport,
+            "GET",
+            "/rest/asset/v1/staticList/byName.json",
+            params={"name": self.sync.list},
+        )
         for lst in found.get("result") or []:
             if lst.get("name") == self.sync.list:
                 self.list_id = int(lst["id"])
@@ -244,16 +251,20 @@ class MarketoDestination:
                 "options.list_folder_id (and list_folder_type: Folder or Program) in syncs.yml "
                 "so the sync creates it"
             )
-        folder = (
-            f'{{"id": {self.options.list_folder_id}, "type": "{self.options.list_folder_type}"}}'
-        )
+        folder = {"id": self.options.list_folder_id, "type": self.options.list_folder_type}
         created = self._call(
             transport,
             "POST",
             "/rest/asset/v1/staticLists.json",
-            params={"name": self.sync.list, "folder": folder},
+            params={"name": self.sync.list, "folder": json.dumps(folder)},
         )
-        self.list_id = int((created.get("result") or [{}])[0]["id"])
+        result = created.get("result") or []
+        if not result or "id" not in result[0]:
+            raise DestinationError(
+                f"Marketo did not return the static list {self.sync.list!r} it was asked to "
+                f"create (requestId {created.get('requestId')})"
+            )
+        self.list_id = int(result[0]["id"])
 
     def _members(self, transport: Transport, op: str, lead_ids: list[int]) -> dict[int, str]:
         """Add or remove (``op``: POST / DELETE) leads; the status Marketo gives each."""
