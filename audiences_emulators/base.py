@@ -310,6 +310,7 @@ class Emulator:
 
     # --- server --------------------------------------------------------------------------
     def _make_server(self) -> _Server:
+        self._adapter()  # compile the routes before the first request
         server = _Server(self.host, self.port, self.wsgi, handler=_QuietHandler)
         self.port = server.server_address[1]
         return server
