@@ -45,9 +45,12 @@ demo: setup  ## run the whole job on DuckDB with generated demo data and sync to
 	@# exit 3 = partial: some rows were rejected by a destination (listed above, retried next run)
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences sandbox demo || test $$? -eq 3
 
-lint: setup  ## ruff and sqlfluff (the same linters as pre-commit and pull-request CI)
+lint: setup  ## ruff, sqlfluff, the sync engine's import layers and types (mypy, strict on its core)
 	ruff check .
 	ruff format --check .
+	lint-imports --no-cache
+	pytest -q -p no:cacheprovider tests/python/reverse_etl/test_architecture.py
+	mypy
 	mkdir -p .test
 	AUDIENCES_DUCKDB_PATH=.test/lint.duckdb sqlfluff lint models snapshots tests/dbt --disable-progress-bar 2>&1 | grep -v '^WARNING' ; test $${PIPESTATUS[0]} -eq 0
 

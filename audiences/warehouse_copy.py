@@ -343,6 +343,10 @@ def load_postgres(target_schema: str, source_schema: str) -> None:
     )
 
 
+#: where `audiences load-spark` lets dbt write its manifest (the Makefile's Spark target path)
+SPARK_TARGET_PATH = "target-spark"
+
+
 def spark_dir_from_env() -> Path:
     """Where the local Spark target keeps its metastore and files (AUDIENCES_SPARK_DIR)."""
     return Path(os.environ.get("AUDIENCES_SPARK_DIR", ".spark"))
@@ -356,12 +360,17 @@ def copy_raw_to_spark(
     tables: tuple[str, ...] = RAW_TABLES,
     project_dir: Path | None = None,
     dbt_args: tuple[str, ...] = (),
+    dbt_target: str = "spark",
+    target_path: str = SPARK_TARGET_PATH,
 ) -> dict[str, int]:
     """Replaces the raw tables of the local Spark target with those of the DuckDB file.
 
     DuckDB writes one Parquet file per table under `<spark_dir>/raw_files/`; the dbt
     operation `load_raw_files` (macros/cross_db/load_raw_files.sql) then creates the Spark
     tables from them through the `spark` profile, so the metastore is the one dbt uses.
+    The operation writes its manifest to ``target_path`` (``target-spark``, where
+    `make test-spark` builds), never to ``target/``: the sync reads models from
+    ``target/manifest.json`` and a Spark manifest there breaks the next DuckDB sync.
     """
     if not duckdb_file.exists():
         raise click.ClickException(f"no DuckDB warehouse at {duckdb_file}")
@@ -387,12 +396,25 @@ def copy_raw_to_spark(
     args = json.dumps({"path": str(files), "tables": spec, "schema": target_schema})
     dbt = str(Path(sys.executable).with_name("dbt"))
     completed = subprocess.run(
-        [dbt, "run-operation", "load_raw_files", "--target", "spark", "--args", args, *dbt_args],
+        [
+            dbt,
+            "run-operation",
+            "load_raw_files",
+            "--target",
+            dbt_target,
+            "--target-path",
+            target_path,
+            "--args",
+            args,
+            *dbt_args,
+        ],
         cwd=project_dir,
         check=False,
     )
     if completed.returncode != 0:
-        raise click.ClickException("dbt run-operation load_raw_files failed on the spark target")
+        raise click.ClickException(
+            f"dbt run-operation load_raw_files failed on the {dbt_target} target"
+        )
     return rows
 
 

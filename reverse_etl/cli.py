@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reverse_etl import report
+from reverse_etl import report, settings
 from reverse_etl import sandbox as sandbox_proc
 from reverse_etl.config import Project, load_project
-from reverse_etl.core.errors import ReverseEtlError, redact
+from reverse_etl.core.errors import ReverseEtlError
 from reverse_etl.engine import SyncEngine, SyncResult
+from reverse_etl.settings import redact
 from reverse_etl.state import StateStore
 from reverse_etl.warehouse import connect
 
@@ -66,7 +67,7 @@ def _fail(message: str, as_json: bool, code: int = report.EXIT_FAILED) -> None:
 
 def _open(config_path: str, target: str | None):
     project = load_project(config_path)
-    tgt = target or os.environ.get(TARGET_ENV) or project.file.target
+    tgt = target or settings.load().target or project.file.target
     return project, connect(tgt)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from reverse_etl.core.errors import ModelDataError
 from reverse_etl.core.records import Record
@@ -161,7 +162,7 @@ class Diff:
         return DiffCounts(c.get("add", 0), c.get("change", 0), removed, c.get("unchanged", 0))
 
     # --- rows --------------------------------------------------------------------------
-    def _record(self, row: tuple) -> Record:
+    def _record(self, row: tuple[Any, ...]) -> Record:
         action, key, fp, dest_id = row[0], row[1], row[2], row[3]
         fields = {}
         if action != "remove":

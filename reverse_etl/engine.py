@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reverse_etl import gate, manifest
+from reverse_etl import gate, manifest, settings
 from reverse_etl.config import Project
 from reverse_etl.core.errors import (
     BatchRejectedError,
@@ -22,7 +22,6 @@ from reverse_etl.core.errors import (
     SafetyBrakeError,
     StateAccountError,
     WarehouseError,
-    redact,
 )
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
@@ -39,6 +38,8 @@ from reverse_etl.diff import Diff, DiffCounts
 from reverse_etl.event_outbox import EventOutbox
 from reverse_etl.http.ratelimit import NoLimiter, limiter_for
 from reverse_etl.http.transport import HttpTransport, RetryPolicy
+from reverse_etl.manifest import Relation
+from reverse_etl.settings import redact
 from reverse_etl.state import StateStore
 from reverse_etl.warehouse.base import Warehouse
 
@@ -119,10 +120,11 @@ class SyncEngine:
         self.destination_factory = destination_factory
         self.retry_policy = retry_policy
         self.on_progress = on_progress
-        self.crash = _CrashHook(crash_spec if crash_spec is not None else os.environ.get(CRASH_ENV))
+        env = settings.load()
+        self.crash = _CrashHook(crash_spec if crash_spec is not None else env.test_crash_at)
         self._manifest: dict[str, Any] | None = None
         # rows of the diff held in Python at once (one page of the work table)
-        self.page_size = page_size or int(os.environ.get("AUDIENCES_SYNC_PAGE_ROWS", "5000"))
+        self.page_size = page_size or env.sync_page_rows
 
     # --- resolution and checks ---------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
@@ -138,7 +140,7 @@ class SyncEngine:
         *,
         bind: bool = False,
         new_account: bool = False,
-    ) -> tuple[Destination, Diff, manifest.Relation, list[str]]:
+    ) -> tuple[Destination, Diff, Relation, list[str]]:
         mf = self.manifest()
         relation = manifest.resolve_model(mf, sync.model, self.project.manifest_path)
         notes: list[str] = []
@@ -242,7 +244,9 @@ class SyncEngine:
                     t.close()
         return out
 
-    def _validate(self, dest: Destination, diff: Diff) -> tuple[dict[str, int], list]:
+    def _validate(
+        self, dest: Destination, diff: Diff
+    ) -> tuple[dict[str, int], list[tuple[str, str]]]:
         """Dry run of a destination with a server-side check (Data Manager ``validateOnly``):
         one batch of the planned upserts is validated, nothing is applied."""
         if not isinstance(dest, Validating):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ class Relation:
     identifier: str
     unique_id: str
 
-    def sql(self, quote) -> str:
+    def sql(self, quote: Callable[[str], str]) -> str:
         """Fully qualified name quoted with the warehouse's ``quote`` function."""
         parts = [self.schema, self.identifier]
         return ".".join(quote(p) for p in parts)
@@ -26,7 +27,8 @@ class Relation:
 def load_manifest(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+            data: dict[str, Any] = json.load(fh)
+            return data
     except FileNotFoundError:
         raise ManifestError(
             f"{path} not found: run `dbt build` (or `dbt parse`) first so models can be resolved"

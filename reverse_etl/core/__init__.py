@@ -17,7 +17,6 @@ from reverse_etl.core.errors import (
     StateAccountError,
     TransientError,
     WarehouseError,
-    redact,
 )
 from reverse_etl.core.records import Action, Limits, Outcome, Record, RowResult
 from reverse_etl.core.sync import RateLimit, SyncConfig
@@ -44,5 +43,4 @@ __all__ = [
     "TransientError",
     "WarehouseError",
     "now",
-    "redact",
 ]

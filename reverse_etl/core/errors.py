@@ -1,12 +1,10 @@
 """Typed exceptions. Every message is meant to be read by the person running the sync.
 
 Messages never contain credentials: destinations build them from API responses, and
-:func:`redact` is applied to anything that could echo a request back.
+:func:`reverse_etl.settings.redact` is applied to anything that could echo a request back.
 """
 
 from __future__ import annotations
-
-import os
 
 
 class ReverseEtlError(Exception):
@@ -82,22 +80,3 @@ class TransientError(DestinationError):
         super().__init__(message)
         self.retry_after = retry_after
         self.status = status
-
-
-# Environment variables whose values are secrets: the engine's own here, each destination's
-# through the registry (reverse_etl.destinations.registry calls register_secret_env).
-SECRET_ENV_VARS: set[str] = {"AUDIENCES_PG_DSN", "PGPASSWORD"}
-
-
-def register_secret_env(*names: str) -> None:
-    """Declare environment variables whose values :func:`redact` must hide."""
-    SECRET_ENV_VARS.update(names)
-
-
-def redact(text: str) -> str:
-    """Replace every known secret value in ``text`` by ``***``."""
-    for name in SECRET_ENV_VARS:
-        value = os.environ.get(name)
-        if value and len(value) >= 4 and value in text:
-            text = text.replace(value, "***")
-    return text

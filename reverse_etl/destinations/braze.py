@@ -22,7 +22,6 @@ list of attribute names clears only those (the arrays are always emptied).
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any, Literal
 
@@ -30,13 +29,15 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
-from reverse_etl.core.errors import BatchRejectedError, CredentialsError, redact
+from reverse_etl import settings
+from reverse_etl.core.errors import BatchRejectedError, CredentialsError
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import EventSpec, SegmentEvent, Transport
-from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.http.classify import ErrorInfo, ResponseClassifier, json_body
+from reverse_etl.settings import redact
 
 KEY_ENV = "BRAZE_API_KEY"
 URL_ENV = "BRAZE_REST_ENDPOINT"
@@ -95,8 +96,9 @@ def _read_error(resp: requests.Response) -> ErrorInfo:
     message = str(json_body(resp).get("message") or resp.reason or "")
     return ErrorInfo(
         detail=message,
+        retry_after=reset_wait(resp, reset_header=False),
         # X-RateLimit-Reset only says when a throttled window ends
-        retry_after=reset_wait(resp, reset_header=resp.status_code == 429),
+        throttle_retry_after=reset_wait(resp),
     )
 
 
@@ -110,13 +112,13 @@ CLASSIFIER = ResponseClassifier(
 
 
 def braze_http_config() -> tuple[str, dict[str, str]]:
-    key = os.environ.get(KEY_ENV)
+    key = reveal(settings.secret(KEY_ENV))
     if not key:
         raise CredentialsError(
             f"{KEY_ENV} is not set: create a REST API key with the users.track permission in "
             f"Braze (Settings > APIs and Identifiers) and export it as {KEY_ENV}"
         )
-    base = os.environ.get(URL_ENV)
+    base = settings.value(URL_ENV)
     if not base:
         raise CredentialsError(
             f"{URL_ENV} is not set: export your instance's REST endpoint, e.g. "
@@ -150,7 +152,7 @@ class BrazeDestination:
         CLASSIFIER.check(resp)
 
     def account_key(self) -> str:
-        base = account_url(os.environ.get(URL_ENV) or "")
+        base = account_url(settings.value(URL_ENV) or "")
         return f"{base} workspace={self.options.workspace or '-'}"
 
     def prepare(self, transport: Transport) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from reverse_etl.core.errors import ConfigError
 from reverse_etl.core.records import Limits
@@ -34,8 +34,16 @@ def limits_for(sync: SyncConfig, batch: int, rate: int | None, window: float) ->
 
 
 def account_url(url: str) -> str:
-    """The host of a base URL as part of an account identity: scheme, host and port only
-    (no user info, and no path: an API version in the path is not another account)."""
+    """The host of a base URL as part of an account identity: scheme and host only. No user
+    info, no path (an API version is not another account) and no port (the local sandbox's
+    emulators listen on a new port on each start)."""
     scheme, sep, rest = url.strip().partition("://")
     host = rest.partition("/")[0].rpartition("@")[2]
+    # (an IPv6 literal keeps its brackets)
+    host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
     return f"{scheme}{sep}{host}".lower()
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """A credential's value, only where a request header or parameter is built."""
+    return secret.get_secret_value() if secret is not None else None

@@ -17,7 +17,6 @@ Env: ``GOOGLE_ACCESS_TOKEN`` (OAuth, adwords scope), ``GOOGLE_ADS_DEVELOPER_TOKE
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -25,11 +24,12 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
+from reverse_etl import settings
 from reverse_etl.core.errors import CredentialsError, DestinationError
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import Transport
-from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.google_common import (
     check_mapping,
     error_codes,
@@ -75,7 +75,7 @@ class GoogleAdsOptions(BaseModel):
 
 
 def _flatten(identifiers: list[dict[str, Any]]) -> str:
-    parts = []
+    parts: list[str] = []
     for ident in identifiers:
         for k, v in ident.items():
             if isinstance(v, dict):
@@ -121,7 +121,7 @@ class GoogleAdsDestination:
 
     # --- HTTP ---------------------------------------------------------------------------------
     def http_config(self) -> tuple[str, dict[str, str]]:
-        token, dev = os.environ.get(TOKEN_ENV), os.environ.get(DEV_TOKEN_ENV)
+        token, dev = reveal(settings.secret(TOKEN_ENV)), reveal(settings.secret(DEV_TOKEN_ENV))
         for name, value in ((TOKEN_ENV, token), (DEV_TOKEN_ENV, dev)):
             if not value:
                 raise CredentialsError(
@@ -129,7 +129,7 @@ class GoogleAdsDestination:
                     f"({TOKEN_ENV}, adwords scope) and an allowlisted developer token "
                     f"({DEV_TOKEN_ENV}); new integrations should use google_data_manager"
                 )
-        self.customer = (self.options.customer_id or os.environ.get(CUSTOMER_ENV) or "").replace(
+        self.customer = (self.options.customer_id or settings.value(CUSTOMER_ENV) or "").replace(
             "-", ""
         )
         if not self.customer:
@@ -139,19 +139,19 @@ class GoogleAdsDestination:
             "developer-token": str(dev),
             "Content-Type": "application/json",
         }
-        login = (os.environ.get(LOGIN_ENV) or "").replace("-", "")
+        login = (settings.value(LOGIN_ENV) or "").replace("-", "")
         if login:
             headers["login-customer-id"] = login
-        base = (os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        base = (settings.value(URL_ENV) or DEFAULT_URL).rstrip("/")
         return f"{base}/{self.options.api_version}", headers
 
     def check_response(self, resp: requests.Response) -> None:
         CLASSIFIER.check(resp)
 
     def account_key(self) -> str:
-        customer = (self.options.customer_id or os.environ.get(CUSTOMER_ENV) or "").replace("-", "")
-        login = (os.environ.get(LOGIN_ENV) or "").replace("-", "")
-        base = account_url(os.environ.get(URL_ENV) or DEFAULT_URL)
+        customer = (self.options.customer_id or settings.value(CUSTOMER_ENV) or "").replace("-", "")
+        login = (settings.value(LOGIN_ENV) or "").replace("-", "")
+        base = account_url(settings.value(URL_ENV) or DEFAULT_URL)
         return f"{base} customer={customer or '-'} login={login or '-'}"
 
     def _c(self, path: str) -> str:

@@ -67,7 +67,7 @@ def retry_delay(err: dict[str, Any]) -> float | None:
 
 def error_codes(err: dict[str, Any]) -> list[str]:
     """Every ``errorCode`` value in a GoogleAdsFailure (e.g. CONCURRENT_MODIFICATION)."""
-    out = []
+    out: list[str] = []
     for d in err.get("details") or []:
         for e in (d or {}).get("errors") or []:
             out.extend(str(v) for v in ((e or {}).get("errorCode") or {}).values())

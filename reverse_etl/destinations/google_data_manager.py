@@ -20,7 +20,6 @@ of one Google Ads user list per sync, ingested and removed with
 from __future__ import annotations
 
 import logging
-import os
 import re
 from typing import Any, Literal
 
@@ -28,14 +27,16 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
-from reverse_etl.core.errors import CredentialsError, redact
+from reverse_etl import settings
+from reverse_etl.core.errors import CredentialsError
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import Transport
-from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.google_common import check_mapping, google_classifier, google_error
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.http.classify import json_body
+from reverse_etl.settings import redact
 
 log = logging.getLogger("reverse_etl")
 
@@ -101,13 +102,13 @@ class GoogleDataManagerDestination:
         return cls(sync, parse_options(DataManagerOptions, sync))
 
     def http_config(self) -> tuple[str, dict[str, str]]:
-        token = os.environ.get(TOKEN_ENV)
+        token = reveal(settings.secret(TOKEN_ENV))
         if not token:
             raise CredentialsError(
                 f"{TOKEN_ENV} is not set: export an OAuth 2 access token with the "
                 f"https://www.googleapis.com/auth/datamanager scope as {TOKEN_ENV}"
             )
-        base = (os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        base = (settings.value(URL_ENV) or DEFAULT_URL).rstrip("/")
         return base, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
@@ -116,7 +117,7 @@ class GoogleDataManagerDestination:
     def account_key(self) -> str:
         o = self.options
         return (
-            f"{account_url(os.environ.get(URL_ENV) or DEFAULT_URL)} "
+            f"{account_url(settings.value(URL_ENV) or DEFAULT_URL)} "
             f"{o.account_type}:{o.account_id} login={o.login_account_id or '-'}"
         )
 
@@ -138,7 +139,7 @@ class GoogleDataManagerDestination:
 
     @staticmethod
     def dest_id(identifiers: list[dict[str, Any]]) -> str:
-        parts = []
+        parts: list[str] = []
         for ident in identifiers:
             for k, v in ident.items():
                 if k == "address":
@@ -222,8 +223,8 @@ class GoogleDataManagerDestination:
                     len(items),
                     rid,
                 )
-            for r, m in items:
-                dest_id = self.dest_id(m["userData"]["userIdentifiers"])
+            for r, member in items:
+                dest_id = self.dest_id(member["userData"]["userIdentifiers"])
                 out[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=dest_id)
             break
         return out

@@ -8,18 +8,18 @@ Mirror removals take the contact out of the sync's list and clear the properties
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, ConfigDict
 
-from reverse_etl.core.errors import BatchRejectedError, CredentialsError, DestinationError, redact
-from reverse_etl.core.records import Limits, Outcome, Record, RowResult
+from reverse_etl import settings
+from reverse_etl.core.errors import BatchRejectedError, CredentialsError, DestinationError
+from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import Transport
-from reverse_etl.destinations.common import account_url, parse_options
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.http.classify import (
     ErrorInfo,
@@ -27,6 +27,7 @@ from reverse_etl.http.classify import (
     retry_after_header,
 )
 from reverse_etl.http.classify import json_body as _body
+from reverse_etl.settings import redact
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -58,16 +59,13 @@ class HubSpotOptions(BaseModel):
 def _read_error(resp: requests.Response) -> ErrorInfo:
     body = _body(resp)
     message = str(body.get("message") or resp.reason or "")
-    policy = str(body.get("policyName") or "")
-    if resp.status_code == 429:
-        return ErrorInfo(
-            detail=f"{policy or 'RATE_LIMIT'} {message}".strip(),
-            retry_after=retry_after_header(resp),
-            quota="DAIL" in policy.upper(),
-        )
-    category = body.get("category")
-    detail = f"{category}: {message}" if category and resp.status_code == 400 else message
-    return ErrorInfo(detail=detail, retry_after=retry_after_header(resp))
+    policy = str(body.get("policyName") or "")  # on 429: which limit (…DAILY: the day's quota)
+    label = policy or str(body.get("category") or "")
+    return ErrorInfo(
+        detail=f"{label}: {message}" if label else message,
+        retry_after=retry_after_header(resp),
+        quota="DAIL" in policy.upper(),
+    )
 
 
 CLASSIFIER = ResponseClassifier(
@@ -101,13 +99,7 @@ class HubSpotDestination:
     def __init__(self, sync: SyncConfig, options: HubSpotOptions):
         self.sync = sync
         self.options = options
-        if sync.rate_limit == "off":
-            rate, window = None, WINDOW_SECONDS
-        elif sync.rate_limit is not None:
-            rate, window = sync.rate_limit.requests, sync.rate_limit.window_seconds
-        else:
-            rate, window = TIER_BURST[options.tier], WINDOW_SECONDS
-        self.limits = Limits(batch_size=BATCH_SIZE, requests_per_window=rate, window_seconds=window)
+        self.limits = limits_for(sync, BATCH_SIZE, TIER_BURST[options.tier], WINDOW_SECONDS)
         self.list_id: str | None = None
 
     @classmethod
@@ -115,19 +107,19 @@ class HubSpotDestination:
         return cls(sync, parse_options(HubSpotOptions, sync))
 
     def account_key(self) -> str:
-        base = account_url(os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+        base = account_url(settings.value(BASE_URL_ENV) or DEFAULT_BASE_URL)
         return f"{base} portal={self.options.portal_id or '-'}"
 
     # --- HTTP -----------------------------------------------------------------------------
     def http_config(self) -> tuple[str, dict[str, str]]:
-        token = os.environ.get(TOKEN_ENV)
+        token = reveal(settings.secret(TOKEN_ENV))
         if not token:
             raise CredentialsError(
                 f"{TOKEN_ENV} is not set: create a HubSpot private app with the "
                 "crm.objects.contacts.read/write and crm.lists.read/write scopes and export its "
                 f"access token as {TOKEN_ENV}"
             )
-        base = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        base = settings.value(BASE_URL_ENV) or DEFAULT_BASE_URL
         return base, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
@@ -301,7 +293,7 @@ class HubSpotDestination:
                 applied = got is not None and all(
                     str(got["properties"].get(f) or "") == v for f, v in r.fields.items()
                 )
-                if not applied:
+                if got is None or not applied:
                     results[r.key] = RowResult(r.key, Outcome.NOT_APPLIED)
                     continue
                 dest_id = got["id"]

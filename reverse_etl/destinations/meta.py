@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
@@ -36,19 +35,20 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverse_etl import identifiers as ids
+from reverse_etl import settings
 from reverse_etl.core.errors import (
     BatchRejectedError,
     ConfigError,
     CredentialsError,
     DestinationError,
-    redact,
 )
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import Transport
-from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.http.classify import ErrorInfo, ResponseClassifier, json_body
+from reverse_etl.settings import redact
 
 TOKEN_ENV = "META_ACCESS_TOKEN"
 URL_ENV = "META_GRAPH_URL"
@@ -185,14 +185,14 @@ class MetaDestination:
 
     # --- HTTP -----------------------------------------------------------------------------
     def http_config(self) -> tuple[str, dict[str, str]]:
-        token = os.environ.get(TOKEN_ENV)
+        token = reveal(settings.secret(TOKEN_ENV))
         if not token:
             raise CredentialsError(
                 f"{TOKEN_ENV} is not set: create a system-user access token with the "
                 f"ads_management permission in Meta Business Manager and export it as {TOKEN_ENV}"
             )
         self._token = token
-        return os.environ.get(URL_ENV) or DEFAULT_GRAPH_URL, {}
+        return settings.value(URL_ENV) or DEFAULT_GRAPH_URL, {}
 
     def _auth(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "access_token": self._token}
@@ -201,7 +201,7 @@ class MetaDestination:
         self.classifier.check(resp)
 
     def account_key(self) -> str:
-        return f"{account_url(os.environ.get(URL_ENV) or DEFAULT_GRAPH_URL)} act_{self.account}"
+        return f"{account_url(settings.value(URL_ENV) or DEFAULT_GRAPH_URL)} act_{self.account}"
 
     # --- audience ---------------------------------------------------------------------------
     def prepare(self, transport: Transport) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from reverse_etl.core.errors import ConfigError, register_secret_env
+from reverse_etl.core.errors import ConfigError
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations import (
     braze,
@@ -22,6 +22,7 @@ from reverse_etl.destinations import (
 )
 from reverse_etl.destinations.capabilities import Destination
 from reverse_etl.destinations.spec import DestinationSpec
+from reverse_etl.settings import register_secret_env
 
 
 class Registry:

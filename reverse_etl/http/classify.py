@@ -32,8 +32,8 @@ from reverse_etl.core.errors import (
     DestinationError,
     QuotaExhaustedError,
     TransientError,
-    redact,
 )
+from reverse_etl.settings import redact
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class ErrorInfo:
 
     detail: str = ""  # the platform's words, e.g. "(80004) Too many calls"
     retry_after: float | None = None  # seconds, from a header or the body
+    #: when a throttle says when its window ends by other means (Braze X-RateLimit-Reset)
+    throttle_retry_after: float | None = None
     throttled: bool = False  # a rate-limit signal even without HTTP 429
     transient: bool = False  # the platform says retrying helps
     quota: bool = False  # a daily quota is used up: stop the run
@@ -107,6 +109,8 @@ class ResponseClassifier:
         if info.quota:
             raise QuotaExhaustedError(f"{text}; {self.quota_hint}")
         if status == 429 or info.throttled:
+            if info.throttle_retry_after is not None:
+                wait = info.throttle_retry_after
             if wait is not None and wait > self.quota_after_seconds:
                 raise QuotaExhaustedError(
                     f"{text}; access returns in {wait / 60:.0f} min: {self.quota_hint}"

@@ -11,7 +11,6 @@ answer, a connection that never opened); a timeout or a connection lost after se
 from __future__ import annotations
 
 import logging
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +19,10 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from reverse_etl.core.errors import DestinationError, TransientError, redact
+from reverse_etl import settings
+from reverse_etl.core.errors import DestinationError, TransientError
 from reverse_etl.http.ratelimit import Limiter
+from reverse_etl.settings import redact
 
 log = logging.getLogger("reverse_etl")
 
@@ -47,12 +48,12 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        env = os.environ
+        s = settings.load()
         return cls(
-            max_attempts=int(env.get("AUDIENCES_RETRY_MAX_ATTEMPTS", cls.max_attempts)),
-            base_seconds=float(env.get("AUDIENCES_RETRY_BASE_SECONDS", cls.base_seconds)),
-            max_wait_seconds=float(env.get("AUDIENCES_RETRY_MAX_WAIT", cls.max_wait_seconds)),
-            timeout_seconds=float(env.get("AUDIENCES_HTTP_TIMEOUT", cls.timeout_seconds)),
+            max_attempts=s.retry_max_attempts,
+            base_seconds=s.retry_base_seconds,
+            max_wait_seconds=s.retry_max_wait,
+            timeout_seconds=s.http_timeout,
         )
 
 

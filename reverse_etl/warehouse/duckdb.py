@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 
+from reverse_etl import settings
 from reverse_etl.core.errors import WarehouseError
 from reverse_etl.warehouse.base import Row, Warehouse
 
@@ -16,14 +16,13 @@ from reverse_etl.warehouse.base import Row, Warehouse
 #: Beyond it DuckDB spills the diff's joins to disk, so the sync's memory stays flat however
 #: many rows the model has (benchmarks/bench_sync.py).
 SYNC_MEMORY_ENV = "AUDIENCES_SYNC_MEMORY_LIMIT"
-DEFAULT_SYNC_MEMORY = "256MB"
 
 
 def _failure(what: str, exc: duckdb.Error) -> WarehouseError:
     """A WarehouseError for a failed statement; out-of-memory failures say what to raise."""
     text = str(exc)
     if isinstance(exc, duckdb.OutOfMemoryException) or "could not allocate" in text:
-        cap = os.environ.get(SYNC_MEMORY_ENV) or DEFAULT_SYNC_MEMORY
+        cap = settings.load().sync_memory_limit
         text += (
             f" -- the sync's DuckDB memory cap ({SYNC_MEMORY_ENV}={cap}) is too small for this "
             "model: raise it (e.g. 1GB) and run the sync again"
@@ -51,8 +50,9 @@ class DuckDBWarehouse(Warehouse):
 
     @classmethod
     def from_env(cls, path: str | None = None, **kwargs: Any) -> DuckDBWarehouse:
-        path = path or os.environ.get("AUDIENCES_DUCKDB_PATH", "audiences.duckdb")
-        kwargs.setdefault("memory_limit", os.environ.get(SYNC_MEMORY_ENV) or DEFAULT_SYNC_MEMORY)
+        s = settings.load()
+        path = path or s.duckdb_path
+        kwargs.setdefault("memory_limit", s.sync_memory_limit)
         return cls(path, **kwargs)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:

@@ -10,7 +10,9 @@ from typing import Any
 
 import psycopg2
 
-from reverse_etl.core.errors import WarehouseError, redact
+from reverse_etl import settings
+from reverse_etl.core.errors import WarehouseError
+from reverse_etl.settings import redact
 from reverse_etl.warehouse.base import Row, Warehouse
 
 _cursor_ids = itertools.count()
@@ -38,7 +40,7 @@ class PostgresWarehouse(Warehouse):
     @classmethod
     def from_env(cls, dsn: str | None = None) -> PostgresWarehouse:
         # libpq reads PGHOST / PGUSER / PGPASSWORD / PGDATABASE itself when the DSN is empty.
-        return cls(dsn or os.environ.get("AUDIENCES_PG_DSN", ""))
+        return cls(dsn or settings.load().pg_dsn.get_secret_value())
 
     def _run(self, sql: str, params: Sequence[Any], fetch: bool) -> list[Row]:
         try:

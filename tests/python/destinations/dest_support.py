@@ -690,7 +690,7 @@ class Env:
         self.last_destination = build(sync)
         return self.last_destination
 
-    def run(self, post_sync: bool = True, **kwargs: Any) -> SyncResult:
+    def run(self, **kwargs: Any) -> SyncResult:
         wh = DuckDBWarehouse(str(self.db))
         try:
             engine = SyncEngine(
@@ -700,16 +700,8 @@ class Env:
                 retry_policy=kwargs.pop("retry_policy", FAST_RETRY),
                 crash_spec=kwargs.pop("crash_spec", None),
             )
-            res = engine.run(self.sync, **kwargs)
-            hook = getattr(self.last_destination, "post_sync", None)
-            if (
-                post_sync
-                and hook is not None
-                and res.status in ("success", "partial")
-                and not _engine_calls_post_sync()
-            ):
-                res.counts.update(hook(engine, res.run_id))
-            return res
+            # (events after the batches are the engine's: the EventsAfterSync capability)
+            return engine.run(self.sync, **kwargs)
         finally:
             wh.close()
 
@@ -746,16 +738,6 @@ class Env:
             "sync": self.sync.model_dump(),
             "url": self.emulator.url,
         }
-
-
-def _engine_calls_post_sync() -> bool:
-    """True once the engine itself calls ``Destination.post_sync`` (the change requested from
-    the engine's owner); until then the tests call it after ``SyncEngine.run``."""
-    import inspect
-
-    from reverse_etl import engine
-
-    return "post_sync" in inspect.getsource(engine)
 
 
 def make_env(

@@ -89,3 +89,30 @@ def test_dry_run_validates_with_validate_only(dest_env):
     res = env.run(dry_run=True)
     assert res.status == "dry_run" and res.counts == {"validated": 30, "invalid": 1}
     assert env.emulator.dm_list("1234567890", "555") == set()
+
+
+def test_cli_dry_run_is_the_engine_dry_run_with_validate_only(dest_env, monkeypatch):
+    """`audiences sync --dry-run` validates with Google (it used to only print the plan)."""
+    import json
+
+    import click
+    from click.testing import CliRunner
+
+    from reverse_etl import cli
+
+    env = dest_env("google_data_manager", n=30)
+    env.exec(
+        f"UPDATE {SCHEMA}.aud_google_customer_match SET email = 'x@@y' WHERE user_id = 'u0000002'"
+    )
+    config = str(env.write_syncs())
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(env.db))
+    group = click.Group("audiences")
+    for c in cli.commands:
+        group.add_command(c)
+    r = CliRunner().invoke(group, ["sync", "--config", config, "--dry-run", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)["results"][0]
+    assert out["status"] == "dry_run" and out["counts"] == {"validated": 30, "invalid": 1}
+    assert out["planned"]["added"] == 30
+    assert [x["key"] for x in out["rejections"]] == ["u0000002"]
+    assert env.emulator.dm_list("1234567890", "555") == set()

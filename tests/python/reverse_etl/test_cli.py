@@ -105,3 +105,18 @@ def test_emulator_module_entry_point():
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
     )
     assert "--burst" in out.stdout and "--reject-mode" in out.stdout
+
+
+def test_dry_run_stops_at_the_safety_brake_like_a_sync(make_env, monkeypatch):
+    """`sync --dry-run` runs the safety brake (it used to only print the plan)."""
+    env = make_env(n=200)
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(env.db_path))
+    assert _invoke(env, "sync").exit_code == 0
+    calls = env.emulator.api_calls
+    env.exec(f"DELETE FROM main_audiences.{TABLE} WHERE email < 'person0000050@example.com'")
+    r = _invoke(env, "sync", "--dry-run", "--json")
+    assert r.exit_code == 4, r.output
+    out = json.loads(r.output)["results"][0]
+    assert out["status"] == "refused" and "safety brake" in out["error"]
+    assert "50 of 200" in out["error"]
+    assert env.emulator.api_calls == calls  # nothing sent

@@ -142,3 +142,25 @@ def test_engine_refuses_model_with_failing_test_unless_ignored(make_env):
     assert env.emulator.api_calls == 0
     res = env.run(ignore_tests=True)
     assert res.status == "success" and res.counts["added"] == 30
+
+
+def test_every_sync_options_are_validated_when_the_file_is_loaded(tmp_path):
+    """Options are checked against the destination's model from the registry for every
+    sync at load time, not only when that sync runs."""
+    braze = {
+        "name": "braze_users",
+        "model": TABLE,
+        "destination": "braze",
+        "identity": "user_id",
+        "mapping": {"email": "email"},
+        "options": {"events": {"on_unknown": "maybe"}, "object_limit": 500},
+    }
+    with pytest.raises(ConfigError) as err:
+        load_project(_write(tmp_path, GOOD, braze))
+    text = str(err.value)
+    assert "sync 'braze_users', field 'options'" in text
+    assert "object_limit: Input should be less than or equal to 75" in text
+    assert "events.on_unknown: Input should be 'skip' or 'resend'" in text
+    with pytest.raises(ConfigError) as err:
+        load_project(_write(tmp_path, {**GOOD, "destination": "myspace"}))
+    assert "unknown destination 'myspace'; known destinations: 'hubspot', 'braze'" in str(err.value)
