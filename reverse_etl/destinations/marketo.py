@@ -15,27 +15,27 @@ Mirror removals take the lead out of the sync's list only; leads are never delet
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
+from reverse_etl import settings
 from reverse_etl.core.errors import (
     CredentialsError,
     DestinationError,
     QuotaExhaustedError,
     TransientError,
-    redact,
 )
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import Transport
-from reverse_etl.destinations.common import account_url, limits_for, parse_options
+from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.http.classify import ErrorInfo, ResponseClassifier, retry_after_header
 from reverse_etl.http.classify import json_body as _body
+from reverse_etl.settings import redact
 
 BASE_URL_ENV = "MARKETO_BASE_URL"
 CLIENT_ID_ENV = "MARKETO_CLIENT_ID"
@@ -146,26 +146,33 @@ class MarketoDestination:
 
     def account_key(self) -> str:
         """The instance: its REST host (one per Munchkin id)."""
-        return account_url(os.environ.get(BASE_URL_ENV) or "")
+        return account_url(settings.value(BASE_URL_ENV) or "")
 
     # --- HTTP -----------------------------------------------------------------------------
     @staticmethod
-    def _env(name: str, what: str) -> str:
-        value = os.environ.get(name)
-        if not value:
-            raise CredentialsError(
-                f"{name} is not set: {what} (Marketo Admin > Integration > Web Services and "
-                "LaunchPoint: a custom service owned by an API-only user with the Read-Write "
-                "Lead and Read-Write Assets permissions)"
-            )
-        return value
+    def _missing(name: str, what: str) -> CredentialsError:
+        return CredentialsError(
+            f"{name} is not set: {what} (Marketo Admin > Integration > Web Services and "
+            "LaunchPoint: a custom service owned by an API-only user with the Read-Write Lead "
+            "and Read-Write Assets permissions)"
+        )
+
+    def _credentials(self) -> tuple[str, str]:
+        client_id = settings.value(CLIENT_ID_ENV)
+        if not client_id:
+            raise self._missing(CLIENT_ID_ENV, "export the client id of the custom service")
+        client_secret = reveal(settings.secret(CLIENT_SECRET_ENV))
+        if not client_secret:
+            raise self._missing(CLIENT_SECRET_ENV, "export the client secret of the custom service")
+        return client_id, client_secret
 
     def http_config(self) -> tuple[str, dict[str, str]]:
-        base = self._env(
-            BASE_URL_ENV, "export the REST host, e.g. https://123-ABC-456.mktorest.com"
-        )
-        self._env(CLIENT_ID_ENV, "export the client id of the custom service")
-        self._env(CLIENT_SECRET_ENV, "export the client secret of the custom service")
+        base = settings.value(BASE_URL_ENV)
+        if not base:
+            raise self._missing(
+                BASE_URL_ENV, "export the REST host, e.g. https://123-ABC-456.mktorest.com"
+            )
+        self._credentials()
         return base.rstrip("/").removesuffix("/rest"), {"Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
@@ -181,13 +188,14 @@ class MarketoDestination:
         """Get (or renew) the access token and send it on every call of ``transport``."""
         if self._token and time.monotonic() < self._token_expires:
             return
+        client_id, client_secret = self._credentials()
         resp = transport.request(
             "GET",
             TOKEN_PATH,
             params={
                 "grant_type": "client_credentials",
-                "client_id": os.environ.get(CLIENT_ID_ENV, ""),
-                "client_secret": os.environ.get(CLIENT_SECRET_ENV, ""),
+                "client_id": client_id,
+                "client_secret": client_secret,
             },
         )
         body = _body(resp)
