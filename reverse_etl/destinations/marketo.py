@@ -376,12 +376,11 @@ class MarketoDestination:
             need_list: dict[int, Record] = {}
             for r in ups:
                 lead = seen.get(r.key)
-                applied = lead is not None and all(
+                if lead is None or not all(
                     ("" if lead.get(f) is None else str(lead.get(f))) == v
                     for f, v in r.fields.items()
                     if f != "email"
-                )
-                if not applied:
+                ):
                     results[r.key] = RowResult(r.key, Outcome.NOT_APPLIED)
                     continue
                 lead_id = int(lead["id"])
