@@ -61,7 +61,8 @@ def test_identity_tokens(mkto):
     assert first["token_type"] == "bearer" and first["expires_in"] == 3599
     time.sleep(1.05)
     again = _token(mkto).json()  # asked early: the same token, with what is left of its life
-    assert again["access_token"] == first["access_token"] and again["expires_in"] == 3598
+    assert again["access_token"] == first["access_token"]
+    assert 3590 <= again["expires_in"] <= 3598
     url = mkto.url + "/rest/v1/lists.json"
     assert requests.get(url).json()["errors"][0]["code"] == "600"
     bad = requests.get(url, headers={"Authorization": "Bearer nope"}).json()
@@ -192,7 +193,7 @@ def test_limits_answer_606_615_607_in_http_200(mkto):
     time.sleep(0.55)
     assert requests.get(url, headers=h).json()["success"] is True
     mkto.config.calls_per_window = None
-    mkto.config.concurrent, mkto.config.latency = 1, 0.4
+    mkto.config.concurrent, mkto.config.latency = 1, 1.0
     out: list[dict] = []
     threads = [
         threading.Thread(target=lambda: out.append(requests.get(url, headers=h).json()))
@@ -200,7 +201,7 @@ def test_limits_answer_606_615_607_in_http_200(mkto):
     ]
     for t in threads:
         t.start()
-        time.sleep(0.1)
+        time.sleep(0.3)  # the first call is in flight (it takes 1 s) when the second arrives
     for t in threads:
         t.join()
     assert sorted(str(o.get("errors", [{}])[0].get("code")) for o in out) == ["615", "None"]
