@@ -155,6 +155,8 @@ class MetaDestination:
         )
         self.limits = limits_for(sync, options.batch_size, budget, 3600.0)
         self.schema = self._schema()
+        #: where EMAIL / PHONE sit in a hashed row (to tell a malformed value from a blank one)
+        self._checked = [(k, self.schema.index(k)) for k in ("EMAIL", "PHONE") if k in self.schema]
         self.account = options.ad_account_id.removeprefix("act_")
         self.audience_id: str | None = options.audience_id
         self._token: str | None = None
@@ -254,16 +256,16 @@ class MetaDestination:
 
     def problem(self, fields: dict[str, str]) -> str | None:
         """Why a row cannot be sent: a non-empty email or phone that is malformed (the value
-        itself is never put in the message), or no usable identifier at all."""
-        for k in ("EMAIL", "PHONE"):
-            v = fields.get(k, "")
-            if (
-                k in self.sync.mapping
-                and v.strip()
-                and not ids.meta_hash(k, v, fields.get("COUNTRY"))
-            ):
-                return f"{k} is malformed (value withheld); fix it in the model"
-        return None
+        itself is never put in the message)."""
+        return self.hashed(fields)[1]
+
+    def hashed(self, fields: dict[str, str]) -> tuple[list[str], str | None]:
+        """The hashed row and :meth:`problem`, normalising and hashing each value once."""
+        row = self.hashed_row(fields)
+        for k, pos in self._checked:
+            if not row[pos] and fields.get(k, "").strip():
+                return row, f"{k} is malformed (value withheld); fix it in the model"
+        return row, None
 
     def _dest_id(self, row: list[str]) -> str:
         return "+".join(self.schema) + "|" + ",".join(row)
@@ -327,8 +329,7 @@ class MetaDestination:
         sent: list[Record] = []
         stale: list[list[str]] = []
         for r in records:
-            row = self.hashed_row(r.fields)
-            why = self.problem(r.fields)
+            row, why = self.hashed(r.fields)
             if why:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
                 continue
@@ -404,8 +405,8 @@ class MetaDestination:
         is harmless (membership is a set)."""
         results = {r.key: RowResult(r.key, Outcome.NOT_APPLIED) for r in records}
         ups = [r for r in records if r.action != "remove"]
-        usable = [(r, self.hashed_row(r.fields)) for r in ups if not self.problem(r.fields)]
-        usable = [(r, row) for r, row in usable if self._usable(self.schema, row)]
+        hashed = [(r, *self.hashed(r.fields)) for r in ups]
+        usable = [(r, row) for r, row, why in hashed if not why and self._usable(self.schema, row)]
         if usable and self._session_seen(transport, [row for _, row in usable], "add"):
             stale = []
             for r, row in usable:
@@ -457,8 +458,8 @@ class MetaDestination:
                 out: dict[str, RowResult] = {}
                 rows: list[list[str]] = []
                 for r in pending:
-                    row = self.hashed_row(r.fields)
-                    why = self.problem(r.fields) or (
+                    row, why = self.hashed(r.fields)
+                    why = why or (
                         None if self._usable(self.schema, row) else "no usable identifier"
                     )
                     if why:
