@@ -384,8 +384,8 @@ class MarketoEmulator(Emulator):
             token = f"{uuid.uuid4()}:ab"
             self.issued[token] = (secret, now + self.config.token_seconds)
             self._current[secret] = token
-        # a fresh token answers 3599 (Marketo counts whole seconds left, rounded down)
-        remaining = max(0, math.ceil(self.issued[token][1] - now) - 1)
+        # whole seconds left, counted as Marketo does: a fresh token answers 3599
+        remaining = max(0, math.floor(self.issued[token][1] - now - 1e-6))
         return Response(
             200,
             {
