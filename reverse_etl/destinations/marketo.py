@@ -139,6 +139,7 @@ class MarketoDestination:
         self.list_id: int | None = None
         self._token: str | None = None
         self._token_expires = 0.0
+        self._carrier: Transport | None = None  # the transport that sends the current token
 
     @classmethod
     def from_sync(cls, sync: SyncConfig) -> MarketoDestination:
@@ -185,9 +186,21 @@ class MarketoDestination:
 
     # --- token ----------------------------------------------------------------------------
     def _authorize(self, transport: Transport) -> None:
-        """Get (or renew) the access token and send it on every call of ``transport``."""
-        if self._token and time.monotonic() < self._token_expires:
-            return
+        """Have a valid access token (renewed before it expires) and make ``transport`` send
+        it on every call."""
+        if not self._token or time.monotonic() >= self._token_expires:
+            self._new_token(transport)
+        if self._carrier is not transport:
+            # The token changes during a run, so it cannot be part of http_config()'s fixed
+            # headers: it goes on the session of the engine's HttpTransport (the Transport
+            # protocol has no per-request headers).
+            session = getattr(transport, "session", None)
+            if session is None:
+                raise DestinationError("the HTTP transport cannot carry Marketo's bearer token")
+            session.headers["Authorization"] = f"Bearer {self._token}"
+            self._carrier = transport
+
+    def _new_token(self, transport: Transport) -> None:
         client_id, client_secret = self._credentials()
         resp = transport.request(
             "GET",
@@ -205,16 +218,14 @@ class MarketoDestination:
                 redact(f"Marketo identity answered without an access token ({_message(body, '')})")
             )
         lifetime = float(body.get("expires_in") or 0)
+        if str(token) != self._token:
+            self._carrier = None  # (a new token: every transport must be told)
         self._token = str(token)
         # Renew before it runs out. Asked early, Marketo hands back the same token with its
         # remaining lifetime, so the margin shrinks with it (at most a few early asks per
         # token); a token that expires anyway is renewed on 602 (see _call).
         margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
         self._token_expires = time.monotonic() + lifetime - margin
-        session = getattr(transport, "session", None)
-        if session is None:
-            raise DestinationError("the HTTP transport cannot carry Marketo's bearer token")
-        session.headers["Authorization"] = f"Bearer {self._token}"
 
     def _call(
         self,

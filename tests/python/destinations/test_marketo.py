@@ -382,3 +382,11 @@ def test_the_sandbox_marketo_emulator_takes_the_sync(tmp_path, monkeypatch):
     finally:
         proc.terminate()
         proc.wait()
+
+
+def test_a_cached_token_goes_on_every_transport_without_a_refused_call(mkto, monkeypatch):
+    dest = _destination(mkto, monkeypatch)
+    first, second = _transport(dest), _transport(dest)
+    dest.prepare(first)
+    assert [r.outcome for r in dest.send_upserts(second, [_rec(1)])] == [Outcome.ACKED]
+    assert mkto.token_requests == 1 and set(_codes(mkto)) == {None}
