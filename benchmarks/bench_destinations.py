@@ -1,10 +1,14 @@
-"""Benchmark of the Braze, Meta, Google Data Manager and Google Ads destinations, each against
-its local emulator with the API limits off (the figures are the sync's own cost: diff SQL,
-normalisation + SHA-256 hashing, JSON, HTTP, per-batch state commits).
+"""Benchmark of the Braze, Meta, Google Data Manager, Google Ads and Marketo destinations, each
+against its local emulator with the API limits off (the figures are the sync's own cost: diff
+SQL, normalisation + SHA-256 hashing, JSON, HTTP, per-batch state commits), or, with
+``--rate-limit on`` (Marketo), at the API's published rate with the emulator enforcing it: the
+figures then say how close the sync runs to the ceiling (steady requests per second after the
+first full window, as a share of the published rate, and the most requests in any window).
 
     python benchmarks/bench_destinations.py --rows 100000 --record
     python benchmarks/bench_destinations.py --rows 1000000 --destination meta --record
-    python benchmarks/bench_destinations.py --suite --record     # 100k and 1M, all four
+    python benchmarks/bench_destinations.py --suite --record     # 100k and 1M, all of them
+    python benchmarks/bench_destinations.py --rows 45000 --destination marketo --rate-limit on
 
 For each destination and size: the audience mart is generated in SQL (DuckDB) in this
 process, the emulator runs in its own process, and the sync runs in a third process whose
@@ -20,6 +24,7 @@ import os
 import resource
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from emulated_sync import ROOT, run_child, running_emulator
@@ -29,6 +34,7 @@ from process_measure import append_result, result_row
 SCHEMA = "main_audiences"
 KEY = "bench-not-a-secret"
 DEV = "bench-dev-token"
+CLIENT = "bench-client"
 
 COMMON = """
     (['Ana', 'Ben', 'Chloé', 'José'])[1 + i % 4] AS first_name,
@@ -61,10 +67,23 @@ MARTS = {
                (['female', 'male', NULL])[1 + i % 3] AS gender,
                TIMESTAMP '2026-11-20' AS as_of
         FROM range({{rows}}) r(i)""",
+    "aud_marketo_leads": f"""
+        SELECT 'person' || lpad(i::VARCHAR, 8, '0') || '@example.com' AS email,
+               'u' || i::VARCHAR AS user_id, {COMMON}
+               (['94105', '75001', '10115'])[1 + i % 3] AS postal_code,
+               (['', 'champions', 'champions;high_value'])[1 + i % 3] AS segments,
+               (['champions', 'at_risk', 'hibernating'])[1 + i % 3] AS rfm_segment,
+               (['hot', 'warm', 'cold'])[1 + i % 3] AS intent_tier,
+               round((i % 90000) / 100.0, 2)::DOUBLE AS lifetime_revenue,
+               (i % 40)::INTEGER AS orders_count,
+               TIMESTAMP '2026-01-01' + to_seconds(i % 5000000) AS last_order_at,
+               TIMESTAMP '2026-11-20' AS as_of
+        FROM range({{rows}}) r(i)""",
 }
+MART_OF = {"braze": "aud_braze_users", "marketo": "aud_marketo_leads"}  # (others: aud_ads)
 
 
-def shipped_sync(name: str):
+def shipped_sync(name: str, rate_limit: bool = False):
     """The sync of destination ``name`` as shipped in syncs.yml (its mapping and options), run
     on the whole benchmark mart: no segment filter, no Braze events (the figures are the
     attribute rows), client-side limits off. Google Ads, commented out there, takes the Google
@@ -82,7 +101,7 @@ def shipped_sync(name: str):
             "destination": name,
             "where": None,
             "list": "Audiences | benchmark",
-            "rate_limit": "off",
+            "rate_limit": None if rate_limit else "off",  # None: the published rate
             "options": options,
         }
     )
@@ -93,7 +112,16 @@ EMULATOR = {
     "meta": ("meta", ["--token", KEY, "--hourly-base", "0"]),
     "google_data_manager": ("google", ["--token", KEY, "--no-limits"]),
     "google_ads": ("google", ["--token", KEY, "--developer-token", DEV, "--no-limits"]),
+    "marketo": (
+        "marketo",
+        [
+            *("--client-id", CLIENT, "--client-secret", KEY, "--any-field"),
+            *("--rate", "0", "--concurrent", "0", "--daily", "0"),
+        ],
+    ),
 }
+# With --rate-limit on, the emulator enforces the published limit (Marketo: 100 calls / 20 s)
+LIMITED = {"marketo": ["--rate", "100", "--window", "20"]}
 
 
 def env_for(name: str, url: str) -> dict[str, str]:
@@ -106,6 +134,11 @@ def env_for(name: str, url: str) -> dict[str, str]:
             "GOOGLE_ACCESS_TOKEN": KEY,
             "GOOGLE_ADS_DEVELOPER_TOKEN": DEV,
         },
+        "marketo": {
+            "MARKETO_BASE_URL": url,
+            "MARKETO_CLIENT_ID": CLIENT,
+            "MARKETO_CLIENT_SECRET": KEY,
+        },
     }[name]
 
 
@@ -113,7 +146,7 @@ def build_mart(db: Path, name: str, rows: int) -> None:
     import duckdb
 
     model = shipped_sync(name).model
-    sql = MARTS["aud_braze_users" if name == "braze" else "aud_ads"].format(rows=rows)
+    sql = MARTS[MART_OF.get(name, "aud_ads")].format(rows=rows)
     con = duckdb.connect(str(db))
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE {SCHEMA}.{model} AS {sql}")
@@ -135,49 +168,83 @@ def build_mart(db: Path, name: str, rows: int) -> None:
     )
 
 
-def child(root: Path, name: str) -> None:
+def child(root: Path, name: str, rate_limit: bool) -> None:
     """The measured process: first sync, then an unchanged rerun."""
     from reverse_etl.config import Project, SyncsFile
+    from reverse_etl.destinations.registry import build_destination
     from reverse_etl.engine import SyncEngine
+    from reverse_etl.http.transport import HttpTransport
     from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
-    sync = shipped_sync(name)
+    sent: list[float] = []
+    original = HttpTransport._once
+
+    def timed(self, *a, **kw):
+        sent.append(time.monotonic())
+        return original(self, *a, **kw)
+
+    HttpTransport._once = timed  # record when each request leaves
+    sync = shipped_sync(name, rate_limit)
+    limits = build_destination(sync).limits
     project = Project(path=root / "syncs.yml", file=SyncsFile(syncs=[sync]))
     wh = DuckDBWarehouse.from_env(str(root / "w.duckdb"))  # AUDIENCES_SYNC_MEMORY_LIMIT
     engine = SyncEngine(project, wh)
     t0 = time.monotonic()
     first = engine.run(sync)
     t1 = time.monotonic()
+    n_first = len(sent)
     second = engine.run(sync)
     t2 = time.monotonic()
     wh.close()
-    print(
-        json.dumps(
-            {
-                "first_status": first.status,
-                "first_error": first.error,
-                "first_seconds": t1 - t0,
-                "first_counts": first.counts,
-                "rerun_status": second.status,
-                "rerun_seconds": t2 - t1,
-                "rerun_requests": second.counts.get("requests", 0),
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
+    out = {
+        "first_status": first.status,
+        "first_error": first.error,
+        "first_seconds": t1 - t0,
+        "first_counts": first.counts,
+        "rerun_status": second.status,
+        "rerun_seconds": t2 - t1,
+        "rerun_requests": second.counts.get("requests", 0),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if rate_limit and limits.requests_per_window:
+        out.update(pacing(sent[:n_first], limits.requests_per_window, limits.window_seconds))
+    print(json.dumps(out))
 
 
-def measure(name: str, rows: int) -> dict:
+def pacing(ts: list[float], ceiling: int, window: float) -> dict:
+    """How close requests sent at ``ts`` ran to ``ceiling`` requests per ``window`` seconds:
+    the steady rate after the first full window (the limiter can only pace then, not burst)
+    and the most requests in any window."""
+    out: dict = {"ceiling": ceiling, "window_seconds": window}
+    steady = [t for t in ts if t >= ts[0] + window]
+    if len(steady) > 1:
+        rate = (len(steady) - 1) / (steady[-1] - steady[0])
+        out.update(steady_per_s=rate, share_of_ceiling=rate * window / ceiling)
+    worst = j = 0
+    for i, t in enumerate(ts):
+        while ts[j] <= t - window:
+            j += 1
+        worst = max(worst, i - j + 1)
+    out["max_in_window"] = worst
+    return out
+
+
+def measure(name: str, rows: int, rate_limit: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_dest_") as tmp:
         root = Path(tmp)
         t = time.monotonic()
         build_mart(root / "w.duckdb", name, rows)
         build_s = time.monotonic() - t
         module, args = EMULATOR[name]
+        if rate_limit:
+            args = [*args, *LIMITED[name]]  # (the later flag wins)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        with running_emulator(["-m", f"reverse_etl.emulators.{module}", *args], env) as url:
+        with running_emulator(["-m", f"audiences_emulators.{module}", *args], env) as url:
             env.update(env_for(name, url))
-            result = run_child([__file__, "--child", str(root), "--destination", name], env)
+            cmd = [__file__, "--child", str(root), "--destination", name]
+            result = run_child(cmd + (["--rate-limit", "on"] if rate_limit else []), env)
+            with urllib.request.urlopen(f"{url}/__emulator/stats", timeout=30) as fh:
+                result["emulator_throttled"] = json.load(fh).get("throttled")
         result.update(rows=rows, build_seconds=build_s, destination=name)
         return result
 
@@ -189,7 +256,18 @@ def figures(r: dict) -> str:
         f"{r['first_seconds']:.1f} s ({rows / r['first_seconds']:,.0f} rows/s, "
         f"{c.get('requests', 0):,} requests, {c.get('added', 0):,} added, "
         f"{c.get('rejected', 0):,} rejected); peak RSS {r['peak_rss_mb']:.0f} MB; unchanged "
-        f"rerun {r['rerun_seconds']:.2f} s with {r['rerun_requests']} requests"
+        f"rerun {r['rerun_seconds']:.2f} s with {r['rerun_requests']} requests" + pace_figures(r)
+    )
+
+
+def pace_figures(r: dict) -> str:
+    if "share_of_ceiling" not in r:
+        return ""
+    return (
+        f"; rate limit on ({r['ceiling']} requests / {r['window_seconds']:g} s): steady "
+        f"{r['steady_per_s']:.2f} requests/s = {100 * r['share_of_ceiling']:.1f} % of the "
+        f"ceiling, max {r['max_in_window']} requests in any {r['window_seconds']:g} s, "
+        f"{r['emulator_throttled']} throttled by the emulator"
     )
 
 
@@ -207,22 +285,32 @@ def main() -> None:
     ap.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     ap.add_argument("--note", help="free text appended to the recorded figures")
     ap.add_argument("--duckdb-memory", help="DuckDB memory_limit of the sync, e.g. 256MB")
+    ap.add_argument(
+        "--rate-limit",
+        choices=["on", "off"],
+        default="off",
+        help=f"on: the published rate, enforced by the emulator ({', '.join(LIMITED)})",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.duckdb_memory:
         os.environ["AUDIENCES_SYNC_MEMORY_LIMIT"] = args.duckdb_memory
+    limited = args.rate_limit == "on"
     if args.child:
-        child(Path(args.child), args.destination)
+        child(Path(args.child), args.destination, limited)
         return
     names = list(EMULATOR) if args.destination == "all" else [args.destination]
+    if limited:
+        names = [n for n in names if n in LIMITED]
     sizes = [100_000, 1_000_000] if args.suite else [args.rows]
     for rows in sizes:
         for name in names:
-            r = measure(name, rows)
+            r = measure(name, rows, limited)
             text = figures(r)
             print(text, flush=True)
             if args.record:
                 mem = f" --duckdb-memory {args.duckdb_memory}" if args.duckdb_memory else ""
+                mem += " --rate-limit on" if limited else ""
                 record(
                     f"python benchmarks/bench_destinations.py --rows {rows} --destination {name}"
                     + mem,

@@ -166,7 +166,7 @@ def measure(rows: int, rate_limit: bool) -> dict:
         write_project(root, rate_limit)
         emu_args = [
             "-m",
-            "reverse_etl.emulators",
+            "audiences_emulators",
             "hubspot",
             "--token",
             TOKEN,

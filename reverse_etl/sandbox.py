@@ -1,12 +1,18 @@
-"""The local sandbox: the HubSpot, Braze, Meta and Google emulators as detached background
-processes.
+"""The local sandbox: the HubSpot, Braze, Meta, Google and Marketo emulators as detached
+background processes.
 
-State lives in ``.sandbox/`` (pid, port, log). The token below is a fixed, documented,
-sandbox-only value: it opens nothing but the local emulator.
+The emulators live in their own package, :mod:`audiences_emulators`, outside the sync
+engine's import path: this module starts them as child processes (``python -m``) and loads an
+emulator module only to ask it for its sandbox environment (:func:`env_exports`), so that
+importing the engine or the CLI never imports an emulator.
+
+State lives in ``.sandbox/`` (pid, port, log). The credentials the emulators accept are fixed,
+documented, sandbox-only values: they open nothing but the local emulators.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
@@ -15,16 +21,21 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-from reverse_etl.emulators import braze as braze_emulator
-from reverse_etl.emulators import google as google_emulator
-from reverse_etl.emulators import meta as meta_emulator
-from reverse_etl.emulators.hubspot import SANDBOX_TOKEN
-
-DEFAULT_PORT = 8765
-# module -> its emulator (each has DEFAULT_PORT, sandbox_env() and a `python -m` entry point)
-OTHERS = {"braze": braze_emulator, "meta": meta_emulator, "google": google_emulator}
+EMULATORS = "audiences_emulators"
+DEFAULT_PORT = 8765  # HubSpot's
+# emulator module -> its port (each module has DEFAULT_PORT, sandbox_env() and a `python -m`
+# entry point; tests/python/reverse_etl/test_import_boundaries.py checks the ports agree)
+OTHERS = {"braze": 8766, "meta": 8767, "google": 8768, "marketo": 8769}
+# Marketo: the custom fields a sync writes must exist in the instance; the sandbox accepts any.
+EXTRA_ARGS = {"marketo": ["--any-field"]}
 HOST = "127.0.0.1"
+
+
+def emulator_module(name: str) -> ModuleType:
+    """The emulator module ``name`` (imported on demand: only sandbox commands need it)."""
+    return importlib.import_module(f"{EMULATORS}.{name}")
 
 
 @dataclass(frozen=True)
@@ -73,11 +84,10 @@ def running(root: Path) -> SandboxInfo | None:
 
 
 def _start_others(root: Path) -> None:
-    """Start the Braze, Meta and Google emulators that are not running yet."""
+    """Start the Braze, Meta, Google and Marketo emulators that are not running yet."""
     d = _dir(root)
     d.mkdir(exist_ok=True)
-    for name, module in OTHERS.items():
-        port = module.DEFAULT_PORT
+    for name, port in OTHERS.items():
         if _listening(port):  # ours (see the pid file) or an emulator started by hand
             continue
         log = open(d / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -85,11 +95,12 @@ def _start_others(root: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                f"reverse_etl.emulators.{name}",
+                f"{EMULATORS}.{name}",
                 "--host",
                 HOST,
                 "--port",
                 str(port),
+                *EXTRA_ARGS.get(name, []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -118,7 +129,7 @@ def start(root: Path, port: int = DEFAULT_PORT, properties: list[str] | None = N
     cmd = [
         sys.executable,
         "-m",
-        "reverse_etl.emulators",
+        EMULATORS,
         "hubspot",
         "--host",
         HOST,
@@ -176,7 +187,10 @@ def stop(root: Path) -> bool:
 
 
 def env_exports(port: int) -> dict[str, str]:
-    out = {"HUBSPOT_BASE_URL": f"http://{HOST}:{port}", "HUBSPOT_ACCESS_TOKEN": SANDBOX_TOKEN}
-    for module in OTHERS.values():
-        out.update(module.sandbox_env(module.DEFAULT_PORT, HOST))
+    out = {
+        "HUBSPOT_BASE_URL": f"http://{HOST}:{port}",
+        "HUBSPOT_ACCESS_TOKEN": emulator_module("hubspot").SANDBOX_TOKEN,
+    }
+    for name, other_port in OTHERS.items():
+        out.update(emulator_module(name).sandbox_env(other_port, HOST))
     return out

@@ -12,7 +12,14 @@ from pydantic import BaseModel
 
 from reverse_etl.core.errors import ConfigError
 from reverse_etl.core.sync import SyncConfig
-from reverse_etl.destinations import braze, google_ads, google_data_manager, hubspot, meta
+from reverse_etl.destinations import (
+    braze,
+    google_ads,
+    google_data_manager,
+    hubspot,
+    marketo,
+    meta,
+)
 from reverse_etl.destinations.capabilities import Destination
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.settings import register_secret_env
@@ -60,6 +67,7 @@ _SPECS = [
     meta.SPEC,
     google_data_manager.SPEC,
     google_ads.SPEC,
+    marketo.SPEC,
 ]
 
 REGISTRY = Registry(_SPECS)

@@ -22,6 +22,7 @@ def _env(monkeypatch):
         "GOOGLE_DATA_MANAGER_URL",
         "GOOGLE_ADS_BASE_URL",
         "HUBSPOT_BASE_URL",
+        "MARKETO_BASE_URL",
     ):
         monkeypatch.delenv(k, raising=False)
     os.environ.pop("AUDIENCES_TEST_CRASH_AT", None)

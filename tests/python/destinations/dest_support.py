@@ -3,9 +3,10 @@ emulator, how to read back what the destination holds), a DuckDB warehouse with 
 marts and ``segment_membership_changes`` with their exact columns, a fabricated dbt manifest,
 and a runner that goes through :class:`reverse_etl.engine.SyncEngine` over real HTTP.
 
-HubSpot is a ``Target`` too (``targets(hubspot=True)``): its mart, rows, mapping and emulator
-settings come from the HubSpot suite's ``retl_support`` (tests/python/reverse_etl), imported,
-not restated.
+HubSpot and Marketo are ``Target``s too (``targets(hubspot=True)``): HubSpot's mart, rows,
+mapping and emulator settings come from the HubSpot suite's ``retl_support``
+(tests/python/reverse_etl), imported, not restated; Marketo's mart is HubSpot's plus
+``postal_code``.
 
 Run as a script (``python dest_support.py <env.json>``) it performs one sync in a separate
 process: the kill -9 tests use it.
@@ -29,6 +30,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reverse_etl"))
 import retl_support as hubspot_support
 
+from audiences_emulators.base import Emulator
+from audiences_emulators.braze import BrazeConfig, BrazeEmulator
+from audiences_emulators.google import GoogleConfig, GoogleEmulator
+from audiences_emulators.hubspot import HubSpotEmulator
+from audiences_emulators.marketo import MarketoConfig, MarketoEmulator
+from audiences_emulators.meta import MetaConfig, MetaEmulator
 from reverse_etl import identifiers as ids
 from reverse_etl.config import Project, SyncConfig, SyncsFile
 from reverse_etl.destinations.braze import BrazeDestination
@@ -36,11 +43,6 @@ from reverse_etl.destinations.capabilities import Destination
 from reverse_etl.destinations.google_ads import GoogleAdsDestination
 from reverse_etl.destinations.google_data_manager import GoogleDataManagerDestination
 from reverse_etl.destinations.meta import MetaDestination
-from reverse_etl.emulators.base import Emulator
-from reverse_etl.emulators.braze import BrazeConfig, BrazeEmulator
-from reverse_etl.emulators.google import GoogleConfig, GoogleEmulator
-from reverse_etl.emulators.hubspot import HubSpotEmulator
-from reverse_etl.emulators.meta import MetaConfig, MetaEmulator
 from reverse_etl.engine import SyncEngine, SyncResult
 from reverse_etl.http.transport import RetryPolicy
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
@@ -52,15 +54,17 @@ SECRETS = {
     "GOOGLE_ACCESS_TOKEN": "ya29.TEST-SECRET-a1b2c3d4e5f6g7h8i9",
     "GOOGLE_ADS_DEVELOPER_TOKEN": "devtok-TEST-SECRET-0f1e2d3c",
     "HUBSPOT_ACCESS_TOKEN": hubspot_support.TOKEN,
+    "MARKETO_CLIENT_ID": "0c7f3e5a-TEST-CLIENT-ID",
+    "MARKETO_CLIENT_SECRET": "mkto-TEST-SECRET-9e8d7c6b5a4f3e2d",
 }
 FAST_RETRY = RetryPolicy(
     max_attempts=10, base_seconds=0.01, max_wait_seconds=0.2, timeout_seconds=2.0
 )
 # The four destinations of this package. test_destinations.py and test_consent_erasure.py run
 # over these (the latter syncs HubSpot its own way); EVERY adds HubSpot: the fault suite
-# (test_faults_all_destinations.py) runs every scenario for all five.
+# (test_faults_all_destinations.py) runs every scenario for all five, + Marketo.
 ALL = ["braze", "meta", "google_data_manager", "google_ads"]
-EVERY = [*ALL, "hubspot"]
+EVERY = [*ALL, "hubspot", "marketo"]
 SEGMENT = "high_value"
 ACCOUNT, USER_LIST, CUSTOMER = "1234567890", "555", "9876543210"
 
@@ -112,9 +116,15 @@ TABLES = {
     "aud_google_customer_match": ADS_COLUMNS,
     "segment_membership_changes": CHANGES_COLUMNS,
 }
-# Every mart a Target can sync (TABLES are created in each warehouse; the HubSpot mart only
-# where a HubSpot target needs it, as test_consent_erasure.py creates it itself).
-COLUMNS = {**TABLES, hubspot_support.TABLE: hubspot_support.COLUMNS}
+MARKETO_TABLE = "aud_marketo_leads"
+MARKETO_COLUMNS = {**hubspot_support.COLUMNS, "postal_code": "VARCHAR"}
+# Every mart a Target can sync (TABLES are created in each warehouse; the HubSpot and Marketo
+# marts only where their target needs them, as test_consent_erasure.py creates HubSpot's itself).
+COLUMNS = {
+    **TABLES,
+    hubspot_support.TABLE: hubspot_support.COLUMNS,
+    MARKETO_TABLE: MARKETO_COLUMNS,
+}
 SEGMENTS = ["champions", "high_engagement", "high_purchase_intent", "high_value", "potential_buyer"]
 AS_OF = datetime(2026, 3, 1)
 
@@ -297,6 +307,78 @@ def _hubspot_sends(emu: HubSpotEmulator) -> collections.Counter:
         )
 
 
+MARKETO_LIST = "Audiences | all synced leads"
+MARKETO_MAPPING = {
+    "email": "email",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "phone": "phone",
+    "country": "country",
+    "city": "city",
+    "postalCode": "postal_code",
+    "warehouseUserId": "user_id",
+    "audiencesSegments": "segments",
+    "audiencesRfmSegment": "rfm_segment",
+    "audiencesIntentTier": "intent_tier",
+    "audiencesLifetimeRevenue": "lifetime_revenue",
+    "audiencesOrdersCount": "orders_count",
+    "audiencesLastOrderAt": "last_order_at",
+}
+# the custom lead fields of the emulated instance (REST name -> data type)
+MARKETO_FIELDS = {
+    "warehouseUserId": "string",
+    "audiencesSegments": "text",
+    "audiencesRfmSegment": "string",
+    "audiencesIntentTier": "string",
+    "audiencesLifetimeRevenue": "currency",
+    "audiencesOrdersCount": "integer",
+    "audiencesLastOrderAt": "datetime",
+}
+
+
+def marketo_rows(n: int, seed: int = 7, start: int = 0) -> list[dict[str, Any]]:
+    rows = hubspot_support.make_rows(n, seed=seed, start=start)
+    for r in rows:
+        r["postal_code"] = None if r["user_id"].endswith("9") else r["user_id"][-5:]
+    return rows
+
+
+def _marketo_marker(email: str, fields: dict[str, Any]) -> str:
+    """A lead as the sync writes it: its email and every mapped field (NULL -> '')."""
+    values = {f: "" if fields.get(f) is None else str(fields[f]) for f in MARKETO_MAPPING}
+    return json.dumps([email, values | {"email": email}], sort_keys=True)
+
+
+def _marketo_row_marker(row: dict[str, Any]) -> str:
+    """What Marketo must hold for a model row: the sync's text rendering (HubSpot's, per
+    column) of every mapped column."""
+    hubspot = hubspot_support.expected_properties(row)
+    by_column = {hubspot_support.MAPPING[prop]: text for prop, text in hubspot.items()}
+    by_column["postal_code"] = "" if row["postal_code"] is None else str(row["postal_code"])
+    fields = {field: by_column[col] for field, col in MARKETO_MAPPING.items()}
+    return _marketo_marker(str(row["email"]).strip().lower(), fields)
+
+
+def _marketo_holdings(emu: MarketoEmulator) -> set[str]:
+    """The leads in the sync's static list (a removed lead leaves the list, keeps its data)."""
+    return {
+        _marketo_marker(str(lead.get("email")).lower(), lead)
+        for lead in emu.list_members(MARKETO_LIST)
+    }
+
+
+def _marketo_sends(emu: MarketoEmulator) -> collections.Counter:
+    """Every write Marketo applied: lead creates / updates per (email, fields), list
+    additions and removals per lead."""
+    with emu.lock:
+        return collections.Counter(
+            (a.kind, a.key, json.dumps(a.fields, sort_keys=True))
+            if a.kind in ("created", "updated")
+            else (a.kind, a.key, a.list_id)
+            for a in emu.acks
+        )
+
+
 BRAZE_MAPPING = {
     "email": "email",
     "first_name": "first_name",
@@ -342,7 +424,7 @@ GOOGLE_MAPPING = {
 
 
 def targets(hubspot: bool = False) -> dict[str, Target]:
-    """The four destinations of this package, + HubSpot with ``hubspot=True``."""
+    """The four destinations of this package, + HubSpot and Marketo with ``hubspot=True``."""
     unlimited = dict(requests_per_window=None)
     out = {
         "braze": Target(
@@ -460,6 +542,35 @@ def targets(hubspot: bool = False) -> dict[str, Target]:
             selector="user_id",
             extra_write_path="memberships/add",
             batch_size_option=False,
+        )
+        out["marketo"] = Target(
+            "marketo",
+            MARKETO_TABLE,
+            "email",
+            MARKETO_MAPPING,
+            {"list_folder_id": 12},
+            marketo_rows,
+            lambda: MarketoEmulator(
+                config=MarketoConfig(
+                    client_id=SECRETS["MARKETO_CLIENT_ID"],
+                    tokens={SECRETS["MARKETO_CLIENT_SECRET"]},
+                    calls_per_window=None,
+                    daily=None,
+                    custom_fields=MARKETO_FIELDS,
+                )
+            ),
+            "/rest/v1/leads.json",
+            lambda emu: {
+                "MARKETO_BASE_URL": emu.url,
+                "MARKETO_CLIENT_ID": SECRETS["MARKETO_CLIENT_ID"],
+                "MARKETO_CLIENT_SECRET": SECRETS["MARKETO_CLIENT_SECRET"],
+            },
+            _marketo_holdings,
+            _marketo_sends,
+            _marketo_row_marker,
+            list_name=MARKETO_LIST,
+            selector="user_id",
+            extra_write_path="/rest/v1/lists/",
         )
     return out
 

@@ -187,7 +187,7 @@ def test_data_manager_field_violation_rejects_only_that_member(dest_env):
             if {"emailAddress": victim} in m["userData"]["userIdentifiers"]
         ]
         if idx:
-            from reverse_etl.emulators.google import _google_error
+            from audiences_emulators.google import _google_error
 
             return (
                 [],

@@ -23,8 +23,8 @@ from dest_support import (
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reverse_etl"))
 import retl_support as hubspot_support
 
+from audiences_emulators.hubspot import HubSpotEmulator
 from reverse_etl.destinations.hubspot import HubSpotDestination
-from reverse_etl.emulators.hubspot import HubSpotEmulator
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 N = 40

@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from reverse_etl.emulators.braze import SANDBOX_KEY, BrazeConfig, BrazeEmulator
-from reverse_etl.emulators.google import (
+from audiences_emulators.braze import SANDBOX_KEY, BrazeConfig, BrazeEmulator
+from audiences_emulators.google import (
     SANDBOX_DEVELOPER_TOKEN,
     SANDBOX_TOKEN,
     GoogleConfig,
     GoogleEmulator,
 )
-from reverse_etl.emulators.meta import SANDBOX_TOKEN as META_TOKEN
-from reverse_etl.emulators.meta import MetaConfig, MetaEmulator
+from audiences_emulators.meta import SANDBOX_TOKEN as META_TOKEN
+from audiences_emulators.meta import MetaConfig, MetaEmulator
 
 H64 = "a" * 64
 
@@ -297,7 +297,7 @@ def test_emulators_run_as_processes_for_the_sandbox(module, path, headers):
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", f"reverse_etl.emulators.{module}", "--port", str(port)],
+        [sys.executable, "-m", f"audiences_emulators.{module}", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

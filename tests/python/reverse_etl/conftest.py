@@ -21,7 +21,7 @@ from retl_support import (
     write_manifest,
 )
 
-from reverse_etl.emulators.hubspot import HubSpotEmulator
+from audiences_emulators.hubspot import HubSpotEmulator
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from audiences_emulators.hubspot import HubSpotConfig, HubSpotEmulator
 from reverse_etl.config import Project, load_project
-from reverse_etl.emulators.hubspot import HubSpotConfig, HubSpotEmulator
 from reverse_etl.engine import SyncEngine
 from reverse_etl.http.transport import RetryPolicy
 from reverse_etl.warehouse.base import Warehouse

@@ -14,8 +14,8 @@ import requests
 from click.testing import CliRunner
 from retl_support import TABLE, write_manifest
 
+from audiences_emulators.hubspot import SANDBOX_TOKEN
 from reverse_etl import cli
-from reverse_etl.emulators.hubspot import SANDBOX_TOKEN
 
 
 def _group() -> click.Group:
@@ -98,7 +98,7 @@ def test_sandbox_start_env_stop(tmp_path, monkeypatch):
 
 def test_emulator_module_entry_point():
     out = subprocess.run(
-        [sys.executable, "-m", "reverse_etl.emulators", "hubspot", "--help"],
+        [sys.executable, "-m", "audiences_emulators", "hubspot", "--help"],
         capture_output=True,
         text=True,
         check=True,

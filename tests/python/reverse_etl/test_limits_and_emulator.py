@@ -8,8 +8,8 @@ import pytest
 import requests
 from retl_support import TOKEN
 
+from audiences_emulators.hubspot import HubSpotEmulator
 from reverse_etl.core.errors import TransientError
-from reverse_etl.emulators.hubspot import HubSpotEmulator
 from reverse_etl.http.ratelimit import RollingWindowLimiter
 from reverse_etl.http.transport import RetryPolicy, backoff_wait
 

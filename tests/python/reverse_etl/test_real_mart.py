@@ -18,8 +18,8 @@ import pytest
 import yaml
 from retl_support import FAST_RETRY, TOKEN, emulator_config
 
+from audiences_emulators.hubspot import HubSpotEmulator
 from reverse_etl.config import load_project
-from reverse_etl.emulators.hubspot import HubSpotEmulator
 from reverse_etl.engine import SyncEngine
 from reverse_etl.manifest import resolve_model
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse

@@ -7,7 +7,7 @@ import time
 
 from retl_support import LIST_NAME, MAPPING, SCHEMA, TABLE, expected_properties, make_rows
 
-from reverse_etl.emulators.hubspot import HubSpotConfig
+from audiences_emulators.hubspot import HubSpotConfig
 
 T = f"{SCHEMA}.{TABLE}"
 
@@ -156,7 +156,7 @@ def test_real_hubspot_limits_small_scale(tmp_path, monkeypatch):
     keeps the sync at the ceiling without a single 429."""
     from retl_support import TOKEN, Env, create_table, emulator_config, insert_rows, write_manifest
 
-    from reverse_etl.emulators.hubspot import HubSpotEmulator
+    from audiences_emulators.hubspot import HubSpotEmulator
     from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
     emu = HubSpotEmulator(

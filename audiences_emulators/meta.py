@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from reverse_etl.emulators.base import Emulator, Request, Response
+from audiences_emulators.base import Emulator, Request, Response
 
 SANDBOX_TOKEN = "meta-sandbox-not-a-secret"
 DEFAULT_PORT = 8767
@@ -91,13 +91,13 @@ class MetaEmulator(Emulator):
         self.config = config or MetaConfig()
         self._init_state()
         r = self.add_route
-        r("POST", r"/act_(?P<acct>\d+)/customaudiences", self._create)
-        r("GET", r"/act_(?P<acct>\d+)/customaudiences", self._list)
-        r("POST", r"/(?P<aud>\d+)/users", self._add)
-        r("DELETE", r"/(?P<aud>\d+)/users", self._remove)
-        r("POST", r"/(?P<aud>\d+)/usersreplace", self._replace)
-        r("GET", r"/(?P<aud>\d+)/sessions", self._sessions)
-        r("GET", r"/(?P<aud>\d+)", self._get)
+        r("POST", r'/act_<re("\d+"):acct>/customaudiences', self._create)
+        r("GET", r'/act_<re("\d+"):acct>/customaudiences', self._list)
+        r("POST", r'/<re("\d+"):aud>/users', self._add)
+        r("DELETE", r'/<re("\d+"):aud>/users', self._remove)
+        r("POST", r'/<re("\d+"):aud>/usersreplace', self._replace)
+        r("GET", r'/<re("\d+"):aud>/sessions', self._sessions)
+        r("GET", r'/<re("\d+"):aud>', self._get)
 
     def _init_state(self) -> None:
         self.audiences: dict[str, dict[str, Any]] = {}
@@ -269,7 +269,7 @@ class MetaEmulator(Emulator):
             "delivery_status": {"code": 200},
         }
 
-    def _create(self, req: Request, m: re.Match) -> Response:
+    def _create(self, req: Request, args: dict[str, str]) -> Response:
         p = self.params(req)
         if not p.get("name"):
             return _graph_error("(#100) The parameter name is required", 100)
@@ -283,7 +283,7 @@ class MetaEmulator(Emulator):
         self._next_id += 1
         self.audiences[aid] = {
             "id": aid,
-            "account": m.group("acct"),
+            "account": args["acct"],
             "name": p["name"],
             "description": p.get("description", ""),
             "customer_file_source": p["customer_file_source"],
@@ -294,22 +294,22 @@ class MetaEmulator(Emulator):
         }
         return Response(200, {"id": aid})
 
-    def _list(self, req: Request, m: re.Match) -> Response:
+    def _list(self, req: Request, args: dict[str, str]) -> Response:
         data = [
             {"id": a["id"], "name": a["name"]}
             for a in self.audiences.values()
-            if a["account"] == m.group("acct")
+            if a["account"] == args["acct"]
         ]
         return Response(200, {"data": data, "paging": {"cursors": {}}})
 
-    def _get(self, req: Request, m: re.Match) -> Response:
-        aud = self.audiences.get(m.group("aud"))
+    def _get(self, req: Request, args: dict[str, str]) -> Response:
+        aud = self.audiences.get(args["aud"])
         if aud is None:
-            return _graph_error(f"(#100) Object with ID '{m.group('aud')}' does not exist", 100)
+            return _graph_error(f"(#100) Object with ID '{args['aud']}' does not exist", 100)
         return Response(200, self._view(aud))
 
-    def _sessions(self, req: Request, m: re.Match) -> Response:
-        aud = self.audiences.get(m.group("aud"))
+    def _sessions(self, req: Request, args: dict[str, str]) -> Response:
+        aud = self.audiences.get(args["aud"])
         if aud is None:
             return _graph_error("(#100) Unknown audience", 100)
         want = (req.query.get("session_id") or [None])[0]
@@ -390,10 +390,10 @@ class MetaEmulator(Emulator):
             s["progress"] = 100
         return sid
 
-    def _write(self, req: Request, m: re.Match, kind: str) -> Response:
-        aud = self.audiences.get(m.group("aud"))
+    def _write(self, req: Request, args: dict[str, str], kind: str) -> Response:
+        aud = self.audiences.get(args["aud"])
         if aud is None:
-            return _graph_error(f"(#100) Object with ID '{m.group('aud')}' does not exist", 100)
+            return _graph_error(f"(#100) Object with ID '{args['aud']}' does not exist", 100)
         if aud["id"] in self.config.flagged:
             return _graph_error("(#100) Audience Upload Blocked", 100, 1713230)
         if aud["fresh"]:
@@ -434,22 +434,22 @@ class MetaEmulator(Emulator):
             },
         )
 
-    def _add(self, req: Request, m: re.Match) -> Response:
-        return self._write(req, m, "add")
+    def _add(self, req: Request, args: dict[str, str]) -> Response:
+        return self._write(req, args, "add")
 
-    def _remove(self, req: Request, m: re.Match) -> Response:
-        return self._write(req, m, "remove")
+    def _remove(self, req: Request, args: dict[str, str]) -> Response:
+        return self._write(req, args, "remove")
 
-    def _replace(self, req: Request, m: re.Match) -> Response:
-        return self._write(req, m, "replace")
+    def _replace(self, req: Request, args: dict[str, str]) -> Response:
+        return self._write(req, args, "replace")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reverse_etl.emulators.meta --port 8767`` (sandbox and benchmarks)."""
+    """``python -m audiences_emulators.meta --port 8767`` (sandbox and benchmarks)."""
     import argparse
     import contextlib
 
-    ap = argparse.ArgumentParser(prog="python -m reverse_etl.emulators.meta")
+    ap = argparse.ArgumentParser(prog="python -m audiences_emulators.meta")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=DEFAULT_PORT)
     ap.add_argument("--token", action="append", help=f"accepted token ({SANDBOX_TOKEN})")

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reverse_etl.emulators.base import Emulator, Request, Response
+from audiences_emulators.base import Emulator, Request, Response
 
 SANDBOX_TOKEN = "sandbox-not-a-secret"
+LIST_ID = '<re("\\d+"):id>'  # a numeric list id in a route
 
 STANDARD_PROPERTIES = {
     "email",
@@ -91,14 +92,19 @@ class HubSpotEmulator(Emulator):
         r("POST", c + "/batch/create", self._create)
         r("POST", c + "/batch/update", self._update)
         r("POST", c + "/batch/read", self._read)
-        r("GET", c + "/(?P<id>[^/]+)", self._get_contact)
-        r("POST", "/crm/v3/lists/?", self._create_list)
-        r("GET", "/crm/v3/lists/object-type-id/(?P<ot>[^/]+)/name/(?P<name>.+)", self._list_by_name)
-        r("GET", "/crm/v3/lists/(?P<id>\\d+)", self._get_list)
-        r("PUT", "/crm/v3/lists/(?P<id>\\d+)/memberships/add", self._members_add)
-        r("PUT", "/crm/v3/lists/(?P<id>\\d+)/memberships/remove", self._members_remove)
-        r("PUT", "/crm/v3/lists/(?P<id>\\d+)/memberships/add-and-remove", self._members_add_remove)
-        r("GET", "/crm/v3/lists/(?P<id>\\d+)/memberships", self._members_get)
+        r("GET", c + "/<id>", self._get_contact)
+        r("POST", "/crm/v3/lists", self._create_list)
+        r("POST", "/crm/v3/lists/", self._create_list)
+        r("GET", "/crm/v3/lists/object-type-id/<ot>/name/<path:name>", self._list_by_name)
+        r("GET", "/crm/v3/lists/" + LIST_ID, self._get_list)
+        r("PUT", "/crm/v3/lists/" + LIST_ID + "/memberships/add", self._members_add)
+        r("PUT", "/crm/v3/lists/" + LIST_ID + "/memberships/remove", self._members_remove)
+        r(
+            "PUT",
+            "/crm/v3/lists/" + LIST_ID + "/memberships/add-and-remove",
+            self._members_add_remove,
+        )
+        r("GET", "/crm/v3/lists/" + LIST_ID + "/memberships", self._members_get)
         r("GET", "/account-info/v3/api-usage/daily/private-apps", self._usage)
 
     def _init_state(self) -> None:
@@ -474,16 +480,16 @@ class HubSpotEmulator(Emulator):
                 results.append(self._contact_view(cid))
         return self._finish(results, errors, 201 if kind == "create" else 200, started)
 
-    def _upsert(self, req: Request, m: re.Match) -> Response:
+    def _upsert(self, req: Request, args: dict[str, str]) -> Response:
         return self._upsert_like(req, "upsert")
 
-    def _create(self, req: Request, m: re.Match) -> Response:
+    def _create(self, req: Request, args: dict[str, str]) -> Response:
         return self._upsert_like(req, "create")
 
-    def _update(self, req: Request, m: re.Match) -> Response:
+    def _update(self, req: Request, args: dict[str, str]) -> Response:
         return self._upsert_like(req, "update")
 
-    def _read(self, req: Request, m: re.Match) -> Response:
+    def _read(self, req: Request, args: dict[str, str]) -> Response:
         started = _now_iso()
         inputs, bad = self._batch_guard(req)
         if bad:
@@ -517,8 +523,8 @@ class HubSpotEmulator(Emulator):
             return Response(207, body_out)
         return Response(200, body_out)
 
-    def _get_contact(self, req: Request, m: re.Match) -> Response:
-        cid = m.group("id")
+    def _get_contact(self, req: Request, args: dict[str, str]) -> Response:
+        cid = args["id"]
         if cid not in self.contacts:
             return self._err(404, "Object not found", "OBJECT_NOT_FOUND")
         return Response(200, self._contact_view(cid))
@@ -527,7 +533,7 @@ class HubSpotEmulator(Emulator):
     def _list_view(self, lst: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in lst.items() if k != "members"} | {"size": len(lst["members"])}
 
-    def _create_list(self, req: Request, m: re.Match) -> Response:
+    def _create_list(self, req: Request, args: dict[str, str]) -> Response:
         b = req.body if isinstance(req.body, dict) else {}
         name = b.get("name")
         if not name or b.get("objectTypeId") is None or b.get("processingType") is None:
@@ -550,17 +556,15 @@ class HubSpotEmulator(Emulator):
         }
         return Response(200, {"list": self._list_view(self.lists[lid])})
 
-    def _list_by_name(self, req: Request, m: re.Match) -> Response:
-        from urllib.parse import unquote
-
-        name = unquote(m.group("name"))
+    def _list_by_name(self, req: Request, args: dict[str, str]) -> Response:
+        name = args["name"]  # (werkzeug decoded the path)
         for lst in self.lists.values():
-            if lst["name"] == name and lst["objectTypeId"] == m.group("ot"):
+            if lst["name"] == name and lst["objectTypeId"] == args["ot"]:
                 return Response(200, {"list": self._list_view(lst)})
         return self._err(404, f"List with name {name} does not exist", "OBJECT_NOT_FOUND")
 
-    def _get_list(self, req: Request, m: re.Match) -> Response:
-        lst = self.lists.get(m.group("id"))
+    def _get_list(self, req: Request, args: dict[str, str]) -> Response:
+        lst = self.lists.get(args["id"])
         if lst is None:
             return self._err(404, "List not found", "OBJECT_NOT_FOUND")
         return Response(200, {"list": self._list_view(lst)})
@@ -600,24 +604,24 @@ class HubSpotEmulator(Emulator):
             {"recordsIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing},
         )
 
-    def _members_add(self, req: Request, m: re.Match) -> Response:
+    def _members_add(self, req: Request, args: dict[str, str]) -> Response:
         if not isinstance(req.body, list):
             return self._err(400, "Body must be a JSON array of record ids", "VALIDATION_ERROR")
-        return self._membership(m.group("id"), req.body, [])
+        return self._membership(args["id"], req.body, [])
 
-    def _members_remove(self, req: Request, m: re.Match) -> Response:
+    def _members_remove(self, req: Request, args: dict[str, str]) -> Response:
         if not isinstance(req.body, list):
             return self._err(400, "Body must be a JSON array of record ids", "VALIDATION_ERROR")
-        return self._membership(m.group("id"), [], req.body)
+        return self._membership(args["id"], [], req.body)
 
-    def _members_add_remove(self, req: Request, m: re.Match) -> Response:
+    def _members_add_remove(self, req: Request, args: dict[str, str]) -> Response:
         b = req.body if isinstance(req.body, dict) else {}
         return self._membership(
-            m.group("id"), b.get("recordIdsToAdd") or [], b.get("recordIdsToRemove") or []
+            args["id"], b.get("recordIdsToAdd") or [], b.get("recordIdsToRemove") or []
         )
 
-    def _members_get(self, req: Request, m: re.Match) -> Response:
-        lst = self.lists.get(m.group("id"))
+    def _members_get(self, req: Request, args: dict[str, str]) -> Response:
+        lst = self.lists.get(args["id"])
         if lst is None:
             return self._err(404, "List not found", "OBJECT_NOT_FOUND")
         limit = min(250, int((req.query.get("limit") or ["100"])[0]))
@@ -632,7 +636,7 @@ class HubSpotEmulator(Emulator):
             body["paging"] = {"next": {"after": str(after + limit)}}
         return Response(200, body)
 
-    def _usage(self, req: Request, m: re.Match) -> Response:
+    def _usage(self, req: Request, args: dict[str, str]) -> Response:
         tok = req.headers.get("x-emulator-token", "")
         return Response(
             200,

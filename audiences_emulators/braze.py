@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reverse_etl.emulators.base import Emulator, Request, Response
+from audiences_emulators.base import Emulator, Request, Response
 
 SANDBOX_KEY = "braze-sandbox-not-a-secret"
 DEFAULT_PORT = 8766
@@ -244,7 +244,7 @@ class BrazeEmulator(Emulator):
         )
         self.users.setdefault(self._user_key(obj), {"external_id": self._user_key(obj)})
 
-    def _track(self, req: Request, m: re.Match) -> Response:
+    def _track(self, req: Request, args: dict[str, str]) -> Response:
         body = req.body if isinstance(req.body, dict) else {}
         arrays = {k: body.get(k) or [] for k in ("attributes", "events", "purchases")}
         if any(not isinstance(v, list) for v in arrays.values()):
@@ -298,7 +298,7 @@ class BrazeEmulator(Emulator):
             out["errors"] = errors
         return Response(cfg.success_status, out)
 
-    def _export(self, req: Request, m: re.Match) -> Response:
+    def _export(self, req: Request, args: dict[str, str]) -> Response:
         """``/users/export/ids``: standard fields at the top level, custom attributes under
         ``custom_attributes``; at most 50 external ids per request."""
         body = req.body if isinstance(req.body, dict) else {}
@@ -323,7 +323,7 @@ class BrazeEmulator(Emulator):
             resp["invalid_user_ids"] = missing
         return Response(201, resp)
 
-    def _delete(self, req: Request, m: re.Match) -> Response:
+    def _delete(self, req: Request, args: dict[str, str]) -> Response:
         body = req.body if isinstance(req.body, dict) else {}
         ids = [str(i) for i in body.get("external_ids") or []]
         if len(ids) > 50:
@@ -335,11 +335,11 @@ class BrazeEmulator(Emulator):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reverse_etl.emulators.braze --port 8766`` (sandbox and benchmarks)."""
+    """``python -m audiences_emulators.braze --port 8766`` (sandbox and benchmarks)."""
     import argparse
     import contextlib
 
-    ap = argparse.ArgumentParser(prog="python -m reverse_etl.emulators.braze")
+    ap = argparse.ArgumentParser(prog="python -m audiences_emulators.braze")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=DEFAULT_PORT)
     ap.add_argument("--key", action="append", help=f"accepted REST API key ({SANDBOX_KEY})")

@@ -1,4 +1,4 @@
-"""python -m reverse_etl.emulators hubspot --port P [options]"""
+"""python -m audiences_emulators hubspot --port P [options]"""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import contextlib
 import sys
 
-from reverse_etl.emulators.hubspot import SANDBOX_TOKEN, HubSpotConfig, HubSpotEmulator
+from audiences_emulators.hubspot import SANDBOX_TOKEN, HubSpotConfig, HubSpotEmulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m reverse_etl.emulators")
+    ap = argparse.ArgumentParser(prog="python -m audiences_emulators")
     sub = ap.add_subparsers(dest="name", required=True)
     hs = sub.add_parser("hubspot", help="HubSpot contacts + lists emulator")
     hs.add_argument("--host", default="127.0.0.1")

@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from reverse_etl.emulators.base import Emulator, Request, Response
+from audiences_emulators.base import Emulator, Request, Response
 
 SANDBOX_TOKEN = "google-sandbox-not-a-secret"
 SANDBOX_DEVELOPER_TOKEN = "google-sandbox-developer-token"
@@ -116,11 +116,11 @@ class GoogleEmulator(Emulator):
         r = self.add_route
         r("POST", r"/v1/audienceMembers:ingest", self._dm_ingest)
         r("POST", r"/v1/audienceMembers:remove", self._dm_remove)
-        c = r"/v\d+/customers/(?P<cid>\d+)"
+        c = r'/<re("v\d+"):version>/customers/<re("\d+"):cid>'
         r("POST", c + r"/userLists:mutate", self._user_lists)
         r("POST", c + r"/offlineUserDataJobs:create", self._job_create)
-        r("POST", c + r"/offlineUserDataJobs/(?P<job>\d+):addOperations", self._job_add)
-        r("POST", c + r"/offlineUserDataJobs/(?P<job>\d+):run", self._job_run)
+        r("POST", c + r'/offlineUserDataJobs/<re("\d+"):job>:addOperations', self._job_add)
+        r("POST", c + r'/offlineUserDataJobs/<re("\d+"):job>:run', self._job_run)
         r("POST", c + r"/googleAds:search", self._search)
 
     def _init_state(self) -> None:
@@ -479,14 +479,14 @@ class GoogleEmulator(Emulator):
             self.request_ids.append(rid)
         return Response(200, {"requestId": rid})
 
-    def _dm_ingest(self, req: Request, m: re.Match) -> Response:
+    def _dm_ingest(self, req: Request, args: dict[str, str]) -> Response:
         return self._dm(req, False)
 
-    def _dm_remove(self, req: Request, m: re.Match) -> Response:
+    def _dm_remove(self, req: Request, args: dict[str, str]) -> Response:
         return self._dm(req, True)
 
     # --- Google Ads: user lists --------------------------------------------------------------
-    def _user_lists(self, req: Request, m: re.Match) -> Response:
+    def _user_lists(self, req: Request, args: dict[str, str]) -> Response:
         ops = (req.body or {}).get("operations") or []
         results = []
         for i, op in enumerate(ops):
@@ -512,7 +512,7 @@ class GoogleEmulator(Emulator):
                     ],
                     "Invalid argument",
                 )
-            rn = f"customers/{m.group('cid')}/userLists/{self._id()}"
+            rn = f"customers/{args['cid']}/userLists/{self._id()}"
             self.user_lists[rn] = {
                 "resourceName": rn,
                 "name": create["name"],
@@ -523,7 +523,7 @@ class GoogleEmulator(Emulator):
         return Response(200, {"results": results})
 
     # --- Google Ads: jobs --------------------------------------------------------------------
-    def _job_create(self, req: Request, m: re.Match) -> Response:
+    def _job_create(self, req: Request, args: dict[str, str]) -> Response:
         job = (req.body or {}).get("job") or {}
         meta = job.get("customerMatchUserListMetadata") or {}
         if (
@@ -557,7 +557,7 @@ class GoogleEmulator(Emulator):
                 "Invalid argument",
             )
         jid = self._id()
-        rn = f"customers/{m.group('cid')}/offlineUserDataJobs/{jid}"
+        rn = f"customers/{args['cid']}/offlineUserDataJobs/{jid}"
         self.jobs[jid] = {
             "resourceName": rn,
             "userList": meta["userList"],
@@ -570,8 +570,8 @@ class GoogleEmulator(Emulator):
         }
         return Response(200, {"resourceName": rn})
 
-    def _job_add(self, req: Request, m: re.Match) -> Response:
-        job = self.jobs.get(m.group("job"))
+    def _job_add(self, req: Request, args: dict[str, str]) -> Response:
+        job = self.jobs.get(args["job"])
         if job is None:
             return _ads_failure(
                 404,
@@ -706,8 +706,8 @@ class GoogleEmulator(Emulator):
             )
         return Response(200, {})
 
-    def _job_run(self, req: Request, m: re.Match) -> Response:
-        job = self.jobs.get(m.group("job"))
+    def _job_run(self, req: Request, args: dict[str, str]) -> Response:
+        job = self.jobs.get(args["job"])
         if job is None:
             return _ads_failure(
                 404,
@@ -746,7 +746,7 @@ class GoogleEmulator(Emulator):
         return Response(
             200,
             {
-                "name": f"customers/{m.group('cid')}/operations/{uuid.uuid4().hex}",
+                "name": f"customers/{args['cid']}/operations/{uuid.uuid4().hex}",
                 "done": False,
                 "metadata": {"resourceName": job["resourceName"]},
             },
@@ -769,7 +769,7 @@ class GoogleEmulator(Emulator):
                 job["status"] = "SUCCESS"
 
     # --- GAQL -------------------------------------------------------------------------------
-    def _search(self, req: Request, m: re.Match) -> Response:
+    def _search(self, req: Request, args: dict[str, str]) -> Response:
         query = str((req.body or {}).get("query") or "")
         self._advance_jobs()
         where = re.search(r"WHERE\s+(\w+)\.(\w+)\s*=\s*'([^']*)'", query, re.I)
@@ -822,11 +822,11 @@ class GoogleEmulator(Emulator):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reverse_etl.emulators.google --port 8768`` (Data Manager + Ads REST)."""
+    """``python -m audiences_emulators.google --port 8768`` (Data Manager + Ads REST)."""
     import argparse
     import contextlib
 
-    ap = argparse.ArgumentParser(prog="python -m reverse_etl.emulators.google")
+    ap = argparse.ArgumentParser(prog="python -m audiences_emulators.google")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=DEFAULT_PORT)
     ap.add_argument("--token", action="append", help=f"accepted OAuth token ({SANDBOX_TOKEN})")

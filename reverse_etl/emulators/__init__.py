@@ -1,1 +1,0 @@
-"""Local HTTP emulators of destination APIs (for tests, benchmarks and the sandbox)."""
