@@ -236,8 +236,8 @@ def status(config_path, target, limit, as_json):
 
 @click.group("sandbox")
 def sandbox():
-    """Local emulators of the four destination APIs (HubSpot, Braze, Meta, Google), for demos
-    and manual testing."""
+    """Local emulators of the five destination APIs (HubSpot, Braze, Meta, Google, Marketo),
+    for demos and manual testing."""
 
 
 def _sandbox_properties(config_path: str) -> list[str] | None:
@@ -258,6 +258,7 @@ def _sandbox_urls(port: int) -> str:
             ("Braze", "BRAZE_REST_ENDPOINT"),
             ("Meta", "META_GRAPH_URL"),
             ("Google", "GOOGLE_DATA_MANAGER_URL"),
+            ("Marketo", "MARKETO_BASE_URL"),
         )
         if var in env
     )

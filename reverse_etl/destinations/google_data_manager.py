@@ -9,7 +9,7 @@ of one Google Ads user list per sync, ingested and removed with
   SHA-256 hashed here, as are names; country and postal code go in clear inside ``address``
   (sent only when all four address parts exist, as Google requires).
 - Consent per member: from the consent columns when mapped, else ``CONSENT_GRANTED`` for both
-  purposes, because the audience mart only holds people with ads consent (README: privacy and consent).
+  purposes, because the audience mart only holds people with ads consent (README: consent).
 - ``validate`` sends a batch with ``validateOnly`` (used by ``--dry-run``); nothing is applied.
 - 429 ``RESOURCE_EXHAUSTED`` is retried after Google's ``retryDelay``; every ``requestId`` is
   logged and kept in :attr:`GoogleDataManagerDestination.request_ids`.

@@ -575,7 +575,8 @@ def test_long_quota_stops_the_run_clearly_and_the_next_run_resumes(dest_env, nam
 
 @pytest.mark.parametrize("name", EVERY)
 def test_python_heap_does_not_grow_with_rows(dest_env, name):
-    """Python holds one page of the diff and one batch, never the model (docs/decisions/0003-sync-state-in-the-warehouse.md)."""
+    """Python holds one page of the diff and one batch, never the model
+    (docs/decisions/0003-sync-state-in-the-warehouse.md)."""
     env = dest_env(name, n=300, options=_small_batches(name))
     peaks = []
     for extra in (0, 900):

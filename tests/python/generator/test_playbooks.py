@@ -100,8 +100,8 @@ def test_interaction_events_at_plausible_rates(db):
     assert 0.02 <= p["sessions_with_video_play_share"] <= 0.15
     assert 0.02 <= p["sessions_with_cta_click_share"] <= 0.15
     assert 0.005 <= p["sessions_with_form_submit_share"] <= 0.05
-    assert 0.10 <= p["repeat_item_pair_share"] <= 0.30  # public reference: 15.5 % (docs/generator-calibration.md)
-    assert 0.6 <= p["cart_abandonment_share"] <= 0.8  # public reference: ~70 % (docs/generator-calibration.md)
+    assert 0.10 <= p["repeat_item_pair_share"] <= 0.30  # public reference: 15.5 %
+    assert 0.6 <= p["cart_abandonment_share"] <= 0.8  # public reference: ~70 %
 
 
 def test_search_term_only_on_search_events_and_matches_the_results_page(con):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[3] / "reverse_etl"
 # The emulators are a separate program (the sandbox); they are not part of the engine.
-EXCLUDED = ("reverse_etl.emulators",)
+EXCLUDED: tuple[str, ...] = ()
 # Function-level imports that are allowed: optional database drivers loaded only when that
 # warehouse is used. Never a module of the engine's layers.
 LAZY_OK = {
