@@ -83,6 +83,30 @@ def running(root: Path) -> SandboxInfo | None:
     return None
 
 
+def _spawn(root: Path, name: str, port: int, cmd: list[str]) -> subprocess.Popen[bytes]:
+    """Starts one emulator process, waits until it listens (10 s at most), writes its pid."""
+    d = _dir(root)
+    log = open(d / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=root,
+    )
+    log.close()
+    deadline = time.monotonic() + 10
+    while not _listening(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the {name} emulator did not start on port {port}; see {d / (name + '.log')}"
+            )
+        time.sleep(0.05)
+    (d / f"{name}.pid").write_text(str(proc.pid))
+    return proc
+
+
 def _start_others(root: Path) -> None:
     """Start the Braze, Meta, Google and Marketo emulators that are not running yet."""
     d = _dir(root)
@@ -90,8 +114,10 @@ def _start_others(root: Path) -> None:
     for name, port in OTHERS.items():
         if _listening(port):  # ours (see the pid file) or an emulator started by hand
             continue
-        log = open(d / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-        proc = subprocess.Popen(
+        _spawn(
+            root,
+            name,
+            port,
             [
                 sys.executable,
                 "-m",
@@ -102,21 +128,7 @@ def _start_others(root: Path) -> None:
                 str(port),
                 *EXTRA_ARGS.get(name, []),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=root,
         )
-        log.close()
-        deadline = time.monotonic() + 10
-        while not _listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the {name} emulator did not start on port {port}; see {d / (name + '.log')}"
-                )
-            time.sleep(0.05)
-        (d / f"{name}.pid").write_text(str(proc.pid))
 
 
 def start(root: Path, port: int = DEFAULT_PORT, properties: list[str] | None = None) -> SandboxInfo:
@@ -141,24 +153,7 @@ def start(root: Path, port: int = DEFAULT_PORT, properties: list[str] | None = N
             cmd += ["--property", p]
     else:
         cmd.append("--any-property")
-    log = open(d / "hubspot.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=root,
-    )
-    log.close()
-    deadline = time.monotonic() + 10
-    while not _listening(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(
-                f"the HubSpot emulator did not start on port {port}; see {d / 'hubspot.log'}"
-            )
-        time.sleep(0.05)
-    (d / "hubspot.pid").write_text(str(proc.pid))
+    proc = _spawn(root, "hubspot", port, cmd)
     (d / "hubspot.port").write_text(str(port))
     return SandboxInfo(proc.pid, port, False)
 
