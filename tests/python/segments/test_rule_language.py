@@ -64,9 +64,11 @@ def check_rules(tmp_path_factory: pytest.TempPathFactory):
     from dbt.cli.main import dbtRunner
 
     work = tmp_path_factory.mktemp("rules")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ["DBT_PROFILES_DIR"] = str(REPO)
-    os.environ["AUDIENCES_DUCKDB_PATH"] = str(work / "rules.duckdb")
+    # dbt runs in this process: its environment is set for this module only
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    patch.setenv("DBT_PROFILES_DIR", str(REPO))
+    patch.setenv("AUDIENCES_DUCKDB_PATH", str(work / "rules.duckdb"))
     common = ["--project-dir", str(REPO), "--target-path", str(work / "target")]
     parsed = dbtRunner().invoke(["parse", "--quiet", *common])
     assert parsed.success, parsed.exception
@@ -89,7 +91,8 @@ def check_rules(tmp_path_factory: pytest.TempPathFactory):
         )
         return result.success, "\n".join(str(m) for m in messages)
 
-    return run
+    yield run
+    patch.undo()
 
 
 def _segment(name: str, rule: Any) -> dict[str, Any]:
