@@ -403,7 +403,7 @@ def test_var_readers_and_changed_vars(production: tuple[Path, Path], tmp_path: P
     # through a macro (is_holdout) and directly in SQL
     assert models_reading_vars(manifest, ["holdout_percent"]) == ["segment_memberships"]
     assert models_reading_vars(manifest, ["session_inactivity_seconds"]) == [
-        "fct_page_views",
+        "int_tracker__page_views",
         "int_tracker__sessionized_events",
     ]
     # segment_definitions lists the custom segments from the graph; it is no ancestor of
