@@ -160,10 +160,16 @@ class Emulator:
     def after(self, req: Request, resp: Response) -> None:
         return None
 
+    def _init_state(self) -> None:
+        """The emulator's own records and counters, as on a fresh start (called under the
+        lock by reset)."""
+        return None
+
     def reset(self) -> None:
         with self.lock:
             self.faults.clear()
             self.stats = {"requests": 0, "faults": 0}
+            self._init_state()
 
     def summary(self) -> dict[str, Any]:
         return {}

@@ -101,11 +101,6 @@ class BrazeEmulator(Emulator):
         self.throttled = 0
         self.api_calls = 0
 
-    def reset(self) -> None:
-        super().reset()
-        with self.lock:
-            self._init_state()
-
     def summary(self) -> dict[str, Any]:
         return {
             "users": len(self.users),

@@ -146,11 +146,6 @@ class GoogleEmulator(Emulator):
         self.api_calls = 0
         self.concurrent_rejections = 0
 
-    def reset(self) -> None:
-        super().reset()
-        with self.lock:
-            self._init_state()
-
     def summary(self) -> dict[str, Any]:
         return {
             "throttled": self.throttled,

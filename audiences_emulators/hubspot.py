@@ -122,11 +122,6 @@ class HubSpotEmulator(Emulator):
         self.api_calls = 0
         self.calls_by_path: collections.Counter[str] = collections.Counter()
 
-    def reset(self) -> None:
-        super().reset()
-        with self.lock:
-            self._init_state()
-
     # --- helpers for tests -------------------------------------------------------------
     def contact_by_email(self, email: str) -> dict[str, Any] | None:
         with self.lock:

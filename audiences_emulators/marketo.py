@@ -204,11 +204,6 @@ class MarketoEmulator(Emulator):
         self.token_requests = 0
         self.query_token_uses = 0
 
-    def reset(self) -> None:
-        super().reset()
-        with self.lock:
-            self._init_state()
-
     # --- helpers for tests -------------------------------------------------------------
     def lead_by_email(self, email: str) -> dict[str, Any] | None:
         with self.lock:

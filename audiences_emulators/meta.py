@@ -110,11 +110,6 @@ class MetaEmulator(Emulator):
         self.api_calls = 0
         self.versions: collections.Counter[str] = collections.Counter()
 
-    def reset(self) -> None:
-        super().reset()
-        with self.lock:
-            self._init_state()
-
     def summary(self) -> dict[str, Any]:
         return {
             "audiences": len(self.audiences),
