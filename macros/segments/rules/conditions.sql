@@ -56,16 +56,18 @@
 {%- endmacro %}
 
 
-{#- Registers a leaf and returns the formula that reads it. -#}
+{#- Registers a leaf and returns the formula that reads it (kept as leaf.formula). -#}
 {% macro segment_rule_add_leaf(ctx, leaf) -%}
     {%- do leaf.update({'number': ctx.leaves | length + 1}) -%}
     {%- do leaf.update({'cte': 'leaf_' ~ ctx.segment ~ '_' ~ leaf.number}) -%}
-    {%- do ctx.leaves.append(leaf) -%}
     {%- if leaf.kind == 'column' -%}
-        {{ return(leaf.predicate) }}
+        {%- do leaf.update({'formula': leaf.predicate}) -%}
+    {%- else -%}
+        {%- set read = '(coalesce(' ~ leaf.cte ~ '.passed, ' ~ leaf.default_passed ~ ') = 1)' -%}
+        {%- do leaf.update({'formula': '(not ' ~ read ~ ')' if leaf.get('negate') else read}) -%}
     {%- endif -%}
-    {%- set read = '(coalesce(' ~ leaf.cte ~ '.passed, ' ~ leaf.default_passed ~ ') = 1)' -%}
-    {{ return('(not ' ~ read ~ ')' if leaf.get('negate') else read) }}
+    {%- do ctx.leaves.append(leaf) -%}
+    {{ return(leaf.formula) }}
 {%- endmacro %}
 
 

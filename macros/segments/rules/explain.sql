@@ -127,16 +127,13 @@
         {%- for leaf in segment.leaves -%}
             {%- if leaf.kind == 'column' -%}
                 {%- set value = leaf.value_sql -%}
-                {%- set passed = leaf.predicate -%}
                 {%- set joined = '' -%}
             {%- else -%}
                 {%- set value = 'cast(' ~ leaf.cte ~ '.value as ' ~ dbt.type_string() ~ ')' -%}
-                {%- set passed = '(coalesce(' ~ leaf.cte ~ '.passed, ' ~ leaf.default_passed ~ ') = 1)' -%}
-                {%- set passed = '(not ' ~ passed ~ ')' if leaf.get('negate') else passed -%}
                 {%- set joined = ' left join ' ~ leaf.cte ~ ' on profile.person_id = ' ~ leaf.cte ~ '.person_id' -%}
             {%- endif -%}
             {%- do selects.append("select '" ~ segment.name ~ "', " ~ leaf.number ~ ", " ~ value
-                ~ ", case when " ~ passed ~ " then 1 else 0 end from profile" ~ joined) -%}
+                ~ ", case when " ~ leaf.formula ~ " then 1 else 0 end from profile" ~ joined) -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- set query = 'with ' ~ ctes | join(',\n') ~ '\n' ~ selects | join('\nunion all\n') -%}
