@@ -1,0 +1,43 @@
+"""A real Redis server for the real-time tests, started by the project's own script.
+
+Each test gets its own key prefix, so tests never see each other's keys and the server is
+shared (started once per session by scripts/redis_up.sh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from audiences.realtime.keys import RedisKeys
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("AUDIENCES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    subprocess.run(["bash", str(ROOT / "scripts" / "redis_up.sh")], check=True)
+    return url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def keys(redis_client: redis.Redis) -> Iterator[RedisKeys]:
+    """A fresh key prefix for one test; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield RedisKeys(prefix)
+    names = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
+    if names:
+        redis_client.delete(*names)
