@@ -1,0 +1,130 @@
+"""The event stream behind one small interface.
+
+``EventStream`` is all the API, the evaluator and the loader know of the stream, so a Kafka
+topic can replace Redis Streams by implementing these five methods (docs/realtime.md, "Kafka
+instead of Redis Streams"). ``RedisEventStream`` is the shipped implementation: one Redis
+stream, one consumer group per reader, entries acknowledged only after the reader has
+committed what it did with them (at-least-once delivery; readers make it exactly-once with
+their own commit watermark, see audiences/realtime/loader.py and the evaluator).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+
+from audiences.realtime.keys import RedisKeys
+
+# KEYS = seen keys of the batch (one per event), then the stream key.
+# ARGV = ttl seconds, then the JSON of each event. Adds the events whose seen key is new,
+# in order, all inside one script run (Redis runs a script atomically): a batch is never
+# half-accepted. Returns the number of events added.
+_PUBLISH = """
+local n = #KEYS - 1
+local stream = KEYS[#KEYS]
+local added = 0
+for i = 1, n do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', stream, '*', 'e', ARGV[i + 1])
+    added = added + 1
+  end
+end
+return added
+"""
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One delivered event: its position in the stream and the event (raw column names)."""
+
+    entry_id: str
+    event: dict[str, Any]
+
+
+class EventStream(Protocol):
+    def publish(self, events: Sequence[dict[str, Any]]) -> int:
+        """Append the events whose ``event_id`` was never accepted before, atomically;
+        return how many were new."""
+        ...
+
+    def ensure_group(self, group: str) -> None:
+        """Create the consumer group (reading from the start of the stream) if missing."""
+        ...
+
+    def read(
+        self, group: str, consumer: str, count: int, block_ms: int = 0, *, pending: bool = False
+    ) -> list[StreamEntry]:
+        """Up to ``count`` entries for ``consumer``: new ones, or with ``pending`` the ones it
+        was given before and never acknowledged (what a restart must finish first)."""
+        ...
+
+    def ack(self, group: str, entry_ids: Sequence[str]) -> None:
+        """The group is done with these entries."""
+        ...
+
+    def lag(self, group: str) -> int:
+        """Entries not yet delivered to the group plus those delivered and not acknowledged."""
+        ...
+
+
+class RedisEventStream:
+    """Redis Streams implementation of :class:`EventStream`."""
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys, dedup_ttl_seconds: int = 7 * 86400):
+        self.client = client
+        self.keys = keys
+        self.dedup_ttl_seconds = dedup_ttl_seconds
+        self._publish = client.register_script(_PUBLISH)
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> int:
+        if not events:
+            return 0
+        seen = [self.keys.seen(str(e["event_id"])) for e in events]
+        bodies = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in events]
+        return int(
+            self._publish(keys=[*seen, self.keys.events], args=[self.dedup_ttl_seconds, *bodies])
+        )
+
+    def ensure_group(self, group: str) -> None:
+        try:
+            self.client.xgroup_create(self.keys.events, group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(
+        self, group: str, consumer: str, count: int, block_ms: int = 0, *, pending: bool = False
+    ) -> list[StreamEntry]:
+        reply = self.client.xreadgroup(
+            group,
+            consumer,
+            {self.keys.events: "0" if pending else ">"},
+            count=count,
+            block=None if pending or block_ms <= 0 else block_ms,
+        )
+        out: list[StreamEntry] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                if fields is None:  # trimmed away while pending
+                    continue
+                raw = fields.get("e") if isinstance(fields, dict) else None
+                if raw is None:
+                    raw = fields.get(b"e")
+                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                out.append(StreamEntry(eid, json.loads(raw)))
+        return out
+
+    def ack(self, group: str, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            self.client.xack(self.keys.events, group, *entry_ids)
+
+    def lag(self, group: str) -> int:
+        for info in self.client.xinfo_groups(self.keys.events):
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name == group:
+                return int(info.get("lag") or 0) + int(info.get("pending") or 0)
+        return int(self.client.xlen(self.keys.events))
