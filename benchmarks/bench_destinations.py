@@ -81,15 +81,23 @@ MARTS = {
         FROM range({{rows}}) r(i)""",
 }
 MART_OF = {"braze": "aud_braze_users", "marketo": "aud_marketo_leads"}  # (others: aud_ads)
+# The null destination (benchmarks/null_destination.py) acknowledges every row without a
+# request: its figures are the engine's own cost per row.
+NULL = "null"
 
 
 def shipped_sync(name: str, rate_limit: bool = False):
     """The sync of destination ``name`` as shipped in syncs.yml (its mapping and options), run
     on the whole benchmark mart: no segment filter, no Braze events (the figures are the
     attribute rows), client-side limits off. Google Ads, commented out there, takes the Google
-    sync's mapping with the Ads account."""
+    sync's mapping with the Ads account; the null destination takes Meta's sync."""
     from reverse_etl.config import SyncConfig
 
+    if name == NULL:
+        base = shipped("meta")
+        return SyncConfig.model_validate(
+            {**base.model_dump(exclude_none=True), "name": "bench_null", "where": None}
+        )
     base = shipped("google_data_manager" if name == "google_ads" else name)
     options = {k: v for k, v in base.options.items() if k != "events"}
     if name == "google_ads":
@@ -185,10 +193,15 @@ def child(root: Path, name: str, rate_limit: bool) -> None:
 
     HttpTransport._once = timed  # record when each request leaves
     sync = shipped_sync(name, rate_limit)
-    limits = build_destination(sync).limits
+    factory = build_destination
+    if name == NULL:
+        from null_destination import NullDestination
+
+        factory = NullDestination
+    limits = factory(sync).limits
     project = Project(path=root / "syncs.yml", file=SyncsFile(syncs=[sync]))
     wh = DuckDBWarehouse.from_env(str(root / "w.duckdb"))  # AUDIENCES_SYNC_MEMORY_LIMIT
-    engine = SyncEngine(project, wh)
+    engine = SyncEngine(project, wh, destination_factory=factory)
     t0 = time.monotonic()
     first = engine.run(sync)
     t1 = time.monotonic()
@@ -235,13 +248,17 @@ def measure(name: str, rows: int, rate_limit: bool = False) -> dict:
         t = time.monotonic()
         build_mart(root / "w.duckdb", name, rows)
         build_s = time.monotonic() - t
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        cmd = [__file__, "--child", str(root), "--destination", name]
+        if name == NULL:
+            result = run_child(cmd, env)
+            result.update(rows=rows, build_seconds=build_s, destination=name)
+            return result
         module, args = EMULATOR[name]
         if rate_limit:
             args = [*args, *LIMITED[name]]  # (the later flag wins)
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with running_emulator(["-m", f"audiences_emulators.{module}", *args], env) as url:
             env.update(env_for(name, url))
-            cmd = [__file__, "--child", str(root), "--destination", name]
             result = run_child(cmd + (["--rate-limit", "on"] if rate_limit else []), env)
             with urllib.request.urlopen(f"{url}/__emulator/stats", timeout=30) as fh:
                 result["emulator_throttled"] = json.load(fh).get("throttled")
@@ -251,6 +268,14 @@ def measure(name: str, rows: int, rate_limit: bool = False) -> dict:
 
 def figures(r: dict) -> str:
     rows, c = r["rows"], r["first_counts"]
+    if r["destination"] == NULL:
+        return (
+            f"null destination (engine overhead): {rows:,} rows, first sync "
+            f"{r['first_status']} in {r['first_seconds']:.1f} s = "
+            f"{1e6 * r['first_seconds'] / rows:.1f} µs per row ({rows / r['first_seconds']:,.0f} "
+            f"rows/s); peak RSS {r['peak_rss_mb']:.0f} MB; unchanged rerun "
+            f"{r['rerun_seconds']:.2f} s"
+        )
     return (
         f"{r['destination']}: {rows:,} rows, first sync {r['first_status']} in "
         f"{r['first_seconds']:.1f} s ({rows / r['first_seconds']:,.0f} rows/s, "
@@ -280,7 +305,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--destination", choices=[*EMULATOR, "all"], default="all")
+    ap.add_argument("--destination", choices=[*EMULATOR, NULL, "all"], default="all")
     ap.add_argument("--suite", action="store_true", help="100k and 1M rows, all destinations")
     ap.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     ap.add_argument("--note", help="free text appended to the recorded figures")

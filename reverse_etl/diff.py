@@ -216,9 +216,12 @@ class Diff:
         """Yield (kind, records) batches of at most ``batch_size``: kind is ``upsert`` (add /
         change) or ``remove``; a batch never mixes kinds. Python holds one page at a time."""
         t = self.pending_table
+        # text columns and '' for NULL straight from SQL: a record is then one zip per row
         cols = ", ".join(
-            ["action", "k", "fp", "dest_id"] + [f"f{i}" for i in range(len(self.fields))]
+            ["action", "k", "fp", "dest_id"]
+            + [f"COALESCE(f{i}, '')" for i in range(len(self.fields))]
         )
+        names = self.fields
         total = int(self.wh.query(f"SELECT count(*) FROM {t}")[0][0])
         batch: list[Record] = []
         kind = "upsert"
@@ -228,8 +231,15 @@ class Diff:
                 (lo, lo + page_size),
             )
             for row in rows:
-                rec = self._record(row)
-                rkind = "remove" if rec.action == "remove" else "upsert"
+                action = row[0]
+                rec = Record(
+                    key=row[1],
+                    action=action,
+                    fingerprint=row[2],
+                    fields={} if action == "remove" else dict(zip(names, row[4:], strict=True)),
+                    dest_id=row[3],
+                )
+                rkind = "remove" if action == "remove" else "upsert"
                 if batch and (rkind != kind or len(batch) >= batch_size):
                     yield kind, batch
                     batch = []

@@ -27,6 +27,7 @@ from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import (
     Destination,
+    Encoding,
     EventsAfterSync,
     Reconciling,
     Replacing,
@@ -35,6 +36,7 @@ from reverse_etl.destinations.capabilities import (
 )
 from reverse_etl.destinations.registry import build_destination
 from reverse_etl.diff import Diff, DiffCounts
+from reverse_etl.encode_ahead import EncodeAhead, default_workers, workers_for
 from reverse_etl.event_outbox import EventOutbox
 from reverse_etl.http.ratelimit import NoLimiter, limiter_for
 from reverse_etl.http.transport import HttpTransport, RetryPolicy
@@ -125,6 +127,10 @@ class SyncEngine:
         self._manifest: dict[str, Any] | None = None
         # rows of the diff held in Python at once (one page of the work table)
         self.page_size = page_size or env.sync_page_rows
+        self.encode_workers = (
+            env.sync_encode_workers if env.sync_encode_workers is not None else default_workers()
+        )
+        self.encode_min_rows = env.sync_encode_min_rows
 
     # --- resolution and checks ---------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
@@ -464,10 +470,14 @@ class _Run:
             self.e.on_progress(self.sync.name, self.done, max(self.total, self.done))
 
     # --- sending -----------------------------------------------------------------------
-    def _send(self, kind: str, records: list[Record]) -> list[RowResult]:
+    def _send(
+        self, kind: str, records: list[Record], encoded: list[Any] | None = None
+    ) -> list[RowResult]:
         t = self._transport()
-        fn = self.dest.send_upserts if kind == "upsert" else self.dest.send_removals
         try:
+            if encoded is not None and isinstance(self.dest, Encoding):
+                return self.dest.send_encoded(t, records, encoded)
+            fn = self.dest.send_upserts if kind == "upsert" else self.dest.send_removals
             return fn(t, records)
         except BatchRejectedError as exc:
             if len(records) == 1:
@@ -493,13 +503,13 @@ class _Run:
         counts.update(self.flush_counts())
         return pairs, counts
 
-    def _batch(self, kind: str, records: list[Record]) -> None:
+    def _batch(self, kind: str, records: list[Record], encoded: list[Any] | None = None) -> None:
         self._batch_no += 1
         batch_id = f"{self.run_id}:{self._batch_no}"
         st = self.e.state
         st.write_inflight(self.sync.name, self.run_id, batch_id, records)
         self.e.crash("wal")
-        results = self._send(kind, records)
+        results = self._send(kind, records, encoded)
         self.e.crash("ack")
         pairs, counts = self._tally(records, results)
         st.commit_batch(self.sync.name, self.run_id, pairs, counts, batch_id=batch_id)
@@ -528,8 +538,12 @@ class _Run:
         if inflight:
             self._reconcile()
         self.diff.materialize()
-        for kind, batch in self.diff.stream_pending(size, self.e.page_size):
-            self._batch(kind, batch)
+        upserts = self.planned.added + self.planned.changed
+        workers = workers_for(self.dest, upserts, self.e.encode_min_rows, self.e.encode_workers)
+        with EncodeAhead(self.dest, workers) as ahead:
+            pending = self.diff.stream_pending(size, self.e.page_size)
+            for kind, batch, encoded in ahead.batches(pending):
+                self._batch(kind, batch, encoded)
         self.diff.drop_pending()
 
     def execute_replace(self) -> None:

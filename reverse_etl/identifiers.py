@@ -11,9 +11,11 @@ the official SDK's ASCII-only behaviour (``jos``) is not followed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -31,15 +33,24 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+_NOT_ASCII_LETTER = re.compile(r"[^a-z]+")
+
+
 def _clean(value: object) -> str:
     if value is None:
         return ""
-    return unicodedata.normalize("NFC", str(value)).strip()
+    text = str(value)
+    if text.isascii():  # NFC leaves ASCII unchanged: skip the Unicode pass
+        return text.strip()
+    return unicodedata.normalize("NFC", text).strip()
 
 
 def _letters(value: str) -> str:
     """Lower-case letters only (any script), no spaces, digits or punctuation."""
-    return "".join(ch for ch in value.lower() if ch.isalpha())
+    low = value.lower()
+    if low.isascii():  # the ASCII letters are exactly a-z once lower-cased
+        return _NOT_ASCII_LETTER.sub("", low)
+    return "".join(ch for ch in low if ch.isalpha())
 
 
 # --- shared building blocks ---------------------------------------------------------------
@@ -189,6 +200,79 @@ def meta_normalize(key: str, value: object, country: object = None) -> str | Non
         v = _clean(value)
         return v or None
     raise ValueError(f"unknown Meta schema key {key!r}")
+
+
+def _meta_cell(norm: str | None) -> str:
+    return "" if norm is None else sha256_hex(norm)
+
+
+def _meta_dob_cells(value: object) -> list[str]:
+    parts = meta_dob_parts(value)
+    return ["", "", ""] if parts is None else [sha256_hex(p) for p in parts]
+
+
+# Values that many members share (names, city, region, postal code, country, gender, date of
+# birth) are normalised and hashed once per distinct value: a bounded cache per key of each
+# row hasher. Email and phone are unique per member and are not cached.
+LOW_CARDINALITY_CACHE_SIZE = 16_384
+
+_META_BY_VALUE: dict[str, Callable[[object], str | None]] = {
+    "EMAIL": meta_email,
+    "FN": meta_name,
+    "LN": meta_name,
+    "FI": meta_first_initial,
+    "GEN": meta_gender,
+    "CT": meta_city,
+    "ST": meta_state,
+    "COUNTRY": meta_country,
+}
+_META_UNIQUE = ("EMAIL", "PHONE", "EXTERN_ID", "MADID")
+
+
+def _meta_cells_of(key: str) -> Callable[[object, object], list[str]]:
+    """The cells of one mapped key, as a function of (value, country)."""
+    cache = functools.lru_cache(maxsize=LOW_CARDINALITY_CACHE_SIZE)
+    if key == "DOB":
+        dob = cache(_meta_dob_cells)
+        return lambda value, country: dob(value)
+    if key in META_CLEAR_KEYS:
+        return lambda value, country: [meta_normalize(key, value, country) or ""]
+    if key == "PHONE":
+        return lambda value, country: [_meta_cell(meta_phone(value, country))]
+    by_value = _META_BY_VALUE.get(key)
+    if by_value is not None:
+        norm = by_value
+
+        def cell(value: object) -> list[str]:
+            return [_meta_cell(norm(value))]
+
+        one = cell if key in _META_UNIQUE else cache(cell)
+        return lambda value, country: one(value)
+    # ZIP depends on the country; DOBY / DOBM / DOBD mapped one by one
+    both = cache(lambda value, country: [meta_hash(key, value, country)])
+    return both
+
+
+class MetaRowHasher:
+    """Turns a row's fields (Meta schema key -> value, ``DOB`` for the three date-of-birth
+    cells) into the cells Meta receives, in the order of ``keys``: the same cells as
+    :func:`meta_hash` key by key, with each key's rule looked up once per sync instead of
+    once per value. Picklable (it is rebuilt from its keys), so it can run in a worker
+    process."""
+
+    def __init__(self, keys: Sequence[str]):
+        self.keys = list(keys)
+        self._cells = [(key, _meta_cells_of(key)) for key in self.keys]
+
+    def __call__(self, fields: dict[str, str]) -> list[str]:
+        country = fields.get("COUNTRY")
+        row: list[str] = []
+        for key, fn in self._cells:
+            row.extend(fn(fields.get(key, ""), country))
+        return row
+
+    def __reduce__(self) -> tuple[type[MetaRowHasher], tuple[list[str]]]:
+        return (MetaRowHasher, (self.keys,))
 
 
 def meta_hash(key: str, value: object, country: object = None) -> str:

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=0.5, alias="AUDIENCES_RETRY_BASE_SECONDS", ge=0)
     retry_max_wait: float = Field(default=30.0, alias="AUDIENCES_RETRY_MAX_WAIT", ge=0)
     http_timeout: float = Field(default=30.0, alias="AUDIENCES_HTTP_TIMEOUT", gt=0)
+    #: processes that normalise and hash ad-audience batches ahead of the requests
+    #: (reverse_etl/encode_ahead.py); unset = one per core, 0 = encode inline
+    sync_encode_workers: int | None = Field(
+        default=None, alias="AUDIENCES_SYNC_ENCODE_WORKERS", ge=0
+    )
+    #: below this many rows to send, a run encodes inline (starting processes costs more)
+    sync_encode_min_rows: int = Field(default=50_000, alias="AUDIENCES_SYNC_ENCODE_MIN_ROWS", ge=0)
     #: test hook of the crash-safety suite: "<point>:<n>" (engine.py)
     test_crash_at: str | None = Field(default=None, alias="AUDIENCES_TEST_CRASH_AT")
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from reverse_etl.core.clock import now
 from reverse_etl.core.errors import StateAccountError
 from reverse_etl.core.records import Outcome, Record, RowResult
@@ -201,10 +203,9 @@ class StateStore:
     ) -> None:
         """Write-ahead record of one batch (one row: the batch's records as JSON),
         committed before the first request of the batch leaves."""
-        doc = json.dumps(
-            [[r.key, r.action, r.fingerprint, r.dest_id, r.fields] for r in records],
-            separators=(",", ":"),
-        )
+        doc = orjson.dumps(
+            [[r.key, r.action, r.fingerprint, r.dest_id, r.fields] for r in records]
+        ).decode()
         self.wh.execute(
             f"INSERT INTO {T_INFLIGHT} (sync_name, batch_id, run_id, rows_count, records, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -223,7 +224,7 @@ class StateStore:
                 bid,
                 [
                     Record(key=k, action=a, fingerprint=fp, dest_id=d, fields=f)
-                    for k, a, fp, d, f in json.loads(doc)
+                    for k, a, fp, d, f in orjson.loads(doc)
                 ],
             )
             for bid, doc in rows

@@ -12,7 +12,9 @@ destination has one by defining its methods (no registration, no ``getattr``):
 - :class:`Replacing`: swap a whole audience in one session on ``--full-resync``;
 - :class:`Validating`: a server-side check that applies nothing (used by ``--dry-run``);
 - :class:`EventsAfterSync`: events sent exactly once through the outbox after the batches;
-- :class:`ReportsRequestIds`: request ids the engine records for the platform's diagnostics.
+- :class:`ReportsRequestIds`: request ids the engine records for the platform's diagnostics;
+- :class:`Encoding`: the CPU-heavy part of sending (normalise, hash) as a pure function of
+  the rows, which the engine runs in worker processes ahead of the requests.
 """
 
 from __future__ import annotations
@@ -160,4 +162,22 @@ class EventsAfterSync(Protocol):
         """Send one request of events (``retry_unknown=False``: events are appended, never
         deduplicated); one result per event (key = event id). Raises OutcomeUnknownError
         when the request may have arrived, DestinationError when it certainly did not."""
+        ...
+
+
+@runtime_checkable
+class Encoding(Protocol):
+    """Sending split in two: :meth:`encode` (normalisation and hashing: pure, no I/O, its
+    input and output picklable, so the engine can run it in worker processes while earlier
+    batches are on the wire) and :meth:`send_encoded` (the requests). ``send_upserts(t, rs)``
+    must equal ``send_encoded(t, rs, encode([r.fields for r in rs]))``."""
+
+    def encode(self, rows: list[dict[str, str]]) -> list[Any]:
+        """One encoded item per row of fields, in order."""
+        ...
+
+    def send_encoded(
+        self, transport: Transport, records: list[Record], encoded: list[Any]
+    ) -> list[RowResult]:
+        """:meth:`Destination.send_upserts` with the rows already encoded."""
         ...

@@ -273,11 +273,22 @@ class GoogleAdsDestination:
                 )
             time.sleep(self.options.poll_seconds)
 
+    def encode(self, rows: list[dict[str, str]]) -> list[tuple[list[dict[str, Any]], str | None]]:
+        """(userIdentifiers, problem) per row of fields (capability ``Encoding``)."""
+        return [self.identifiers(f) for f in rows]
+
     def send_upserts(self, transport: Transport, records: list[Record]) -> list[RowResult]:
+        return self.send_encoded(transport, records, self.encode([r.fields for r in records]))
+
+    def send_encoded(
+        self,
+        transport: Transport,
+        records: list[Record],
+        encoded: list[tuple[list[dict[str, Any]], str | None]],
+    ) -> list[RowResult]:
         results: dict[str, RowResult] = {}
         items, stale = [], []
-        for r in records:
-            idents, why = self.identifiers(r.fields)
+        for r, (idents, why) in zip(records, encoded, strict=True):
             if why:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
                 continue

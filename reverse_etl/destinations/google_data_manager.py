@@ -229,13 +229,16 @@ class GoogleDataManagerDestination:
             break
         return out
 
+    def encode(self, rows: list[dict[str, str]]) -> list[tuple[list[dict[str, Any]], str | None]]:
+        """(userIdentifiers, problem) per row of fields (capability ``Encoding``)."""
+        return [self.identifiers(f) for f in rows]
+
     def _prepare_members(
-        self, records: list[Record]
+        self, records: list[Record], encoded: list[tuple[list[dict[str, Any]], str | None]]
     ) -> tuple[dict[str, RowResult], list[tuple[Record, dict[str, Any]]]]:
         results: dict[str, RowResult] = {}
         items = []
-        for r in records:
-            idents, why = self.identifiers(r.fields)
+        for r, (idents, why) in zip(records, encoded, strict=True):
             if why:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
             else:
@@ -243,7 +246,15 @@ class GoogleDataManagerDestination:
         return results, items
 
     def send_upserts(self, transport: Transport, records: list[Record]) -> list[RowResult]:
-        results, items = self._prepare_members(records)
+        return self.send_encoded(transport, records, self.encode([r.fields for r in records]))
+
+    def send_encoded(
+        self,
+        transport: Transport,
+        records: list[Record],
+        encoded: list[tuple[list[dict[str, Any]], str | None]],
+    ) -> list[RowResult]:
+        results, items = self._prepare_members(records, encoded)
         stale = [
             (r, {"userData": {"userIdentifiers": self.from_dest_id(r.dest_id)}})
             for r, m in items
@@ -281,7 +292,7 @@ class GoogleDataManagerDestination:
     def validate(self, transport: Transport, records: list[Record]) -> list[RowResult]:
         """``validateOnly`` ingest of ``records`` (for ``--dry-run``): Google checks the
         request and applies nothing."""
-        results, items = self._prepare_members(records)
+        results, items = self._prepare_members(records, self.encode([r.fields for r in records]))
         results.update(self._send(transport, "ingest", items, validate_only=True))
         return [results[r.key] for r in records]
 

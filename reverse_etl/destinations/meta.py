@@ -155,6 +155,7 @@ class MetaDestination:
         )
         self.limits = limits_for(sync, options.batch_size, budget, 3600.0)
         self.schema = self._schema()
+        self._hash_row = ids.MetaRowHasher(list(sync.mapping))
         #: where EMAIL / PHONE sit in a hashed row (to tell a malformed value from a blank one)
         self._checked = [(k, self.schema.index(k)) for k in ("EMAIL", "PHONE") if k in self.schema]
         self.account = options.ad_account_id.removeprefix("act_")
@@ -244,15 +245,7 @@ class MetaDestination:
 
     # --- rows -------------------------------------------------------------------------------
     def hashed_row(self, fields: dict[str, str]) -> list[str]:
-        country = fields.get("COUNTRY")
-        row: list[str] = []
-        for k in self.sync.mapping:
-            v = fields.get(k, "")
-            if k == "DOB":
-                row.extend(ids.meta_hash(part, v) for part in ("DOBY", "DOBM", "DOBD"))
-            else:
-                row.append(ids.meta_hash(k, v, country))
-        return row
+        return self._hash_row(fields)
 
     def problem(self, fields: dict[str, str]) -> str | None:
         """Why a row cannot be sent: a non-empty email or phone that is malformed (the value
@@ -323,13 +316,24 @@ class MetaDestination:
     def _invalid(self, answer: dict[str, Any], n: int) -> int:
         return min(n, int(answer.get("num_invalid_entries") or 0))
 
+    def encode(self, rows: list[dict[str, str]]) -> list[tuple[list[str], str | None]]:
+        """The hashed row and its problem, per row of fields (capability ``Encoding``)."""
+        return [self.hashed(f) for f in rows]
+
     def send_upserts(self, transport: Transport, records: list[Record]) -> list[RowResult]:
+        return self.send_encoded(transport, records, self.encode([r.fields for r in records]))
+
+    def send_encoded(
+        self,
+        transport: Transport,
+        records: list[Record],
+        encoded: list[tuple[list[str], str | None]],
+    ) -> list[RowResult]:
         results: dict[str, RowResult] = {}
         rows: list[list[str]] = []
         sent: list[Record] = []
         stale: list[list[str]] = []
-        for r in records:
-            row, why = self.hashed(r.fields)
+        for r, (row, why) in zip(records, encoded, strict=True):
             if why:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
                 continue

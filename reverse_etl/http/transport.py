@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -23,6 +24,8 @@ from reverse_etl import settings
 from reverse_etl.core.errors import DestinationError, TransientError
 from reverse_etl.http.ratelimit import Limiter
 from reverse_etl.settings import redact
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 log = logging.getLogger("reverse_etl")
 
@@ -101,7 +104,7 @@ class HttpTransport:
         self,
         method: str,
         url: str,
-        json_body: Any,
+        body: bytes | None,
         params: Any,
         expect: tuple[int, ...],
         retry_unknown: bool,
@@ -110,7 +113,12 @@ class HttpTransport:
         self.requests += 1
         try:
             resp = self.session.request(
-                method, url, json=json_body, params=params, timeout=self.policy.timeout_seconds
+                method,
+                url,
+                data=body,
+                headers=_JSON_HEADERS if body is not None else None,
+                params=params,
+                timeout=self.policy.timeout_seconds,
             )
         except requests.ConnectionError as exc:
             # (ConnectTimeout is both a ConnectionError and a Timeout: nothing was sent)
@@ -156,8 +164,10 @@ class HttpTransport:
             before_sleep=before_sleep,
             reraise=True,
         )
+        # encoded once (orjson: a 10,000-member upload is ~8 MB), re-sent as is on a retry
+        body = None if json_body is None else orjson.dumps(json_body)
         try:
-            return retrying(self._once, method, url, json_body, params, expect, retry_unknown)
+            return retrying(self._once, method, url, body, params, expect, retry_unknown)
         except TransientError as exc:
             raise DestinationError(
                 f"{redact(str(exc))} (gave up after {self.policy.max_attempts} attempts; "

@@ -673,6 +673,8 @@ class Env:
     emulator: Emulator
     sync: SyncConfig
     last_destination: Any = None
+    #: extra environment of the sync when it runs in a child process (kill -9 tests)
+    child_env: dict[str, str] = field(default_factory=dict)
 
     def project(self) -> Project:
         return Project(path=self.root / "syncs.yml", file=SyncsFile(syncs=[self.sync]))

@@ -247,6 +247,7 @@ def _spawn(env, crash: str | None, **extra_env: str) -> subprocess.Popen:
     penv["PYTHONPATH"] = f"{REPO}{os.pathsep}{HERE}"
     if crash:
         penv["AUDIENCES_TEST_CRASH_AT"] = crash
+    penv.update(env.child_env)
     penv.update(extra_env)
     return subprocess.Popen(
         [sys.executable, str(HERE / "dest_support.py"), str(path)],
@@ -310,14 +311,29 @@ def _timed_kills(env, rng: random.Random, wanted: int, log: list[str]) -> int:
     return kills
 
 
-@pytest.mark.parametrize("name", EVERY)
-def test_kill_9_at_seeded_points_then_resume(dest_env, name):
+# Meta and the Google APIs encode (normalise and hash) batches ahead of the requests in
+# worker processes on large runs (reverse_etl/encode_ahead.py): the same kills with the
+# workers forced on, whatever the run's size.
+ENCODE_AHEAD = {"AUDIENCES_SYNC_ENCODE_WORKERS": "2", "AUDIENCES_SYNC_ENCODE_MIN_ROWS": "0"}
+
+
+@pytest.mark.parametrize(
+    ("name", "workers"),
+    [(n, False) for n in EVERY]
+    + [
+        pytest.param(n, True, id=f"{n}-encode-workers")
+        for n in ("meta", "google_data_manager", "google_ads")
+    ],
+)
+def test_kill_9_at_seeded_points_then_resume(dest_env, name, workers):
     """kill -9 at seeded points, then resume: the destination equals the model after every
     phase, and nothing the destination acknowledged is sent again (write-ahead in-flight
     records + reconcile by reading back), except where the API cannot be read back."""
     plan = KILLS[name]
     rng = random.Random(SEED)
     env = dest_env(name, n=plan.rows, options=_small_batches(name))
+    if workers:
+        env.child_env.update(ENCODE_AHEAD)
     t = env.target
     table, sel = f"{SCHEMA}.{t.table}", t.row_id
     log: list[str] = []

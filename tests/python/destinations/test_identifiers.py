@@ -3,7 +3,11 @@ reproduced in docs/reference (destination-apis.md §1.5, §2.5, §3.5, §4.5).""
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reverse_etl import identifiers as ids
 
@@ -135,3 +139,49 @@ def test_braze_and_hubspot_local_vectors():
     assert ids.local_dedup_hash("+15043277269") == (
         "d2b810bd1f56c679d6c3bedac6588ee8f93ba40dd635c1bb30f763f27f83d16f"
     )
+
+
+# --- the fast paths equal the general rule ---------------------------------------------------
+
+
+def _clean_reference(value: object) -> str:
+    return "" if value is None else unicodedata.normalize("NFC", str(value)).strip()
+
+
+def _letters_reference(value: str) -> str:
+    return "".join(ch for ch in value.lower() if ch.isalpha())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.text(max_size=30))
+def test_ascii_fast_paths_equal_the_unicode_rules(text):
+    assert ids._clean(text) == _clean_reference(text)
+    assert ids._letters(text) == _letters_reference(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            k: st.sampled_from(["", " Chloé ", "JOSÉ", "o'brien", "75001", "94105-1234", "Ab 12"])
+            for k in ("FN", "LN", "CT", "ST", "ZIP", "GEN")
+        }
+        | {
+            "COUNTRY": st.sampled_from(["US", "fr", "", "Deutschland"]),
+            "DOB": st.sampled_from(["", "1970-01-31", "not a date", "2001-02-03T04:05:06"]),
+            "EMAIL": st.sampled_from(["", "A@B.co", "bad@@x"]),
+            "PHONE": st.sampled_from(["", "+1 (650) 555-1234", "06 12 34 56 78", "12"]),
+        }
+    )
+)
+def test_meta_row_hasher_equals_meta_hash_key_by_key(fields):
+    keys = ["EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY", "DOB", "GEN"]
+    hasher = ids.MetaRowHasher(keys)
+    expected = []
+    for k in keys:
+        if k == "DOB":
+            expected += [ids.meta_hash(p, fields[k]) for p in ("DOBY", "DOBM", "DOBD")]
+        else:
+            expected.append(ids.meta_hash(k, fields[k], fields["COUNTRY"]))
+    assert hasher(fields) == expected
+    assert hasher(fields) == expected  # the second time from the value caches

@@ -1,0 +1,58 @@
+"""Encoding ahead in worker processes (reverse_etl/encode_ahead.py) changes nothing a sync
+does: for each destination that encodes (Meta, Google Data Manager, Google Ads), the same
+model synced once inline and once with two worker processes gives the same requests' effect,
+the same state (fingerprints and destination ids), the same counts and the same rejection."""
+
+from __future__ import annotations
+
+import pytest
+from dest_support import SCHEMA, make_env, target
+
+from reverse_etl.encode_ahead import EncodeAhead
+
+POISON = "bad@@example"
+ENCODERS = ["meta", "google_data_manager", "google_ads"]
+
+
+def _sync(tmp_path, monkeypatch, name: str, workers: int) -> tuple:
+    t = target(name)
+    opts = dict(t.options)
+    if t.batch_size_option:
+        opts["batch_size"] = 40  # several batches: encoding runs ahead of the requests
+    root = tmp_path / f"{name}-{workers}"
+    root.mkdir()
+    env = make_env(root, t, n=230, options=opts)
+    try:
+        for k, v in t.env(env.emulator).items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv("AUDIENCES_SYNC_ENCODE_WORKERS", str(workers))
+        monkeypatch.setenv("AUDIENCES_SYNC_ENCODE_MIN_ROWS", "0")
+        env.exec(f"UPDATE {SCHEMA}.{t.table} SET email = '{POISON}' WHERE {t.row_id} = 'u0000057'")
+        res = env.run()
+        state = env.sql("SELECT key, fingerprint, dest_id FROM reverse_etl.sync_state ORDER BY key")
+        holdings = t.holdings(env.emulator)
+        expected = {t.marker(r) for r in env.model_rows() if r[t.row_id] != "u0000057"}
+        return res, state, holdings, expected
+    finally:
+        env.emulator.stop()
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_encoding_in_workers_syncs_exactly_as_inline(tmp_path, monkeypatch, name):
+    pools: list[int] = []
+    enter = EncodeAhead.__enter__
+
+    def spy(self: EncodeAhead) -> EncodeAhead:
+        pools.append(self.workers)
+        return enter(self)
+
+    monkeypatch.setattr(EncodeAhead, "__enter__", spy)
+    inline = _sync(tmp_path, monkeypatch, name, workers=0)
+    ahead = _sync(tmp_path, monkeypatch, name, workers=2)
+    assert pools == [0, 2]  # the second run really encoded in two worker processes
+    for res, _state, holdings, expected in (inline, ahead):
+        assert res.status == "partial"
+        assert res.counts["added"] == 229 and res.counts["rejected"] == 1
+        assert holdings == expected
+    assert ahead[0].rejections == inline[0].rejections
+    assert ahead[1] == inline[1] and len(ahead[1]) == 229
