@@ -1,0 +1,109 @@
+"""API keys of `audiences serve`: who is calling, from which origin, how often.
+
+Two kinds of keys (docs/realtime.md, "Auth and keys"):
+
+- **server keys** (``AUDIENCES_SERVER_KEYS``): secret, for back ends. Post events, read
+  profiles with ``person_id``.
+- **publishable keys** (``AUDIENCES_PUBLISHABLE_KEYS``, ``key@https://origin``): public, for
+  pages. Post events and read segment keys only (no ``person_id``), and only from their
+  origin.
+
+Keys are compared in constant time against every configured key (no early exit), and are
+named in Redis and logs only by :func:`audiences.realtime.settings.key_id`, never by value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import redis
+
+from audiences.realtime.keys import RedisKeys
+from audiences.realtime.settings import RealtimeSettings, key_id
+
+
+class KeyKind(StrEnum):
+    SERVER = "server"
+    PUBLISHABLE = "publishable"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The key a request authenticated with (never the key itself)."""
+
+    kind: KeyKind
+    key_id: str
+    origin: str | None  # the allowed origin of a publishable key
+
+
+@dataclass(frozen=True)
+class _StoredKey:
+    digest: bytes
+    caller: Caller
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class KeyRing:
+    """The configured keys, matched in constant time."""
+
+    def __init__(self, settings: RealtimeSettings):
+        stored = [
+            _StoredKey(
+                _digest(k.get_secret_value()),
+                Caller(KeyKind.SERVER, key_id(k.get_secret_value()), None),
+            )
+            for k in settings.server_keys
+        ]
+        stored += [
+            _StoredKey(
+                _digest(p.key.get_secret_value()),
+                Caller(KeyKind.PUBLISHABLE, key_id(p.key.get_secret_value()), p.origin),
+            )
+            for p in settings.publishable_keys
+        ]
+        self._stored = tuple(stored)
+        self.origins = settings.allowed_origins
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def authenticate(self, authorization: str | None) -> Caller | None:
+        """The caller of an ``Authorization: Bearer <key>`` header, or None."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        presented = _digest(token)
+        found: Caller | None = None
+        for stored in self._stored:  # every key is compared: no early exit
+            if hmac.compare_digest(presented, stored.digest):
+                found = stored.caller
+        return found
+
+
+class RateLimiter:
+    """At most ``limit`` requests per key per second: a Redis counter per key and second
+    (``keys.rate``), shared by every `serve` process on the same Redis."""
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys, limit: int):
+        self.client = client
+        self.keys = keys
+        self.limit = limit
+
+    def allow(self, caller: Caller, now: datetime) -> bool:
+        window = int(now.timestamp())
+        name = self.keys.rate(caller.key_id, window)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(name)
+        pipe.expire(name, 2)
+        count, _ = pipe.execute()
+        return int(count) <= self.limit
