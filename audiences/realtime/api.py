@@ -201,7 +201,7 @@ def create_app(
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> JSONResponse:
         caller = _authorize(services, request)
-        await _in_thread(_rate_limit, services, caller)
+        await _in_thread(services, _rate_limit, services, caller)
         body = await _read_body(request, services.settings.max_body_bytes)
         try:
             payload = json.loads(body)
@@ -240,7 +240,7 @@ def create_app(
                     for e in exc.errors[:50]
                 ],
             ) from None
-        new = await _in_thread(services.stream.publish, accepted)
+        new = await _in_thread(services, services.stream.publish, accepted)
         return JSONResponse(
             {"accepted": new, "duplicates": len(accepted) - new},
             status_code=202,
@@ -256,7 +256,7 @@ def create_app(
             return services.lookup.lookup(profile_id, services.clock())
 
         try:
-            found = await _in_thread(work)
+            found = await _in_thread(services, work)
         except UnknownProfile:
             raise ApiError(
                 404, "unknown_profile", "no person is known by this id", field="id"
@@ -373,12 +373,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+async def _in_thread(services: _Services, fn: Callable[..., T], *args: Any) -> T:
     """Run Redis work in the thread pool; a Redis failure becomes a 503."""
     try:
         return await run_in_threadpool(fn, *args)
     except redis.RedisError as exc:
-        log.warning("Redis unavailable (%s); answering 503", type(exc).__name__)
+        log.warning(
+            "Redis at %s unavailable (%s); answering 503",
+            services.settings.redis_url_redacted,
+            type(exc).__name__,
+        )
         raise ApiError(
             503,
             "redis_unavailable",
@@ -410,6 +414,10 @@ def _health(services: _Services) -> dict[str, Any]:
         if client.exists(keys.events):
             report["evaluator_lag"] = services.stream.lag(EVALUATOR_GROUP)
     except redis.RedisError as exc:
-        log.warning("health check: Redis unavailable (%s)", type(exc).__name__)
+        log.warning(
+            "health check: Redis at %s unavailable (%s)",
+            services.settings.redis_url_redacted,
+            type(exc).__name__,
+        )
         report["redis"] = "unreachable"
     return report
