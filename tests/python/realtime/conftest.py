@@ -50,7 +50,8 @@ def keys(redis_client: redis.Redis) -> Iterator[RedisKeys]:
 @pytest.fixture
 def make_api(redis_url: str, keys: RedisKeys):
     """Start the API on a free 127.0.0.1 port with this test's key prefix; returns its base
-    URL. Keyword arguments override settings; ``clock`` fixes the server's clock."""
+    URL. Keyword arguments override settings; ``clock`` fixes the server's clock; ``sock``
+    is a listening socket to serve on (to know the server's origin before it starts)."""
     from realtime_http import (
         OTHER_SERVER_KEY,
         PUBLISHABLE_KEY,
@@ -64,7 +65,7 @@ def make_api(redis_url: str, keys: RedisKeys):
 
     stack = contextlib.ExitStack()
 
-    def start(clock=None, **overrides) -> str:
+    def start(clock=None, sock=None, **overrides) -> str:
         values = {
             "redis_url": redis_url,
             "redis_prefix": keys.prefix,
@@ -73,7 +74,7 @@ def make_api(redis_url: str, keys: RedisKeys):
             **overrides,
         }
         app = create_app(RealtimeSettings(**values), clock=clock)
-        return stack.enter_context(serving(app))
+        return stack.enter_context(serving(app, sock))
 
     with stack:
         yield start
