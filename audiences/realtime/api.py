@@ -29,6 +29,8 @@ from fastapi.responses import JSONResponse, Response
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audiences.realtime.auth import Caller, KeyKind, KeyRing, RateLimiter
 from audiences.realtime.events import (
@@ -170,33 +172,11 @@ def create_app(
         openapi_url=None,
     )
     app.state.services = services
+    app.add_middleware(CorsMiddleware, origins=services.keyring.origins)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:
         return exc.response()
-
-    @app.middleware("http")
-    async def _cors(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        """CORS headers naming the request's exact origin, for configured origins only."""
-        origin = request.headers.get("origin")
-        allowed = _allowed_origin(origin, services.keyring.origins)
-        if request.method == "OPTIONS" and request.url.path.startswith("/v1/"):
-            if allowed is None:
-                return JSONResponse(
-                    {"error": "origin_not_allowed", "message": "this origin has no key"},
-                    status_code=403,
-                )
-            response: Response = Response(status_code=204)
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
-        else:
-            response = await call_next(request)
-        if allowed is not None:
-            response.headers["Access-Control-Allow-Origin"] = origin or ""
-            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
-        response.headers["Vary"] = "Origin"
-        return response
 
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> JSONResponse:
@@ -301,6 +281,52 @@ def create_app(
         return Response(page, media_type="text/html; charset=utf-8")
 
     return app
+
+
+class CorsMiddleware:
+    """CORS for the publishable keys' origins (plain ASGI, no per-request task): a request
+    from such an origin gets ``Access-Control-Allow-Origin`` naming that exact origin (never
+    ``*``); a preflight ``OPTIONS`` under ``/v1/`` is answered here, 204 for such an origin
+    and 403 without CORS headers for any other."""
+
+    def __init__(self, app: ASGIApp, origins: frozenset[str]):
+        self.app = app
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin = Headers(scope=scope).get("origin")
+        allowed = _allowed_origin(origin, self.origins)
+
+        def decorate(headers: MutableHeaders) -> None:
+            if allowed is not None and origin is not None:
+                headers["Access-Control-Allow-Origin"] = origin
+                headers["Access-Control-Expose-Headers"] = "Retry-After"
+            headers.add_vary_header("Origin")
+
+        if scope["method"] == "OPTIONS" and scope["path"].startswith("/v1/"):
+            if allowed is None:
+                response: Response = JSONResponse(
+                    {"error": "origin_not_allowed", "message": "this origin has no key"},
+                    status_code=403,
+                )
+            else:
+                response = Response(status_code=204)
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+                response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
+            decorate(response.headers)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decorate(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
 
 
 # --- request steps -------------------------------------------------------------------------
