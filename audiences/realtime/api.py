@@ -185,7 +185,8 @@ def create_app(
         body = await _read_body(request, services.settings.max_body_bytes)
         try:
             payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack
             where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
             raise ApiError(
                 400, "malformed_json", f"the body is not valid JSON{where}", field="body"

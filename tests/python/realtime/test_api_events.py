@@ -149,6 +149,7 @@ def test_every_problem_is_listed(api):
         (b"{}", "invalid_body", "events"),
         (b'{"events": {"event_id": "e1"}}', "invalid_body", "events"),
         (b'{"events": [], "extra": 1}', "invalid_body", "extra"),
+        (b"[" * 200_000, "malformed_json", "body"),  # deeper than the parser's stack
     ],
 )
 def test_a_malformed_body_is_a_400(api, redis_client, keys, raw, error, field):
