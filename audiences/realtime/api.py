@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 from fastapi import FastAPI, Request
@@ -137,6 +137,8 @@ def create_app(
     """The FastAPI app. ``redis_client`` (decode_responses=True) and ``clock`` (aware UTC
     datetimes) default to a client of ``settings.redis_url`` and the system clock."""
     client = redis_client if redis_client is not None else connect_redis(settings)
+    if not client.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ValueError("create_app needs a Redis client made with decode_responses=True")
     keys = RedisKeys(settings.redis_prefix)
     services = _Services(
         settings=settings,
@@ -187,7 +189,11 @@ def create_app(
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             # RecursionError: nesting deeper than the parser's stack
-            where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+            where = (
+                f" at line {exc.lineno} column {exc.colno}"
+                if isinstance(exc, json.JSONDecodeError)
+                else ""
+            )
             raise ApiError(
                 400, "malformed_json", f"the body is not valid JSON{where}", field="body"
             ) from None
@@ -430,13 +436,12 @@ def _health(services: _Services) -> dict[str, Any]:
     try:
         client, keys = services.client, services.keys
         client.ping()
-        status = services.lookup.cache_status(
-            client.hgetall(keys.batch_meta) or {}, services.clock()
-        )
+        meta = cast(dict[str, str], client.hgetall(keys.batch_meta))
+        status = services.lookup.cache_status(meta or {}, services.clock())
         report["cache"] = status.state
         report["cache_loaded_at"] = format_utc(status.loaded_at) if status.loaded_at else None
         report["cache_as_of"] = status.as_of
-        heartbeat = parse_utc(client.get(keys.heartbeat))
+        heartbeat = parse_utc(cast(str | None, client.get(keys.heartbeat)))
         report["evaluator_heartbeat"] = format_utc(heartbeat) if heartbeat else None
         if client.exists(keys.events):
             report["evaluator_lag"] = services.stream.lag(EVALUATOR_GROUP)

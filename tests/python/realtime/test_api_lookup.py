@@ -247,3 +247,19 @@ def test_the_api_reconnects_after_a_redis_restart(make_api, private_redis):
     assert response.json()["error"] == "cache_cold"
     seed_batch(client, prefix_keys, NOW, people={"p": ["s2"]}, ids={"p": "p"})
     assert lookup(api, "p").json()["segments"] == ["s2"]
+
+
+def test_create_app_takes_a_given_client_with_decoded_responses(redis_url, redis_client, keys):
+    from realtime_http import serving
+
+    from audiences.realtime.api import create_app
+    from audiences.realtime.settings import RealtimeSettings
+
+    settings = RealtimeSettings(redis_prefix=keys.prefix, server_keys=SERVER_KEY)
+    seed_batch(redis_client, keys, NOW, people={"p": ["s1"]}, ids={"p": "p"})
+    with serving(create_app(settings, redis_client=redis_client, clock=lambda: NOW)) as api:
+        assert lookup(api, "p").json()["segments"] == ["s1"]
+    raw = redis.Redis.from_url(redis_url)  # bytes answers: refused at start
+    with pytest.raises(ValueError, match="decode_responses=True"):
+        create_app(settings, redis_client=raw)
+    raw.close()
