@@ -13,6 +13,7 @@ stream, or raises :class:`InvalidBatchError` naming the index and field of each 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,6 +92,11 @@ def load_vocabulary(project_dir: Path | None = None) -> EventVocabulary:
             raise EventVocabularyError(f"{path}: var '{name}' must be a non-empty list")
         lists[name] = frozenset(str(v).strip().lower() for v in values)
     return EventVocabulary(lists["rule_event_types"], lists["rule_page_types"])
+
+
+@functools.cache
+def _default_vocabulary() -> EventVocabulary:
+    return load_vocabulary()
 
 
 @dataclass(frozen=True)
@@ -228,13 +234,14 @@ def _event_errors(index: int, exc: ValidationError) -> list[EventError]:
 def validate_batch(
     payload: Any,
     *,
-    vocabulary: EventVocabulary,
+    vocabulary: EventVocabulary | None = None,
     now: datetime | None = None,
     max_future_seconds: int = 300,
 ) -> list[dict[str, Any]]:
     """The events of a request body ``{"events": [...]}``, each a dict with every field
     (absent ones ``None``), ready for the stream. Raises InvalidBatchError listing every
-    problem (index and field); a batch with any problem is rejected whole."""
+    problem (index and field); a batch with any problem is rejected whole. ``vocabulary``
+    defaults to the one of :func:`default_project_dir`."""
     if not isinstance(payload, dict):
         raise InvalidBatchError(
             [EventError(None, "body", 'must be a JSON object {"events": [...]}')]
@@ -248,7 +255,7 @@ def validate_batch(
     if not isinstance(events, list):
         raise InvalidBatchError([EventError(None, "events", "must be a list of events")])
     context = _Context(
-        vocabulary=vocabulary,
+        vocabulary=vocabulary or _default_vocabulary(),
         now=now or datetime.now(UTC),
         max_future=timedelta(seconds=max_future_seconds),
     )

@@ -75,3 +75,12 @@ def test_the_stream_dict_has_every_field_once():
     events = validate_batch({"events": [one()]}, vocabulary=load_vocabulary(ROOT), now=NOW)
     assert tuple(events[0]) == FIELDS
     assert "loaded_at" not in FIELDS
+
+
+def test_validate_batch_reads_this_projects_vocabulary_by_default():
+    assert validate_batch({"events": [one(event_type="cta_click")]}, now=NOW)[0]["event_type"] == (
+        "cta_click"
+    )
+    with pytest.raises(InvalidBatchError) as raised:
+        validate_batch({"events": [one(), one(page_type="landing")]}, now=NOW)
+    assert (raised.value.index, raised.value.field) == (1, "page_type")
