@@ -365,7 +365,7 @@ def _authorize(services: _Services, request: Request) -> Caller:
             origin = normalize_origin(origin)
         except ValueError:
             origin = ""
-        if origin != caller.origin:
+        if origin not in caller.origins:
             raise ApiError(
                 403,
                 "origin_not_allowed",

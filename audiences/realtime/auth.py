@@ -37,7 +37,7 @@ class Caller:
 
     kind: KeyKind
     key_id: str
-    origin: str | None  # the allowed origin of a publishable key
+    origins: frozenset[str]  # the allowed origins of a publishable key (one entry each)
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,20 @@ class KeyRing:
         stored = [
             _StoredKey(
                 _digest(k.get_secret_value()),
-                Caller(KeyKind.SERVER, key_id(k.get_secret_value()), None),
+                Caller(KeyKind.SERVER, key_id(k.get_secret_value()), frozenset()),
             )
             for k in settings.server_keys
         ]
+        # a publishable key listed with several origins (www and apex, say) is one caller
+        origins: dict[str, set[str]] = {}
+        for p in settings.publishable_keys:
+            origins.setdefault(p.key.get_secret_value(), set()).add(p.origin)
         stored += [
             _StoredKey(
-                _digest(p.key.get_secret_value()),
-                Caller(KeyKind.PUBLISHABLE, key_id(p.key.get_secret_value()), p.origin),
+                _digest(secret),
+                Caller(KeyKind.PUBLISHABLE, key_id(secret), frozenset(allowed)),
             )
-            for p in settings.publishable_keys
+            for secret, allowed in origins.items()
         ]
         self._stored = tuple(stored)
         self.origins = settings.allowed_origins

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from audiences.realtime.keys import DEFAULT_PREFIX
@@ -174,6 +182,17 @@ class RealtimeSettings(BaseSettings):
             out.append(PublishableKey(key=SecretStr(key), origin=origin))
         return tuple(out)
 
+    @model_validator(mode="after")
+    def _no_key_is_both_kinds(self) -> RealtimeSettings:
+        server = {k.get_secret_value() for k in self.server_keys}
+        for position, entry in enumerate(self.publishable_keys, start=1):
+            if entry.key.get_secret_value() in server:
+                raise ValueError(
+                    f"AUDIENCES_PUBLISHABLE_KEYS entry {position} is also in "
+                    "AUDIENCES_SERVER_KEYS: a publishable key is public, use another key"
+                )
+        return self
+
     # --- derived values ----------------------------------------------------------------
     @property
     def redis_url_redacted(self) -> str:
@@ -192,7 +211,8 @@ class RealtimeSettings(BaseSettings):
         except ValidationError as exc:
             lines = []
             for err in exc.errors(include_input=False, include_url=False):
-                field = ".".join(str(p) for p in err["loc"][:1]) or "settings"
                 message = str(err["msg"]).removeprefix("Value error, ")
-                lines.append(f"AUDIENCES_{field.upper()}: {message}")
+                if err["loc"]:
+                    message = f"AUDIENCES_{str(err['loc'][0]).upper()}: {message}"
+                lines.append(message)
             raise RealtimeSettingsError("invalid real-time settings: " + "; ".join(lines)) from None

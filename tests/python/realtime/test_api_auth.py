@@ -230,3 +230,33 @@ def test_a_malformed_publishable_entry_is_named_by_position_never_by_key(
     with pytest.raises(ValueError) as direct:
         RealtimeSettings()
     assert "secret_1" not in str(direct.value)
+
+
+def test_a_key_cannot_be_both_server_and_publishable(monkeypatch):
+    monkeypatch.setenv("AUDIENCES_SERVER_KEYS", "sk_a,shared_secret_9")
+    monkeypatch.setenv(
+        "AUDIENCES_PUBLISHABLE_KEYS", "pk_x@https://a.example,shared_secret_9@https://b.example"
+    )
+    with pytest.raises(RealtimeSettingsError) as raised:
+        RealtimeSettings.from_env()
+    assert str(raised.value) == (
+        "invalid real-time settings: AUDIENCES_PUBLISHABLE_KEYS entry 2 is also in "
+        "AUDIENCES_SERVER_KEYS: a publishable key is public, use another key"
+    )
+
+
+def test_a_publishable_key_may_serve_several_origins(make_api, redis_client, keys):
+    seed_batch(redis_client, keys, NOW, people={"a1": ["s1"]}, ids={"a1": "a1"})
+    api = make_api(
+        clock=lambda: NOW,
+        publishable_keys=f"{PUBLISHABLE_KEY}@https://example.com,{PUBLISHABLE_KEY}@https://www.example.com",
+    )
+    for origin, status in (
+        ("https://example.com", 200),
+        ("https://www.example.com", 200),
+        ("https://shop.example.com", 403),
+    ):
+        response = call(api, "GET", {**bearer(PUBLISHABLE_KEY), "Origin": origin})
+        assert response.status_code == status
+        if status == 200:
+            assert response.headers["Access-Control-Allow-Origin"] == origin
