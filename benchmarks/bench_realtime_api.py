@@ -3,7 +3,8 @@ and the Redis memory the segment cache takes per million profiles.
 
 Usage (from the project root, after `make setup` and `bash scripts/redis_up.sh`):
 
-    .venv/bin/python benchmarks/bench_realtime_api.py --rate 2000 --duration 60 --profiles 1000000
+    .venv/bin/python benchmarks/bench_realtime_api.py --rate 2000 --duration 60 --profiles 1000000 \
+        [--workers 2]
 
 Steps:
   1. INFO memory, seed N profiles under a private key prefix the way the `redis` destination
@@ -92,7 +93,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(redis_url: str, prefix: str, port: int, rate: int) -> subprocess.Popen:
+def start_server(
+    redis_url: str, prefix: str, port: int, rate: int, workers: int
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "AUDIENCES_REDIS_URL": redis_url,
@@ -112,6 +115,8 @@ def start_server(redis_url: str, prefix: str, port: int, rate: int) -> subproces
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         cwd=PROJECT_DIR,
         env=env,
@@ -189,6 +194,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (<= 600)")
     parser.add_argument("--profiles", type=int, default=100_000, help="profiles to seed")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--workers", type=int, default=1, help="`audiences serve --workers`")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("AUDIENCES_REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -218,7 +224,7 @@ def main() -> None:
         )
 
         port = free_port()
-        server = start_server(args.redis_url, prefix, port, args.rate)
+        server = start_server(args.redis_url, prefix, port, args.rate, args.workers)
         asyncio.run(load(port, ids, 50, 1.0, 4))  # warm-up
         latencies, statuses, elapsed = asyncio.run(
             load(port, ids, args.rate, args.duration, args.connections)
@@ -226,7 +232,7 @@ def main() -> None:
         ms = [v * 1000 for v in latencies]
         print(
             f"lookups: {len(ms):,} in {elapsed:.1f} s = {len(ms) / elapsed:,.0f}/s "
-            f"(target {args.rate:,}/s, {args.connections} connections)"
+            f"(target {args.rate:,}/s, {args.connections} connections, {args.workers} workers)"
         )
         print(
             f"latency from due time: p50 {percentile(ms, 0.50):.2f} ms, "

@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from audiences.realtime.auth import Caller, KeyKind, KeyRing, RateLimiter
+from audiences.realtime.auth import Caller, KeyKind, KeyRing, RateLimited, RateLimiter
 from audiences.realtime.events import (
     EventVocabulary,
     InvalidBatchError,
@@ -239,8 +239,9 @@ def create_app(
         caller = _authorize(services, request)
 
         def work() -> Any:
-            _rate_limit(services, caller)
-            return services.lookup.lookup(profile_id, services.clock())
+            now = services.clock()
+            check = services.limiter.check(caller, now)
+            return _limited(services, services.lookup.lookup, profile_id, now, check)
 
         try:
             found = await _in_thread(services, work)
@@ -375,14 +376,21 @@ def _authorize(services: _Services, request: Request) -> Caller:
 
 
 def _rate_limit(services: _Services, caller: Caller) -> None:
-    if not services.limiter.allow(caller, services.clock()):
+    _limited(services, services.limiter.enforce, caller, services.clock())
+
+
+def _limited(services: _Services, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, with RateLimited as a 429."""
+    try:
+        return fn(*args)
+    except RateLimited:
         raise ApiError(
             429,
             "rate_limited",
             f"more than {services.settings.api_rate_limit} requests per second with this key "
             "(AUDIENCES_API_RATE_LIMIT); retry after a second",
             retry_after=1,
-        )
+        ) from None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -19,8 +19,10 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from audiences.realtime.keys import RedisKeys
 from audiences.realtime.settings import RealtimeSettings, key_id
@@ -94,6 +96,30 @@ class KeyRing:
         return found
 
 
+class RateLimited(Exception):
+    """The key made more than its requests per second."""
+
+
+@dataclass(frozen=True)
+class RateCheck:
+    """One request's rate-limit check, to run in a pipeline with the request's own reads
+    (one round trip): ``queue`` adds the counter's commands, ``verify`` reads their answers
+    and raises :class:`RateLimited` over the limit."""
+
+    name: str
+    limit: int
+
+    commands = 2
+
+    def queue(self, pipe: Pipeline) -> None:
+        pipe.incr(self.name)
+        pipe.expire(self.name, 2)
+
+    def verify(self, answers: list[Any]) -> None:
+        if int(answers[0]) > self.limit:
+            raise RateLimited(self.name)
+
+
 class RateLimiter:
     """At most ``limit`` requests per key per second: a Redis counter per key and second
     (``keys.rate``), shared by every `serve` process on the same Redis."""
@@ -103,11 +129,12 @@ class RateLimiter:
         self.keys = keys
         self.limit = limit
 
-    def allow(self, caller: Caller, now: datetime) -> bool:
-        window = int(now.timestamp())
-        name = self.keys.rate(caller.key_id, window)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.incr(name)
-        pipe.expire(name, 2)
-        count, _ = pipe.execute()
-        return int(count) <= self.limit
+    def check(self, caller: Caller, now: datetime) -> RateCheck:
+        return RateCheck(self.keys.rate(caller.key_id, int(now.timestamp())), self.limit)
+
+    def enforce(self, caller: Caller, now: datetime) -> None:
+        """Count the request on its own; RateLimited over the limit."""
+        check = self.check(caller, now)
+        pipe = self.client.pipeline(transaction=False)
+        check.queue(pipe)
+        check.verify(pipe.execute())

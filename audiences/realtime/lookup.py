@@ -15,10 +15,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import redis
+from redis.client import Pipeline
 
 from audiences.realtime.keys import RedisKeys
+
+
+class RoundTripCheck(Protocol):
+    """Commands of another concern run in the lookup's first round trip."""
+
+    commands: int
+
+    def queue(self, pipe: Pipeline) -> None: ...
+
+    def verify(self, answers: list[Any]) -> None: ...
 
 
 class CacheUnavailable(Exception):
@@ -105,12 +117,21 @@ class SegmentLookup:
             )
         return status.loaded_at
 
-    def lookup(self, some_id: str, now: datetime) -> ProfileSegments:
+    def lookup(
+        self, some_id: str, now: datetime, check: RoundTripCheck | None = None
+    ) -> ProfileSegments:
+        """The person's segments. ``check`` (the rate limit) runs in the first round trip,
+        before anything is answered."""
         pipe = self.client.pipeline(transaction=False)
+        if check is not None:
+            check.queue(pipe)
         pipe.hgetall(self.keys.batch_meta)
         pipe.get(self.keys.live_person_of(some_id))
         pipe.get(self.keys.batch_person_of(some_id))
-        meta, live_person, batch_person = pipe.execute()
+        answers = pipe.execute()
+        if check is not None:
+            check.verify(answers[: check.commands])
+        meta, live_person, batch_person = answers[-3:]
         loaded_at = self._require_fresh(meta or {}, now)
         person_id = live_person or batch_person
         if not person_id:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
@@ -19,7 +20,14 @@ from audiences.realtime.settings import RealtimeSettings, RealtimeSettingsError
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def serve(host: str, port: int, log_level: str) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes (they share the rate limits through Redis).",
+)
+def serve(host: str, port: int, log_level: str, workers: int) -> None:
     """Serve the real-time API: POST /v1/events, GET /v1/profiles/{id}/segments, /healthz,
     /audiences.js and /demo.
 
@@ -37,4 +45,23 @@ def serve(host: str, port: int, log_level: str) -> None:
     except (RealtimeSettingsError, EventVocabularyError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"audiences serve: http://{host}:{port} (demo page: http://{host}:{port}/demo)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+        return
+    # several processes: each builds its app from the environment (checked above)
+    uvicorn.run(
+        "audiences.realtime.serve:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        server_header=False,
+    )
+
+
+def app_from_env() -> Any:
+    """The app of one worker process of `audiences serve --workers N`."""
+    from audiences.realtime.api import create_app
+
+    return create_app(RealtimeSettings.from_env())

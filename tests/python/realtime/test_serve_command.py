@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from realtime_http import free_port
 
@@ -25,10 +26,22 @@ def env(redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
     }
 
 
-def test_serve_answers_on_the_given_port(redis_url, keys):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_on_the_given_port(redis_url, keys, workers):
     port = free_port()
     proc = subprocess.Popen(
-        [AUDIENCES, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            AUDIENCES,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],
         env=env(redis_url, keys.prefix),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
