@@ -5,6 +5,7 @@ shared (started once per session by scripts/redis_up.sh)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -41,3 +42,45 @@ def keys(redis_client: redis.Redis) -> Iterator[RedisKeys]:
     names = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
     if names:
         redis_client.delete(*names)
+
+
+# --- the HTTP API (audiences serve) over loopback --------------------------------------------
+
+
+@pytest.fixture
+def make_api(redis_url: str, keys: RedisKeys):
+    """Start the API on a free 127.0.0.1 port with this test's key prefix; returns its base
+    URL. Keyword arguments override settings; ``clock`` fixes the server's clock; ``sock``
+    is a listening socket to serve on (to know the server's origin before it starts)."""
+    from realtime_http import (
+        OTHER_SERVER_KEY,
+        PUBLISHABLE_KEY,
+        PUBLISHABLE_ORIGIN,
+        SERVER_KEY,
+        serving,
+    )
+
+    from audiences.realtime.api import create_app
+    from audiences.realtime.settings import RealtimeSettings
+
+    stack = contextlib.ExitStack()
+
+    def start(clock=None, sock=None, **overrides) -> str:
+        values = {
+            "redis_url": redis_url,
+            "redis_prefix": keys.prefix,
+            "server_keys": f"{SERVER_KEY},{OTHER_SERVER_KEY}",
+            "publishable_keys": f"{PUBLISHABLE_KEY}@{PUBLISHABLE_ORIGIN}",
+            **overrides,
+        }
+        app = create_app(RealtimeSettings(**values), clock=clock)
+        return stack.enter_context(serving(app, sock))
+
+    with stack:
+        yield start
+
+
+@pytest.fixture
+def api(make_api) -> str:
+    """The API with default settings; its base URL."""
+    return make_api()

@@ -1,0 +1,463 @@
+"""The HTTP API of the real-time path (`audiences serve`; docs/realtime.md, "HTTP API").
+
+- ``POST /v1/events``: a batch of tracker events onto the event stream, whole or not at all,
+  idempotent on ``event_id``.
+- ``GET /v1/profiles/{id}/segments``: the segments of an anonymous_id or user_id.
+- ``GET /healthz``: Redis, the batch cache and the evaluator's heartbeat (no key needed).
+- ``GET /audiences.js``, ``GET /demo``: the browser snippet and a page that uses it.
+
+Every call under ``/v1`` needs ``Authorization: Bearer <key>`` (401 otherwise); publishable
+keys only from their origin (403), every key at most ``api_rate_limit`` requests per second
+(429). Redis calls run in the thread pool, one request's calls in one function; a Redis
+failure is a 503 and the next request reconnects.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from audiences.realtime.auth import Caller, KeyKind, KeyRing, RateLimited, RateLimiter
+from audiences.realtime.events import (
+    EventVocabulary,
+    InvalidBatchError,
+    load_vocabulary,
+    validate_batch,
+)
+from audiences.realtime.keys import EVALUATOR_GROUP, RedisKeys
+from audiences.realtime.lookup import (
+    CacheUnavailable,
+    SegmentLookup,
+    UnknownProfile,
+    format_utc,
+    parse_utc,
+)
+from audiences.realtime.settings import RealtimeSettings, normalize_origin
+from audiences.realtime.stream import RedisEventStream
+
+log = logging.getLogger("audiences.realtime.api")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+REDIS_RETRY_AFTER = 5
+CORS_MAX_AGE = 600
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An answer other than success: status, a machine-readable code, a message a person can
+    act on, and optionally the event index and field at fault."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        index: int | None = None,
+        field: str | None = None,
+        retry_after: int | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.index = index
+        self.field = field
+        self.retry_after = retry_after
+        self.details = details
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.index is not None:
+            body["index"] = self.index
+        if self.details:
+            body["errors"] = self.details
+        headers = {"Cache-Control": "no-store"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        if self.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="audiences"'
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def connect_redis(settings: RealtimeSettings) -> redis.Redis:
+    """A client that fails fast (one immediate retry, which reconnects after a Redis
+    restart) so a Redis outage is a prompt 503, not a hung request."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        decode_responses=True,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Services:
+    settings: RealtimeSettings
+    client: redis.Redis
+    keys: RedisKeys
+    keyring: KeyRing
+    limiter: RateLimiter
+    stream: RedisEventStream
+    lookup: SegmentLookup
+    vocabulary: EventVocabulary
+    clock: Callable[[], datetime]
+
+
+def create_app(
+    settings: RealtimeSettings,
+    redis_client: redis.Redis | None = None,
+    clock: Callable[[], datetime] | None = None,
+    vocabulary: EventVocabulary | None = None,
+) -> FastAPI:
+    """The FastAPI app. ``redis_client`` (decode_responses=True) and ``clock`` (aware UTC
+    datetimes) default to a client of ``settings.redis_url`` and the system clock."""
+    client = redis_client if redis_client is not None else connect_redis(settings)
+    if not client.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ValueError("create_app needs a Redis client made with decode_responses=True")
+    keys = RedisKeys(settings.redis_prefix)
+    services = _Services(
+        settings=settings,
+        client=client,
+        keys=keys,
+        keyring=KeyRing(settings),
+        limiter=RateLimiter(client, keys, settings.api_rate_limit),
+        stream=RedisEventStream(client, keys, dedup_ttl_seconds=settings.dedup_ttl),
+        lookup=SegmentLookup(client, keys, timedelta(seconds=settings.stale_after)),
+        vocabulary=vocabulary or load_vocabulary(settings.project_dir),
+        clock=clock or _utcnow,
+    )
+    if not len(services.keyring):
+        log.warning(
+            "no API keys configured (AUDIENCES_SERVER_KEYS, AUDIENCES_PUBLISHABLE_KEYS): "
+            "every /v1 call will answer 401"
+        )
+    log.info(
+        "real-time API: %d server key(s), %d publishable key(s) for %s; Redis %s, prefix %r",
+        len(settings.server_keys),
+        len(settings.publishable_keys),
+        ", ".join(sorted(settings.allowed_origins)) or "no origin",
+        settings.redis_url_redacted,
+        settings.redis_prefix,
+    )
+    snippet = (STATIC_DIR / "audiences.js").read_bytes()
+    demo_template = (STATIC_DIR / "demo.html").read_text()
+
+    app = FastAPI(
+        title="Audiences real-time API",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    app.add_middleware(CorsMiddleware, origins=services.keyring.origins)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Response:
+        return exc.response()
+
+    @app.post("/v1/events", status_code=202)
+    async def post_events(request: Request) -> JSONResponse:
+        caller = _authorize(services, request)
+        await _in_thread(services, _rate_limit, services, caller)
+        body = await _read_body(request, services.settings.max_body_bytes)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack
+            where = (
+                f" at line {exc.lineno} column {exc.colno}"
+                if isinstance(exc, json.JSONDecodeError)
+                else ""
+            )
+            raise ApiError(
+                400, "malformed_json", f"the body is not valid JSON{where}", field="body"
+            ) from None
+        events = payload.get("events") if isinstance(payload, dict) else None
+        limit = services.settings.max_events_per_batch
+        if isinstance(events, list) and len(events) > limit:
+            raise ApiError(
+                413,
+                "too_many_events",
+                f"{len(events)} events in one batch; at most {limit} "
+                "(AUDIENCES_MAX_EVENTS_PER_BATCH): split the batch",
+                field="events",
+            )
+        try:
+            accepted = validate_batch(
+                payload,
+                vocabulary=services.vocabulary,
+                now=services.clock(),
+                max_future_seconds=services.settings.max_future_seconds,
+            )
+        except InvalidBatchError as exc:
+            where = f"event {exc.index}: " if exc.index is not None else ""
+            raise ApiError(
+                400,
+                "invalid_event" if exc.index is not None else "invalid_body",
+                f"{where}field '{exc.field}' {exc.message}; nothing in this batch was accepted",
+                index=exc.index,
+                field=exc.field,
+                details=[
+                    {"index": e.index, "field": e.field, "message": e.message}
+                    for e in exc.errors[:50]
+                ],
+            ) from None
+        new = await _in_thread(services, services.stream.publish, accepted)
+        return JSONResponse(
+            {"accepted": new, "duplicates": len(accepted) - new},
+            status_code=202,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @app.get("/v1/profiles/{profile_id}/segments")
+    async def get_segments(profile_id: str, request: Request) -> JSONResponse:
+        caller = _authorize(services, request)
+
+        def work() -> Any:
+            now = services.clock()
+            check = services.limiter.check(caller, now)
+            return _limited(services, services.lookup.lookup, profile_id, now, check)
+
+        try:
+            found = await _in_thread(services, work)
+        except UnknownProfile:
+            raise ApiError(
+                404, "unknown_profile", "no person is known by this id", field="id"
+            ) from None
+        except CacheUnavailable as exc:
+            raise ApiError(
+                503, f"cache_{exc.reason}", exc.message, retry_after=exc.retry_after
+            ) from None
+        body: dict[str, Any] = {
+            "segments": found.segments,
+            "updated_at": format_utc(found.updated_at),
+        }
+        if caller.kind is KeyKind.SERVER:
+            body = {"person_id": found.person_id, **body}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        report = await run_in_threadpool(_health, services)
+        healthy = report["redis"] == "ok" and report["cache"] == "fresh"
+        return JSONResponse(
+            report, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"}
+        )
+
+    @app.get("/audiences.js")
+    async def audiences_js() -> Response:
+        return Response(
+            snippet,
+            media_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    @app.get("/demo")
+    async def demo(request: Request) -> Response:
+        own = normalize_origin(str(request.base_url))
+        key = next(
+            (p.key.get_secret_value() for p in settings.publishable_keys if p.origin == own),
+            "",
+        )
+        page = demo_template.replace("__AUDIENCES_KEY__", html.escape(key, quote=True))
+        page = page.replace("__AUDIENCES_ORIGIN__", html.escape(own))
+        return Response(page, media_type="text/html; charset=utf-8")
+
+    return app
+
+
+class CorsMiddleware:
+    """CORS for the publishable keys' origins (plain ASGI, no per-request task): a request
+    from such an origin gets ``Access-Control-Allow-Origin`` naming that exact origin (never
+    ``*``); a preflight ``OPTIONS`` under ``/v1/`` is answered here, 204 for such an origin
+    and 403 without CORS headers for any other."""
+
+    def __init__(self, app: ASGIApp, origins: frozenset[str]):
+        self.app = app
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin = Headers(scope=scope).get("origin")
+        allowed = _allowed_origin(origin, self.origins)
+
+        def decorate(headers: MutableHeaders) -> None:
+            if allowed is not None and origin is not None:
+                headers["Access-Control-Allow-Origin"] = origin
+                headers["Access-Control-Expose-Headers"] = "Retry-After"
+            headers.add_vary_header("Origin")
+
+        if scope["method"] == "OPTIONS" and scope["path"].startswith("/v1/"):
+            if allowed is None:
+                response: Response = JSONResponse(
+                    {"error": "origin_not_allowed", "message": "this origin has no key"},
+                    status_code=403,
+                )
+            else:
+                response = Response(status_code=204)
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+                response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
+            decorate(response.headers)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decorate(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+# --- request steps -------------------------------------------------------------------------
+
+
+def _allowed_origin(origin: str | None, allowed: frozenset[str]) -> str | None:
+    if not origin:
+        return None
+    try:
+        normalized = normalize_origin(origin)
+    except ValueError:
+        return None
+    return normalized if normalized in allowed else None
+
+
+def _authorize(services: _Services, request: Request) -> Caller:
+    caller = services.keyring.authenticate(request.headers.get("authorization"))
+    if caller is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a valid API key is required: send 'Authorization: Bearer <key>' with a key "
+            "from AUDIENCES_SERVER_KEYS or AUDIENCES_PUBLISHABLE_KEYS",
+        )
+    if caller.kind is KeyKind.PUBLISHABLE:
+        # browsers send no Origin on a same-origin GET: then the page is this server's own
+        origin = request.headers.get("origin") or str(request.base_url)
+        try:
+            origin = normalize_origin(origin)
+        except ValueError:
+            origin = ""
+        if origin not in caller.origins:
+            raise ApiError(
+                403,
+                "origin_not_allowed",
+                "this publishable key is only valid on the pages of its own origin",
+            )
+    return caller
+
+
+def _rate_limit(services: _Services, caller: Caller) -> None:
+    _limited(services, services.limiter.enforce, caller, services.clock())
+
+
+def _limited(services: _Services, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, with RateLimited as a 429."""
+    try:
+        return fn(*args)
+    except RateLimited:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"more than {services.settings.api_rate_limit} requests per second with this key "
+            "(AUDIENCES_API_RATE_LIMIT); retry after a second",
+            retry_after=1,
+        ) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_big = ApiError(
+        413,
+        "body_too_large",
+        f"the body is larger than {limit} bytes (AUDIENCES_MAX_BODY_BYTES): split the batch",
+        field="body",
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ApiError(400, "bad_content_length", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
+
+
+async def _in_thread(services: _Services, fn: Callable[..., T], *args: Any) -> T:
+    """Run Redis work in the thread pool; a Redis failure becomes a 503."""
+    try:
+        return await run_in_threadpool(fn, *args)
+    except redis.RedisError as exc:
+        log.warning(
+            "Redis at %s unavailable (%s); answering 503",
+            services.settings.redis_url_redacted,
+            type(exc).__name__,
+        )
+        raise ApiError(
+            503,
+            "redis_unavailable",
+            "the segment cache (Redis) is unreachable; retry shortly",
+            retry_after=REDIS_RETRY_AFTER,
+        ) from None
+
+
+def _health(services: _Services) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "redis": "ok",
+        "cache": "unknown",
+        "cache_loaded_at": None,
+        "cache_as_of": None,
+        "evaluator_heartbeat": None,
+        "evaluator_lag": None,
+    }
+    try:
+        client, keys = services.client, services.keys
+        client.ping()
+        meta = cast(dict[str, str], client.hgetall(keys.batch_meta))
+        status = services.lookup.cache_status(meta or {}, services.clock())
+        report["cache"] = status.state
+        report["cache_loaded_at"] = format_utc(status.loaded_at) if status.loaded_at else None
+        report["cache_as_of"] = status.as_of
+        heartbeat = parse_utc(cast(str | None, client.get(keys.heartbeat)))
+        report["evaluator_heartbeat"] = format_utc(heartbeat) if heartbeat else None
+        if client.exists(keys.events):
+            report["evaluator_lag"] = services.stream.lag(EVALUATOR_GROUP)
+    except redis.RedisError as exc:
+        log.warning(
+            "health check: Redis at %s unavailable (%s)",
+            services.settings.redis_url_redacted,
+            type(exc).__name__,
+        )
+        report["redis"] = "unreachable"
+    return report

@@ -1,0 +1,140 @@
+"""API keys of `audiences serve`: who is calling, from which origin, how often.
+
+Two kinds of keys (docs/realtime.md, "Auth and keys"):
+
+- **server keys** (``AUDIENCES_SERVER_KEYS``): secret, for back ends. Post events, read
+  profiles with ``person_id``.
+- **publishable keys** (``AUDIENCES_PUBLISHABLE_KEYS``, ``key@https://origin``): public, for
+  pages. Post events and read segment keys only (no ``person_id``), and only from their
+  origin.
+
+Keys are compared in constant time against every configured key (no early exit), and are
+named in Redis and logs only by :func:`audiences.realtime.settings.key_id`, never by value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import redis
+from redis.client import Pipeline
+
+from audiences.realtime.keys import RedisKeys
+from audiences.realtime.settings import RealtimeSettings, key_id
+
+
+class KeyKind(StrEnum):
+    SERVER = "server"
+    PUBLISHABLE = "publishable"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The key a request authenticated with (never the key itself)."""
+
+    kind: KeyKind
+    key_id: str
+    origins: frozenset[str]  # the allowed origins of a publishable key (one entry each)
+
+
+@dataclass(frozen=True)
+class _StoredKey:
+    digest: bytes
+    caller: Caller
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class KeyRing:
+    """The configured keys, matched in constant time."""
+
+    def __init__(self, settings: RealtimeSettings):
+        stored = [
+            _StoredKey(
+                _digest(k.get_secret_value()),
+                Caller(KeyKind.SERVER, key_id(k.get_secret_value()), frozenset()),
+            )
+            for k in settings.server_keys
+        ]
+        # a publishable key listed with several origins (www and apex, say) is one caller
+        origins: dict[str, set[str]] = {}
+        for p in settings.publishable_keys:
+            origins.setdefault(p.key.get_secret_value(), set()).add(p.origin)
+        stored += [
+            _StoredKey(
+                _digest(secret),
+                Caller(KeyKind.PUBLISHABLE, key_id(secret), frozenset(allowed)),
+            )
+            for secret, allowed in origins.items()
+        ]
+        self._stored = tuple(stored)
+        self.origins = settings.allowed_origins
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def authenticate(self, authorization: str | None) -> Caller | None:
+        """The caller of an ``Authorization: Bearer <key>`` header, or None."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        presented = _digest(token)
+        found: Caller | None = None
+        for stored in self._stored:  # every key is compared: no early exit
+            if hmac.compare_digest(presented, stored.digest):
+                found = stored.caller
+        return found
+
+
+class RateLimited(Exception):
+    """The key made more than its requests per second."""
+
+
+@dataclass(frozen=True)
+class RateCheck:
+    """One request's rate-limit check, to run in a pipeline with the request's own reads
+    (one round trip): ``queue`` adds the counter's commands, ``verify`` reads their answers
+    and raises :class:`RateLimited` over the limit."""
+
+    name: str
+    limit: int
+
+    commands = 2
+
+    def queue(self, pipe: Pipeline) -> None:
+        pipe.incr(self.name)
+        pipe.expire(self.name, 2)
+
+    def verify(self, answers: list[Any]) -> None:
+        if int(answers[0]) > self.limit:
+            raise RateLimited(self.name)
+
+
+class RateLimiter:
+    """At most ``limit`` requests per key per second: a Redis counter per key and second
+    (``keys.rate``), shared by every `serve` process on the same Redis."""
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys, limit: int):
+        self.client = client
+        self.keys = keys
+        self.limit = limit
+
+    def check(self, caller: Caller, now: datetime) -> RateCheck:
+        return RateCheck(self.keys.rate(caller.key_id, int(now.timestamp())), self.limit)
+
+    def enforce(self, caller: Caller, now: datetime) -> None:
+        """Count the request on its own; RateLimited over the limit."""
+        check = self.check(caller, now)
+        pipe = self.client.pipeline(transaction=False)
+        check.queue(pipe)
+        check.verify(pipe.execute())

@@ -1,0 +1,67 @@
+"""`audiences serve`: the real-time HTTP API under uvicorn (docs/realtime.md)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from audiences.realtime.events import EventVocabularyError
+from audiences.realtime.settings import RealtimeSettings, RealtimeSettingsError
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes (they share the rate limits through Redis).",
+)
+def serve(host: str, port: int, log_level: str, workers: int) -> None:
+    """Serve the real-time API: POST /v1/events, GET /v1/profiles/{id}/segments, /healthz,
+    /audiences.js and /demo.
+
+    Settings come from the environment (AUDIENCES_REDIS_URL, AUDIENCES_SERVER_KEYS,
+    AUDIENCES_PUBLISHABLE_KEYS, ...; docs/realtime.md).
+    """
+    import uvicorn
+
+    from audiences.realtime.api import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = RealtimeSettings.from_env()
+        app = create_app(settings)
+    except (RealtimeSettingsError, EventVocabularyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"audiences serve: http://{host}:{port} (demo page: http://{host}:{port}/demo)")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+        return
+    # several processes: each builds its app from the environment (checked above)
+    uvicorn.run(
+        "audiences.realtime.serve:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        server_header=False,
+    )
+
+
+def app_from_env() -> Any:
+    """The app of one worker process of `audiences serve --workers N`."""
+    from audiences.realtime.api import create_app
+
+    return create_app(RealtimeSettings.from_env())

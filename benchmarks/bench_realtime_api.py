@@ -1,0 +1,251 @@
+"""Benchmark: the real-time lookup API (`GET /v1/profiles/{id}/segments`) at a target rate,
+and the Redis memory the segment cache takes per million profiles.
+
+Usage (from the project root, after `make setup` and `bash scripts/redis_up.sh`):
+
+    .venv/bin/python benchmarks/bench_realtime_api.py --rate 2000 --duration 60 --profiles 1000000 \
+        [--workers 2]
+
+Steps:
+  1. INFO memory, seed N profiles under a private key prefix the way the `redis` destination
+     and the evaluator would (id -> person for an anonymous_id and, for half of them, a
+     user_id; 3 batch segment keys per person; 1 live key for a tenth), INFO memory again:
+     the difference, scaled to one million profiles.
+  2. Start `audiences serve` in its own process on a free 127.0.0.1 port.
+  3. Open-loop load: request i is due at start + i / rate, sent over keep-alive connections
+     (--connections); latency is measured from the due time, so a server that falls behind
+     shows it (no coordinated omission). Bounded by --duration (at most 600 s).
+  4. p50 / p99 / max latency, achieved throughput, non-200 answers; the seeded keys are
+     deleted and the server stopped.
+
+Loopback only. Prints the results; it does not write benchmarks/RESULTS.md (results are
+recorded on a quiet machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+from audiences.realtime.keys import RedisKeys
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SEGMENTS = ["high_value", "rfm_champions", "lapsed_customers", "persona_explorer",
+            "viewed_product_3x_24h", "viewed_then_abandoned_30m", "likely_to_buy"]  # fmt: skip
+STREAMABLE = ["viewed_product_3x_24h", "viewed_then_abandoned_30m"]
+BENCH_KEY = "sk_bench_" + uuid.uuid4().hex[:12]
+
+
+def used_memory(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def seed(client: redis.Redis, keys: RedisKeys, profiles: int, batch: int = 5000) -> list[str]:
+    """Seed ``profiles`` people; return the anonymous ids to look up."""
+    rng = random.Random(7)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    client.hset(keys.batch_meta, mapping={"loaded_at": now, "as_of": now})
+    client.sadd(keys.streamable, *STREAMABLE)
+    ids = []
+    for start in range(0, profiles, batch):
+        pipe = client.pipeline(transaction=False)
+        for n in range(start, min(start + batch, profiles)):
+            anon = f"anon-{n:08d}-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}"
+            person = f"user-{n:08d}" if n % 2 == 0 else anon
+            ids.append(anon)
+            pipe.set(keys.batch_person_of(anon), person)
+            if person != anon:
+                pipe.set(keys.batch_person_of(person), person)
+            pipe.sadd(keys.batch_segments(person), *rng.sample(SEGMENTS, 3))
+            if n % 10 == 0:
+                pipe.sadd(keys.live_segments(person), STREAMABLE[0])
+                pipe.set(keys.live_updated_at(person), now)
+        pipe.execute()
+    return ids
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    batch = []
+    for name in client.scan_iter(match=f"{prefix}*", count=5000):
+        batch.append(name)
+        if len(batch) >= 5000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    redis_url: str, prefix: str, port: int, rate: int, workers: int
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "AUDIENCES_REDIS_URL": redis_url,
+        "AUDIENCES_REDIS_PREFIX": prefix,
+        "AUDIENCES_SERVER_KEYS": BENCH_KEY,
+        "AUDIENCES_PUBLISHABLE_KEYS": "",
+        # the benchmark measures lookups, not the limiter refusing them
+        "AUDIENCES_API_RATE_LIMIT": str(max(rate * 10, 1000)),
+    }
+    proc = subprocess.Popen(
+        [
+            str(BIN / "audiences"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("audiences serve did not start within 30 s")
+
+
+async def _connection(
+    port: int,
+    ids: list[str],
+    due: list[float],
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for some_id, at in zip(ids, due, strict=True):
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(
+                f"GET /v1/profiles/{some_id}/segments HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {BENCH_KEY}\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if length:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - at)
+            status = int(head.split(b" ", 2)[1])
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def load(port: int, ids: list[str], rate: int, duration: float, connections: int):
+    total = int(rate * duration)
+    rng = random.Random(11)
+    chosen = [rng.choice(ids) for _ in range(total)]
+    start = time.perf_counter() + 0.5
+    due = [start + i / rate for i in range(total)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    await asyncio.gather(
+        *(
+            _connection(port, chosen[c::connections], due[c::connections], latencies, statuses)
+            for c in range(connections)
+        )
+    )
+    elapsed = time.perf_counter() - start
+    return latencies, statuses, elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=int, default=2000, help="target lookups per second")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (<= 600)")
+    parser.add_argument("--profiles", type=int, default=100_000, help="profiles to seed")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--workers", type=int, default=1, help="`audiences serve --workers`")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("AUDIENCES_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="a Redis on this machine (loopback only)",
+    )
+    args = parser.parse_args()
+    if not 0 < args.duration <= 600:
+        raise SystemExit("--duration must be between 0 and 600 seconds")
+    client = redis.Redis.from_url(args.redis_url, decode_responses=True)
+    host = client.connection_pool.connection_kwargs.get("host", "127.0.0.1")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("the benchmark runs against a loopback Redis only")
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    keys = RedisKeys(prefix)
+    server = None
+    try:
+        before = used_memory(client)
+        started = time.perf_counter()
+        ids = seed(client, keys, args.profiles)
+        seeded_in = time.perf_counter() - started
+        after = used_memory(client)
+        per_million = (after - before) / args.profiles * 1_000_000
+        print(f"seeded {args.profiles:,} profiles in {seeded_in:.1f} s")
+        print(
+            f"redis memory: {after - before:,} bytes; {per_million / 2**20:,.0f} MiB per "
+            "million profiles (3 batch segments each, half with a user_id, a tenth live)"
+        )
+
+        port = free_port()
+        server = start_server(args.redis_url, prefix, port, args.rate, args.workers)
+        asyncio.run(load(port, ids, 50, 1.0, 4))  # warm-up
+        latencies, statuses, elapsed = asyncio.run(
+            load(port, ids, args.rate, args.duration, args.connections)
+        )
+        ms = [v * 1000 for v in latencies]
+        print(
+            f"lookups: {len(ms):,} in {elapsed:.1f} s = {len(ms) / elapsed:,.0f}/s "
+            f"(target {args.rate:,}/s, {args.connections} connections, {args.workers} workers)"
+        )
+        print(
+            f"latency from due time: p50 {percentile(ms, 0.50):.2f} ms, "
+            f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms, "
+            f"mean {statistics.fmean(ms):.2f} ms"
+        )
+        print(f"statuses: {dict(sorted(statuses.items()))}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(15)
+        delete_prefix(client, prefix)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Makes a headless Chromium available for the browser-snippet test (docs/realtime.md),
+# idempotently.
+#
+#   1. If `chromium` (or CHROMIUM_BIN) is already on the PATH, use it.
+#   2. Otherwise install the Debian package `chromium` (`apt-get update` only when the install
+#      fails without it).
+#
+# Runs non-interactively as root on a fresh Debian/Ubuntu machine. Prints every action it
+# takes and, on success, the path of the browser as its last line; exits non-zero with a
+# message saying what to do when it cannot succeed.
+set -euo pipefail
+
+CHROMIUM_BIN="${CHROMIUM_BIN:-chromium}"
+export DEBIAN_FRONTEND=noninteractive
+
+say() { echo "chromium-up: $*" >&2; }
+fail() {
+    echo "chromium-up: ERROR: $*" >&2
+    exit 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        fail "no $CHROMIUM_BIN on the PATH and not root (nor passwordless sudo) to install it. Install the Debian package 'chromium' or set CHROMIUM_BIN."
+    fi
+}
+
+if command -v "$CHROMIUM_BIN" >/dev/null 2>&1; then
+    say "found $(command -v "$CHROMIUM_BIN"); using it"
+    command -v "$CHROMIUM_BIN"
+    exit 0
+fi
+command -v apt-get >/dev/null 2>&1 \
+    || fail "no $CHROMIUM_BIN on the PATH and no apt-get to install it. Install Chromium yourself and set CHROMIUM_BIN."
+say "installing the Debian package 'chromium' (apt-get install -y chromium)"
+if ! as_root apt-get install -y -q chromium >/tmp/chromium-up-apt.log 2>&1; then
+    say "install failed without a package list refresh; running apt-get update and retrying"
+    as_root apt-get update -q >>/tmp/chromium-up-apt.log 2>&1 \
+        || fail "apt-get update failed (see /tmp/chromium-up-apt.log)"
+    as_root apt-get install -y -q chromium >>/tmp/chromium-up-apt.log 2>&1 \
+        || fail "apt-get install chromium failed (see /tmp/chromium-up-apt.log)"
+fi
+command -v "$CHROMIUM_BIN" >/dev/null 2>&1 \
+    || fail "the package installed but $CHROMIUM_BIN is not on the PATH (see /tmp/chromium-up-apt.log)"
+say "installed $("$CHROMIUM_BIN" --version 2>/dev/null || echo chromium)"
+command -v "$CHROMIUM_BIN"
