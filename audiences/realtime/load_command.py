@@ -122,7 +122,8 @@ def load_stream(
         except KeyboardInterrupt:
             stats = loader.stats
         click.echo(
-            f"done: {stats.inserted} events loaded in {stats.batches} batches"
+            f"done: {stats.inserted} events loaded in {stats.batches} "
+            + ("batch" if stats.batches == 1 else "batches")
             + (f", {stats.skipped} already loaded before a restart" if stats.skipped else "")
         )
     except redis.RedisError as exc:
