@@ -15,6 +15,7 @@ from audiences.realtime.loader import Loader, LoaderError
 from audiences.realtime.stream import RedisEventStream
 from audiences.realtime.warehouse_sink import (
     DuckDBSink,
+    LoaderAlreadyRunningError,
     PostgresSink,
     Sink,
     WarehouseUnavailableError,
@@ -132,7 +133,12 @@ def load_stream(
             "Redis (bash scripts/redis_up.sh) or fix AUDIENCES_REDIS_URL. Nothing was lost: "
             "entries not loaded stay pending"
         ) from None
-    except (LoaderError, WarehouseUnavailableError, ValueError) as exc:
+    except (
+        LoaderError,
+        LoaderAlreadyRunningError,
+        WarehouseUnavailableError,
+        ValueError,
+    ) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         client.close()

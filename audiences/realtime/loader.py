@@ -16,8 +16,9 @@ inserted again. Nothing is lost, nothing is doubled (tests/python/realtime/test_
 kills the loader with SIGKILL at each point).
 
 The stream delivers a group's entries in order, so the watermark is a correct summary of
-what was loaded as long as one loader process serves a group and a warehouse (run one
-``audiences load-stream`` per warehouse; docs/realtime.md).
+what was loaded as long as one loader process serves a group and a warehouse: the sink's
+``exclusive`` lock refuses a second one (a lock file beside the DuckDB file, a PostgreSQL
+advisory lock), and dies with its process.
 """
 
 from __future__ import annotations
@@ -245,8 +246,13 @@ class Loader:
     def run(self, *, once: bool = False) -> LoadStats:
         """Pending entries first, then new ones. ``once``: until the stream has nothing
         more for the group, then return. Otherwise until :attr:`stopping` is set."""
-        self.stream.ensure_group(self.group)
-        self.drain_pending()
+        with self.sink.exclusive(self.stream_name, self.group):
+            self.stream.ensure_group(self.group)
+            self.drain_pending()
+            self._loop(once)
+        return self.stats
+
+    def _loop(self, once: bool) -> None:
         while not self.stopping:
             batch: list[StreamEntry] = []
             deadline = time.monotonic() + self.interval
@@ -267,4 +273,3 @@ class Loader:
                 self._load_retrying(batch)
             elif once:
                 break
-        return self.stats

@@ -9,6 +9,8 @@ neither, a crash after it leaves both (audiences/realtime/loader.py).
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,6 +67,17 @@ class WarehouseUnavailableError(Exception):
     """The warehouse cannot be reached or written (message says what to fix)."""
 
 
+class LoaderAlreadyRunningError(Exception):
+    """Another loader loads the same stream and group into the same warehouse: two at once
+    would break the watermark's order (audiences/realtime/loader.py)."""
+
+
+_ALREADY = (
+    "another `audiences load-stream` already loads {stream} (group {group}) into {where}; "
+    "run one loader per stream and warehouse"
+)
+
+
 @dataclass(frozen=True)
 class EntryId:
     """A stream entry id (``<ms>-<seq>``), ordered as the stream orders them."""
@@ -108,6 +121,16 @@ class Sink(Protocol):
         """A context manager yielding a :class:`LoadTransaction`: commit on exit, rollback
         on an exception."""
         ...
+
+    def exclusive(self, stream: str, group: str) -> Any:
+        """A context manager held while a loader runs: a second loader of the same stream
+        and group into the same warehouse raises :class:`LoaderAlreadyRunningError`. The
+        lock dies with its process (a SIGKILLed loader never blocks its restart)."""
+        ...
+
+
+def _lock_name(stream: str, group: str, schema: str) -> str:
+    return f"audiences_loader|{stream}|{group}|{schema}"
 
 
 def _check_ident(schema: str) -> str:
@@ -177,6 +200,24 @@ class DuckDBSink:
         self.path = path
         self.schema = _check_ident(schema)
 
+    @contextmanager
+    def exclusive(self, stream: str, group: str) -> Iterator[None]:
+        # a lock file beside the DuckDB file; flock is released when the process dies
+        digest = hashlib.sha1(_lock_name(stream, group, self.schema).encode()).hexdigest()[:12]
+        lock_path = self.path.with_name(f".{self.path.name}.loader-{digest}.lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LoaderAlreadyRunningError(
+                    _ALREADY.format(stream=stream, group=group, where=self.path)
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(self.path))
@@ -239,10 +280,9 @@ class PostgresSink:
         self.dsn = dsn
         self.schema = _check_ident(schema)
 
-    @contextmanager
-    def transaction(self, stream: str, group: str) -> Iterator[LoadTransaction]:
+    def _connect(self) -> psycopg2.extensions.connection:
         try:
-            con = psycopg2.connect(self.dsn)
+            return psycopg2.connect(self.dsn)
         except psycopg2.OperationalError as exc:
             # the message names host, port and database, never the password
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
@@ -250,6 +290,31 @@ class PostgresSink:
                 f"cannot connect to PostgreSQL (AUDIENCES_PG_DSN): {first}. Start it with "
                 "scripts/postgres_up.sh or fix AUDIENCES_PG_DSN"
             ) from None
+
+    @contextmanager
+    def exclusive(self, stream: str, group: str) -> Iterator[None]:
+        # a session advisory lock, on a connection held while the loader runs: released
+        # by the server when the connection (or the process) dies
+        con = self._connect()
+        try:
+            con.autocommit = True
+            with con.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_try_advisory_lock(hashtext(%s))",
+                    (_lock_name(stream, group, self.schema),),
+                )
+                row = cur.fetchone()
+            if not row or not row[0]:
+                raise LoaderAlreadyRunningError(
+                    _ALREADY.format(stream=stream, group=group, where=f"PostgreSQL {self.schema}")
+                )
+            yield
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self, stream: str, group: str) -> Iterator[LoadTransaction]:
+        con = self._connect()
         try:
             types = {
                 "VARCHAR": "text",

@@ -308,3 +308,40 @@ def test_the_running_loader_loads_each_interval_and_leaves_the_file_free_between
     assert proc.returncode == 0, err
     assert "done: 30 events loaded" in out
     assert _counts(target) == {f"ev{i:03d}": 1 for i in range(30)}
+
+
+def test_a_second_loader_of_the_same_stream_and_warehouse_is_refused(
+    target, redis_client, keys, redis_url
+):
+    RedisEventStream(redis_client, keys).publish([_event(i) for i in range(3)])
+    env = {
+        **os.environ,
+        **target.env(),
+        "AUDIENCES_REDIS_URL": redis_url,
+        "AUDIENCES_REDIS_PREFIX": keys.prefix,
+    }
+    env.pop(CRASH_ENV, None)
+    first = subprocess.Popen(
+        [AUDIENCES, "load-stream", "--target", target.name, "--schema", target.schema,
+         "--interval", "0.3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout.readline().startswith("loading ")
+        assert first.stdout.readline().startswith("loaded 3 events")  # it holds the lock
+        second = _run(target, keys, redis_url, "--once")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=20)
+    assert second.returncode == 1
+    assert "Traceback" not in second.stderr
+    assert f"another `audiences load-stream` already loads {keys.events} (group loader)" in (
+        second.stderr
+    )
+    # the lock dies with its process: a loader started now runs
+    again = _run(target, keys, redis_url, "--once")
+    assert again.returncode == 0, again.stderr
+    assert _counts(target) == {f"ev{i:03d}": 1 for i in range(3)}
