@@ -117,9 +117,13 @@ def to_row(entry: StreamEntry, loaded_at: datetime) -> tuple[Any, ...]:
         elif name in _TIME_COLUMNS:
             values.append(_parse_time(entry.entry_id, value))
         elif name in _INTEGER_COLUMNS:
-            if isinstance(value, bool) or not isinstance(value, int):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not -(2**31) <= value < 2**31
+            ):
                 raise EventDataError(
-                    f"stream entry {entry.entry_id}: {name} must be an integer, got {value!r}"
+                    f"stream entry {entry.entry_id}: {name} must be a 32-bit integer, got {value!r}"
                 )
             values.append(value)
         elif isinstance(value, str):

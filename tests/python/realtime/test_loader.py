@@ -68,7 +68,8 @@ def test_an_entry_becomes_the_raw_contract_row():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"engaged_seconds": "12"}, "stream entry 9-1: engaged_seconds must be an integer"),
+        ({"engaged_seconds": "12"}, "stream entry 9-1: engaged_seconds must be a 32-bit integer"),
+        ({"engaged_seconds": 2**31}, "stream entry 9-1: engaged_seconds must be a 32-bit int"),
         ({"occurred_at": "yesterday"}, "stream entry 9-1: occurred_at 'yesterday' is not"),
         ({"event_id": None}, "stream entry 9-1: event_id is missing"),
         ({"country": 33}, "stream entry 9-1: country must be a text, got 33"),
