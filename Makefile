@@ -44,6 +44,8 @@ demo: setup  ## run the whole job on DuckDB with generated demo data and sync to
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences report
 	@# why one person is in a playbook segment: each condition, its value and its threshold
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences explain --member-of viewed_product_3x_24h
+	@# the sync realtime_profiles loads the batch memberships into Redis (docs/realtime.md)
+	bash scripts/redis_up.sh
 	@# exit 3 = partial: some rows were rejected by a destination (listed above, retried next run)
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences sandbox demo || test $$? -eq 3
 

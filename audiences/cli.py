@@ -7,6 +7,7 @@ import click
 from audiences import __version__
 from audiences.explain import explain
 from audiences.generator.cli import generate
+from audiences.realtime.load_command import load_stream
 from audiences.realtime.serve import serve
 from audiences.report import report
 from audiences.segment_diff.command import diff_command
@@ -33,6 +34,7 @@ cli.add_command(diff_command)
 cli.add_command(load_postgres)
 cli.add_command(load_spark)
 cli.add_command(serve)
+cli.add_command(load_stream)
 for command in sync_commands:
     cli.add_command(command)
 

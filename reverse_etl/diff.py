@@ -61,6 +61,7 @@ class Diff:
                 f"sync {sync.name!r}: model {sync.model!r} has no column(s) {', '.join(missing)} "
                 f"(available: {', '.join(cols)}); fix 'identity' / 'mapping' in syncs.yml"
             )
+        self._cols = cols
         q = wh.quote
         key = wh.to_text(q(sync.identity), cols[sync.identity.lower()])
         if key_normalization == "lower_trim":
@@ -112,6 +113,22 @@ class Diff:
                 f"{sample}); the model must have one row per {self.sync.identity}"
             )
         return int(rows), int(nulls)
+
+    def maxima(self, columns: tuple[str, ...]) -> dict[str, str | None]:
+        """The greatest value of each column of the model, as the text a destination
+        receives (None when the model is empty)."""
+        if not columns:
+            return {}
+        missing = sorted(c for c in columns if c.lower() not in self._cols)
+        if missing:
+            raise ModelDataError(
+                f"sync {self.sync.name!r}: model {self.sync.model!r} has no column(s) "
+                f"{', '.join(missing)} (the destination reads them once a run is complete)"
+            )
+        q = self.wh.quote
+        exprs = ", ".join(self.wh.to_text(f"max({q(c)})", self._cols[c.lower()]) for c in columns)
+        row = self.wh.query(f"SELECT {exprs} FROM {self.relation.sql(q)}")[0]
+        return {c: None if v is None else str(v) for c, v in zip(columns, row, strict=True)}
 
     # --- SQL ---------------------------------------------------------------------------
     def _changed_pred(self) -> str:

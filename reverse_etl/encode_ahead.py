@@ -31,7 +31,7 @@ from typing import Any
 
 from reverse_etl.core.errors import DestinationError
 from reverse_etl.core.records import Record
-from reverse_etl.destinations.capabilities import Destination, Encoding
+from reverse_etl.destinations.capabilities import AnyDestination, Encoding
 
 Batch = tuple[str, list[Record]]
 EncodedBatch = tuple[str, list[Record], list[Any] | None]
@@ -70,7 +70,7 @@ def _encode(rows: list[dict[str, str]]) -> list[Any]:
     return list(_worker_destination.encode(rows))
 
 
-def workers_for(dest: Destination, rows: int, min_rows: int, workers: int) -> int:
+def workers_for(dest: AnyDestination, rows: int, min_rows: int, workers: int) -> int:
     """How many encoding processes a run of ``rows`` rows gets: none for a destination
     without the capability, a small run (starting processes costs more than it saves), or
     ``workers`` = 0."""
@@ -83,7 +83,7 @@ class EncodeAhead:
     """Yields the batches of ``batches`` with their upserts already encoded, keeping up to
     ``depth`` batches being encoded ahead of the one yielded."""
 
-    def __init__(self, dest: Destination, workers: int, depth: int | None = None):
+    def __init__(self, dest: AnyDestination, workers: int, depth: int | None = None):
         self.dest = dest
         self.workers = workers
         self.depth = depth or 2 * workers

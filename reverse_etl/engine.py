@@ -26,7 +26,10 @@ from reverse_etl.core.errors import (
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import (
+    AnyDestination,
+    CompletesRun,
     Destination,
+    DirectDestination,
     Encoding,
     EventsAfterSync,
     Reconciling,
@@ -110,7 +113,7 @@ class SyncEngine:
         project: Project,
         warehouse: Warehouse,
         *,
-        destination_factory: Callable[[SyncConfig], Destination] = build_destination,
+        destination_factory: Callable[[SyncConfig], AnyDestination] = build_destination,
         retry_policy: RetryPolicy | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
         crash_spec: str | None = None,
@@ -146,7 +149,7 @@ class SyncEngine:
         *,
         bind: bool = False,
         new_account: bool = False,
-    ) -> tuple[Destination, Diff, Relation, list[str]]:
+    ) -> tuple[AnyDestination, Diff, Relation, list[str]]:
         mf = self.manifest()
         relation = manifest.resolve_model(mf, sync.model, self.project.manifest_path)
         notes: list[str] = []
@@ -162,7 +165,7 @@ class SyncEngine:
         return dest, diff, relation, notes
 
     def _check_account(
-        self, sync: SyncConfig, dest: Destination, *, bind: bool, new_account: bool
+        self, sync: SyncConfig, dest: AnyDestination, *, bind: bool, new_account: bool
     ) -> None:
         """The state must describe the account the sync now points at (see
         :meth:`StateStore.bind_account`). A plan or dry run only checks; a run binds (and,
@@ -228,7 +231,7 @@ class SyncEngine:
             self.retry_policy or RetryPolicy.from_env(),
         )
 
-    def _after_batches(self, sync: SyncConfig, dest: Destination, run_id: str) -> dict[str, int]:
+    def _after_batches(self, sync: SyncConfig, dest: AnyDestination, run_id: str) -> dict[str, int]:
         """Declared work after the batches: request ids to record, events to deliver."""
         out: dict[str, int] = {}
         if isinstance(dest, ReportsRequestIds):
@@ -236,7 +239,7 @@ class SyncEngine:
             if ids:
                 self.state.record_request_ids(sync.name, run_id, ids)
                 out["request_ids"] = len(ids)
-        if isinstance(dest, EventsAfterSync):
+        if isinstance(dest, Destination) and isinstance(dest, EventsAfterSync):
             spec = dest.event_spec()
             if spec is not None:
                 changes = manifest.resolve_model(
@@ -250,12 +253,17 @@ class SyncEngine:
                     t.close()
         return out
 
+    def _complete(self, dest: AnyDestination, diff: Diff) -> None:
+        """Tell a destination that every row of the model is committed (CompletesRun)."""
+        if isinstance(dest, CompletesRun):
+            dest.complete(diff.maxima(dest.completion_columns()))
+
     def _validate(
-        self, dest: Destination, diff: Diff
+        self, dest: AnyDestination, diff: Diff
     ) -> tuple[dict[str, int], list[tuple[str, str]]]:
         """Dry run of a destination with a server-side check (Data Manager ``validateOnly``):
         one batch of the planned upserts is validated, nothing is applied."""
-        if not isinstance(dest, Validating):
+        if not isinstance(dest, Destination) or not isinstance(dest, Validating):
             return {}, []
         sample = diff.samples(min(dest.limits.batch_size, 1000))
         recs = sample["add"] + sample["change"]
@@ -326,6 +334,7 @@ class SyncEngine:
             run_id = self.state.start_run(sync.name, sync.destination, sync.mode)
             try:
                 extra = self._after_batches(sync, dest, run_id)
+                self._complete(dest, diff)
             except ReverseEtlError as exc:
                 self.state.finish_run(run_id, "failed", redact(str(exc)))
                 return SyncResult(
@@ -354,6 +363,7 @@ class SyncEngine:
         replace = (
             full_resync
             and counts.added > 0
+            and isinstance(dest, Destination)
             and isinstance(dest, Replacing)
             and dest.replaces_on_full_resync()
         )
@@ -367,6 +377,8 @@ class SyncEngine:
             else:
                 runner.execute(inflight)
             runner.totals.update(self._after_batches(sync, dest, run_id))
+            if not runner.totals.get("rejected"):
+                self._complete(dest, diff)
         except ReverseEtlError as exc:
             msg = redact(str(exc))
             self.state.finish_run(run_id, "failed", msg, runner.flush_counts())
@@ -409,7 +421,7 @@ class _Run:
         self,
         engine: SyncEngine,
         sync: SyncConfig,
-        dest: Destination,
+        dest: AnyDestination,
         diff: Diff,
         run_id: str,
         counts: DiffCounts,
@@ -434,21 +446,30 @@ class _Run:
         self._reported = {"requests": 0, "retries": 0}
         self._unchanged_reported = False
         self.transport: HttpTransport | None = None
+        self._connected = False  # a DirectDestination's own client
         self._batch_no = 0
         self.done = 0
         self.total = counts.added + counts.changed + counts.removed
 
     # --- plumbing ----------------------------------------------------------------------
-    def _transport(self) -> HttpTransport:
+    def _transport(self, dest: Destination) -> HttpTransport:
         if self.transport is None:
-            self.transport = self.e.transport_for(self.dest)
+            self.transport = self.e.transport_for(dest)
             self.transport.on_response = lambda: self.e.crash("response")
-            self.dest.prepare(self.transport)
+            dest.prepare(self.transport)
         return self.transport
+
+    def _direct(self, dest: DirectDestination) -> DirectDestination:
+        if not self._connected:
+            dest.connect()
+            self._connected = True
+        return dest
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+        if self._connected and isinstance(self.dest, DirectDestination):
+            self.dest.disconnect()
 
     def flush_counts(self) -> dict[str, int]:
         """Request / retry counters not yet written to the run row (+ unchanged, once)."""
@@ -470,15 +491,27 @@ class _Run:
             self.e.on_progress(self.sync.name, self.done, max(self.total, self.done))
 
     # --- sending -----------------------------------------------------------------------
+    def _send_once(
+        self, kind: str, records: list[Record], encoded: list[Any] | None
+    ) -> list[RowResult]:
+        dest = self.dest
+        if isinstance(dest, DirectDestination):
+            direct = self._direct(dest)
+            send = direct.send_upserts if kind == "upsert" else direct.send_removals
+            results = send(records)
+            self.e.crash("response")
+            return results
+        t = self._transport(dest)
+        if encoded is not None and isinstance(dest, Encoding):
+            return dest.send_encoded(t, records, encoded)
+        fn = dest.send_upserts if kind == "upsert" else dest.send_removals
+        return fn(t, records)
+
     def _send(
         self, kind: str, records: list[Record], encoded: list[Any] | None = None
     ) -> list[RowResult]:
-        t = self._transport()
         try:
-            if encoded is not None and isinstance(self.dest, Encoding):
-                return self.dest.send_encoded(t, records, encoded)
-            fn = self.dest.send_upserts if kind == "upsert" else self.dest.send_removals
-            return fn(t, records)
+            return self._send_once(kind, records, encoded)
         except BatchRejectedError as exc:
             if len(records) == 1:
                 return [RowResult(records[0].key, Outcome.REJECTED, error=redact(str(exc)))]
@@ -518,9 +551,10 @@ class _Run:
 
     def _reconcile(self) -> None:
         st = self.e.state
+        dest = self.dest
         for batch_id, recs in st.inflight(self.sync.name):
-            if isinstance(self.dest, Reconciling):
-                results = self.dest.reconcile(self._transport(), recs)
+            if isinstance(dest, Destination) and isinstance(dest, Reconciling):
+                results = dest.reconcile(self._transport(dest), recs)
             else:  # no read-back: every in-flight row comes back through the diff
                 results = [RowResult(r.key, Outcome.NOT_APPLIED) for r in recs]
             done = [
@@ -553,7 +587,7 @@ class _Run:
         destination swaps the members). A run stopped before that leaves the state as it was;
         the next replace starts a new session from the first batch."""
         dest = self.dest
-        assert isinstance(dest, Replacing)
+        assert isinstance(dest, Destination) and isinstance(dest, Replacing)
         st = self.e.state
         st.begin_replace(self.sync.name)
         self.diff.materialize()
@@ -567,7 +601,7 @@ class _Run:
                     sent.append(batch)
                     yield batch
 
-        for results in dest.replace(self._transport(), upserts(), self.planned.added):
+        for results in dest.replace(self._transport(dest), upserts(), self.planned.added):
             batch = sent.pop(0)
             self.e.crash("ack")
             pairs, counts = self._tally(batch, results)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_PREFIX = "aud:"
+from reverse_etl.destinations.redis_keys import DEFAULT_PREFIX, BatchKeys
+
+__all__ = ["DEFAULT_PREFIX", "EVALUATOR_GROUP", "LOADER_GROUP", "RedisKeys"]
 
 # consumer groups on the event stream
 EVALUATOR_GROUP = "evaluator"
@@ -31,19 +33,29 @@ class RedisKeys:
         return f"{self.prefix}seen:{event_id}"
 
     # --- memberships from the last dbt build (the `redis` destination) ------------------
+    # Defined once in reverse_etl/destinations/redis_keys.py (the destination writes them;
+    # the sync engine may not import this package).
+    @property
+    def batch(self) -> BatchKeys:
+        return BatchKeys(self.prefix)
+
     def batch_segments(self, person_id: str) -> str:
         """Set of the person's segment keys from the last build (holdout excluded)."""
-        return f"{self.prefix}batch:seg:{person_id}"
+        return self.batch.segments(person_id)
 
     def batch_person_of(self, some_id: str) -> str:
         """anonymous_id or user_id -> person_id, as the last build stitched it."""
-        return f"{self.prefix}batch:person_of:{some_id}"
+        return self.batch.person_of(some_id)
+
+    def batch_ids_of(self, person_id: str) -> str:
+        """Set of the ids the destination last pointed at the person (its own bookkeeping)."""
+        return self.batch.ids_of(person_id)
 
     @property
     def batch_meta(self) -> str:
         """Hash: ``loaded_at`` (ISO 8601 UTC) and ``as_of`` of the last completed load.
         Missing = the cache is cold."""
-        return f"{self.prefix}batch:meta"
+        return self.batch.meta
 
     # --- memberships from the stream (the streaming evaluator) --------------------------
     def live_segments(self, person_id: str) -> str:

@@ -14,7 +14,16 @@ destination has one by defining its methods (no registration, no ``getattr``):
 - :class:`EventsAfterSync`: events sent exactly once through the outbox after the batches;
 - :class:`ReportsRequestIds`: request ids the engine records for the platform's diagnostics;
 - :class:`Encoding`: the CPU-heavy part of sending (normalise, hash) as a pure function of
-  the rows, which the engine runs in worker processes ahead of the requests.
+  the rows, which the engine runs in worker processes ahead of the requests;
+- :class:`CompletesRun`: told once a run has committed every row (the Redis cache marks
+  itself loaded).
+
+Most destinations are HTTP APIs (:class:`Destination`: the engine builds one rate-limited,
+retrying ``HttpTransport`` from ``http_config`` and hands it to every call). A destination
+that is not reached over HTTP (the Redis cache the real-time API reads) is a
+:class:`DirectDestination`: it opens its own client and its calls take no transport. Both get
+the same diff, state, write-ahead record, batch commits and crash points from the engine;
+the capabilities that need a transport (reconcile, replace, validate, events) are HTTP only.
 """
 
 from __future__ import annotations
@@ -80,6 +89,53 @@ class Destination(Protocol):
     def send_removals(self, transport: Transport, records: list[Record]) -> list[RowResult]:
         """Remove ``records`` from what this tool manages (mirror mode); never delete
         anything it did not add."""
+        ...
+
+
+@runtime_checkable
+class DirectDestination(Protocol):
+    """A destination reached through its own client instead of HTTP (the Redis cache)."""
+
+    name: str
+    limits: Limits
+    key_normalization: str
+
+    def account_key(self) -> str:
+        """As :meth:`Destination.account_key` (host and database, never a password)."""
+        ...
+
+    def connect(self) -> None:
+        """Open the client, reading credentials from the environment now, and make the
+        target ready. Idempotent. Raise CredentialsError / DestinationError / TransientError."""
+        ...
+
+    def disconnect(self) -> None:
+        """Close the client (idempotent)."""
+        ...
+
+    def send_upserts(self, records: list[Record]) -> list[RowResult]:
+        """As :meth:`Destination.send_upserts`, through the destination's own client."""
+        ...
+
+    def send_removals(self, records: list[Record]) -> list[RowResult]:
+        """As :meth:`Destination.send_removals`, through the destination's own client."""
+        ...
+
+
+#: what the registry builds for a sync: an HTTP destination or a direct one
+AnyDestination = Destination | DirectDestination
+
+
+@runtime_checkable
+class CompletesRun(Protocol):
+    def completion_columns(self) -> tuple[str, ...]:
+        """Model columns whose greatest value :meth:`complete` receives (e.g. ``as_of``)."""
+        ...
+
+    def complete(self, maxima: dict[str, str | None]) -> None:
+        """Called once a run has committed every row of the model with no rejection (a
+        run with nothing to send included), never after a failed or partial run. ``maxima``:
+        the greatest value of each completion column, as text (None for an empty model)."""
         ...
 
 

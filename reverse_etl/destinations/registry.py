@@ -19,8 +19,9 @@ from reverse_etl.destinations import (
     hubspot,
     marketo,
     meta,
+    redis_cache,
 )
-from reverse_etl.destinations.capabilities import Destination
+from reverse_etl.destinations.capabilities import AnyDestination
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.settings import register_secret_env
 
@@ -57,7 +58,7 @@ class Registry:
     def secret_env(self) -> tuple[str, ...]:
         return tuple(sorted({v for s in self._specs.values() for v in s.secret_env}))
 
-    def build(self, sync: SyncConfig) -> Destination:
+    def build(self, sync: SyncConfig) -> AnyDestination:
         return self.spec(sync.destination).build(sync)
 
 
@@ -68,11 +69,12 @@ _SPECS = [
     google_data_manager.SPEC,
     google_ads.SPEC,
     marketo.SPEC,
+    redis_cache.SPEC,
 ]
 
 REGISTRY = Registry(_SPECS)
 
 
-def build_destination(sync: SyncConfig) -> Destination:
+def build_destination(sync: SyncConfig) -> AnyDestination:
     """The destination object for one sync (its options parsed)."""
     return REGISTRY.build(sync)

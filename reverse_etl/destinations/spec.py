@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from reverse_etl.core.sync import SyncConfig
-from reverse_etl.destinations.capabilities import Destination
+from reverse_etl.destinations.capabilities import AnyDestination
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,6 @@ class DestinationSpec:
     name: str
     options: type[BaseModel]
     secret_env: tuple[str, ...]
-    build: Callable[[SyncConfig], Destination]
+    build: Callable[[SyncConfig], AnyDestination]
     env: tuple[str, ...] = ()
     mirror_needs_list: bool = False

@@ -10,6 +10,7 @@ does I/O, on a destination module missing from the registry, and on a status lad
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[3] / "reverse_etl"
@@ -167,8 +168,10 @@ def test_core_imports_nothing_of_the_project_and_does_no_io():
 def test_every_destination_module_is_registered_once():
     from reverse_etl.destinations.registry import REGISTRY
 
+    # the destination's name is its SPEC's (a module may be named otherwise: redis_cache.py
+    # declares the destination "redis", whose module name would shadow the redis client)
     declared = {
-        name.rsplit(".", 1)[1]
+        importlib.import_module(name).SPEC.name
         for name, tree in MODULES.items()
         if name.startswith("reverse_etl.destinations.")
         and any(
