@@ -218,10 +218,23 @@ def child(root: Path, name: str, rate_limit: bool) -> None:
         "rerun_seconds": t2 - t1,
         "rerun_requests": second.counts.get("requests", 0),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # the encode worker processes (reverse_etl/encode_ahead.py) have ended by now: the
+        # largest one's peak, and how many ran at once
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "encode_workers": engine.encode_workers
+        if rows_sent(first) >= engine.encode_min_rows and name in ENCODERS
+        else 0,
     }
     if rate_limit and limits.requests_per_window:
         out.update(pacing(sent[:n_first], limits.requests_per_window, limits.window_seconds))
     print(json.dumps(out))
+
+
+ENCODERS = ("meta", "google_data_manager", "google_ads")  # capability Encoding
+
+
+def rows_sent(result) -> int:
+    return sum(result.counts.get(k, 0) for k in ("added", "changed", "rejected"))
 
 
 def pacing(ts: list[float], ceiling: int, window: float) -> dict:
@@ -280,8 +293,19 @@ def figures(r: dict) -> str:
         f"{r['destination']}: {rows:,} rows, first sync {r['first_status']} in "
         f"{r['first_seconds']:.1f} s ({rows / r['first_seconds']:,.0f} rows/s, "
         f"{c.get('requests', 0):,} requests, {c.get('added', 0):,} added, "
-        f"{c.get('rejected', 0):,} rejected); peak RSS {r['peak_rss_mb']:.0f} MB; unchanged "
+        f"{c.get('rejected', 0):,} rejected); peak RSS {rss_figures(r)}; unchanged "
         f"rerun {r['rerun_seconds']:.2f} s with {r['rerun_requests']} requests" + pace_figures(r)
+    )
+
+
+def rss_figures(r: dict) -> str:
+    n = r.get("encode_workers", 0)
+    if not n:
+        return f"{r['peak_rss_mb']:.0f} MB"
+    return (
+        f"{r['peak_rss_mb']:.0f} MB for the sync process, {r['peak_tree_pss_mb']:.0f} MB PSS "
+        f"for the sync and its {n} encode workers together (RSS of the largest worker "
+        f"{r['worker_peak_rss_mb']:.0f} MB, mostly pages shared with the sync since the fork)"
     )
 
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from process_measure import PeakTreePss
+
 from reverse_etl.config import SyncConfig, load_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,9 +59,14 @@ def running_emulator(module_args: list[str], env: dict[str, str]) -> Iterator[st
 
 def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run ``python <args>``; return the JSON object on the last line of its output."""
-    proc = subprocess.run(
-        [sys.executable, *args], env=env, capture_output=True, text=True, check=False
+    proc = subprocess.Popen(
+        [sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    sampler = PeakTreePss(proc.pid)
+    out, err = proc.communicate()
+    peak_pss = sampler.stop()
     if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise SystemExit(err[-3000:])
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_tree_pss_mb"] = peak_pss  # the sync and its worker processes together
+    return result

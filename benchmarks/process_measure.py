@@ -66,3 +66,45 @@ def append_result(row: str) -> None:
         )
     with results.open("a") as handle:
         handle.write(row + "\n")
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size of a process and all its descendants, in MB (Linux): shared
+    pages (a forked worker's copy-on-write memory) are split between the processes that
+    share them instead of being counted once per process as RSS does."""
+    total_kb = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                total_kb += next(int(ln.split()[1]) for ln in fh if ln.startswith("Pss:"))
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, StopIteration, ValueError):
+            continue  # the process ended meanwhile
+    return total_kb / 1024
+
+
+class PeakTreePss:
+    """Samples :func:`tree_pss_mb` of ``pid`` every ``interval`` seconds in a thread; ``peak``
+    holds the largest sum seen."""
+
+    def __init__(self, pid: int, interval: float = 0.2):
+        import threading
+
+        self.pid, self.interval, self.peak = pid, interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_pss_mb(self.pid))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak

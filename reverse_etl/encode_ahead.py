@@ -86,7 +86,7 @@ class EncodeAhead:
     def __init__(self, dest: AnyDestination, workers: int, depth: int | None = None):
         self.dest = dest
         self.workers = workers
-        self.depth = depth or 2 * workers
+        self.depth = depth or workers + 1
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> EncodeAhead:
