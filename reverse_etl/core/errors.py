@@ -60,6 +60,11 @@ class QuotaExhaustedError(DestinationError):
     """The destination's daily quota is used up; the sync resumes on the next run."""
 
 
+class TokenExpiredError(DestinationError):
+    """The platform refused a short-lived access token the destination obtained itself
+    (Marketo 600 / 601 / 602): get a new token and send the request again."""
+
+
 class BatchRejectedError(DestinationError):
     """The destination rejected a whole batch because of its content (e.g. HTTP 400).
 

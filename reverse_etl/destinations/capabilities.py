@@ -28,7 +28,7 @@ the capabilities that need a transport (reconcile, replace, validate, events) ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -48,6 +48,7 @@ class Transport(Protocol):
         *,
         json_body: Any = None,
         params: Any = None,
+        headers: Mapping[str, str] | None = None,
         expect: tuple[int, ...] = (),
         retry_unknown: bool = True,
     ) -> requests.Response: ...

@@ -25,8 +25,7 @@ from reverse_etl import settings
 from reverse_etl.core.errors import (
     CredentialsError,
     DestinationError,
-    QuotaExhaustedError,
-    TransientError,
+    TokenExpiredError,
 )
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
@@ -66,10 +65,6 @@ class MarketoOptions(BaseModel):
     batch_size: int = Field(default=BATCH_SIZE, ge=1, le=BATCH_SIZE)
 
 
-class _TokenRejected(DestinationError):
-    """Marketo refused the access token (600/601/602): get a new one and send again."""
-
-
 def _message(body: dict[str, Any], fallback: str) -> str:
     """The words of a Marketo error body: ``errors[]`` (REST), ``error_description``
     (identity) or ``message`` / ``error`` (gateways, anything else)."""
@@ -88,38 +83,41 @@ def _read_error(resp: requests.Response) -> ErrorInfo:
     )
 
 
+def _read_envelope(resp: requests.Response) -> ErrorInfo | None:
+    """What an HTTP 200 answer with ``success: false`` says (contract §10): Marketo puts the
+    error in the body, with codes for the token, the limits and the temporary failures."""
+    body = _body(resp)
+    if body.get("success") is not False:
+        return None
+    codes = {str(e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)}
+    hint = None
+    if "603" in codes:
+        hint = (
+            f"give the API-only user of {CLIENT_ID_ENV} a role with Read-Write Lead and "
+            "Read-Write Assets, and check the instance's IP allowlist"
+        )
+    elif "610" in codes:
+        hint = f"check {BASE_URL_ENV} (the instance's REST host)"
+    return ErrorInfo(
+        detail=_message(body, "success: false"),
+        token_expired=bool(codes & TOKEN_CODES),
+        quota=QUOTA_CODE in codes,
+        throttled=bool(codes & THROTTLE_CODES),
+        transient=bool(codes & TRANSIENT_CODES),
+        fatal_hint=hint,
+    )
+
+
 CLASSIFIER = ResponseClassifier(
     product="Marketo",
     credentials_hint=f"check that {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} belong to an active "
     "custom service (Admin > LaunchPoint) of this instance",
     read_error=_read_error,
+    read_envelope=_read_envelope,
     quota_hint="the daily API quota of the Marketo instance is used up; the sync resumes where "
     "it stopped on the next run after the quota resets at midnight US Central time",
     batch_statuses=(413,),  # a body over 1 MB: split the batch
 )
-
-
-def _envelope_error(where: str, body: dict[str, Any]) -> DestinationError:
-    """What an HTTP 200 answer with ``success: false`` means (contract §10). Marketo puts the
-    error in the body, where the shared classifier, which reads HTTP statuses, does not look."""
-    codes = {str(e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)}
-    text = f"{where}: {redact(_message(body, 'success: false'))}"
-    if codes & TOKEN_CODES:
-        return _TokenRejected(f"{text} (access token refused)")
-    if QUOTA_CODE in codes:
-        return QuotaExhaustedError(f"{text}; {CLASSIFIER.quota_hint}")
-    if codes & THROTTLE_CODES:
-        return TransientError(f"{text} (rate limited)", status=429)
-    if codes & TRANSIENT_CODES:
-        return TransientError(f"{text} (temporary)", status=503)
-    if "603" in codes:
-        return DestinationError(
-            f"{text}; give the API-only user of {CLIENT_ID_ENV} a role with Read-Write Lead and "
-            "Read-Write Assets, and check the instance's IP allowlist"
-        )
-    if "610" in codes:
-        return DestinationError(f"{text}; check {BASE_URL_ENV} (the instance's REST host)")
-    return DestinationError(f"{text} (refused)")
 
 
 def _reasons(result: dict[str, Any]) -> str:
@@ -139,7 +137,6 @@ class MarketoDestination:
         self.list_id: int | None = None
         self._token: str | None = None
         self._token_expires = 0.0
-        self._carrier: Transport | None = None  # the transport that sends the current token
 
     @classmethod
     def from_sync(cls, sync: SyncConfig) -> MarketoDestination:
@@ -177,28 +174,15 @@ class MarketoDestination:
         return base.rstrip("/").removesuffix("/rest"), {"Content-Type": "application/json"}
 
     def check_response(self, resp: requests.Response) -> None:
-        if resp.status_code == 200:
-            body = _body(resp)
-            if body.get("success") is False:
-                raise _envelope_error(CLASSIFIER.where(resp), body)
-            return
         CLASSIFIER.check(resp)
 
     # --- token ----------------------------------------------------------------------------
-    def _authorize(self, transport: Transport) -> None:
-        """Have a valid access token (renewed before it expires) and make ``transport`` send
-        it on every call."""
+    def _auth_header(self, transport: Transport) -> dict[str, str]:
+        """A valid access token (renewed before it expires), as the header of one call: the
+        token changes during a run, so it is not one of http_config()'s fixed headers."""
         if not self._token or time.monotonic() >= self._token_expires:
             self._new_token(transport)
-        if self._carrier is not transport:
-            # The token changes during a run, so it cannot be part of http_config()'s fixed
-            # headers: it goes on the session of the engine's HttpTransport (the Transport
-            # protocol has no per-request headers).
-            session = getattr(transport, "session", None)
-            if session is None:
-                raise DestinationError("the HTTP transport cannot carry Marketo's bearer token")
-            session.headers["Authorization"] = f"Bearer {self._token}"
-            self._carrier = transport
+        return {"Authorization": f"Bearer {self._token}"}
 
     def _new_token(self, transport: Transport) -> None:
         client_id, client_secret = self._credentials()
@@ -218,8 +202,6 @@ class MarketoDestination:
                 redact(f"Marketo identity answered without an access token ({_message(body, '')})")
             )
         lifetime = float(body.get("expires_in") or 0)
-        if str(token) != self._token:
-            self._carrier = None  # (a new token: every transport must be told)
         self._token = str(token)
         # Renew before it runs out. Asked early, Marketo hands back the same token with its
         # remaining lifetime, so the margin shrinks with it (at most a few early asks per
@@ -238,10 +220,12 @@ class MarketoDestination:
     ) -> dict[str, Any]:
         """One REST call with a valid token (renewed once on 600/601/602); the body."""
         for attempt in (1, 2):
-            self._authorize(transport)
+            auth = self._auth_header(transport)
             try:
-                resp = transport.request(method, path, json_body=json_body, params=params)
-            except _TokenRejected:
+                resp = transport.request(
+                    method, path, json_body=json_body, params=params, headers=auth
+                )
+            except TokenExpiredError:
                 self._token = None
                 if attempt == 2:
                     raise

@@ -23,7 +23,7 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 
@@ -31,6 +31,7 @@ from reverse_etl.core.errors import (
     BatchRejectedError,
     DestinationError,
     QuotaExhaustedError,
+    TokenExpiredError,
     TransientError,
 )
 from reverse_etl.settings import redact
@@ -48,6 +49,7 @@ class ErrorInfo:
     transient: bool = False  # the platform says retrying helps
     quota: bool = False  # a daily quota is used up: stop the run
     auth: bool = False  # credentials refused even without 401 / 403
+    token_expired: bool = False  # a short-lived token refused: renew it and send again
     row_error: bool = False  # the content of the batch was refused
     fatal_hint: str | None = None  # a known non-retryable error and what to do about it
 
@@ -93,6 +95,9 @@ class ResponseClassifier:
     quota_hint: str = "the sync resumes on the next run"
     auth_statuses: tuple[int, ...] = (401, 403)
     batch_statuses: tuple[int, ...] = (400,)
+    #: platforms that answer HTTP 200 with the error in the body (Marketo's ``success:
+    #: false``): reads a 2xx answer, None when it is a success
+    read_envelope: Callable[[requests.Response], ErrorInfo | None] | None = None
 
     def where(self, resp: requests.Response) -> str:
         method = resp.request.method if resp.request is not None else ""
@@ -102,9 +107,16 @@ class ResponseClassifier:
         """Return for a success; raise the error that says what the engine does next."""
         status = resp.status_code
         if 200 <= status < 300:
-            return
-        info = self.read_error(resp)
+            envelope = self.read_envelope(resp) if self.read_envelope else None
+            if envelope is None:
+                return
+            self._raise(resp, status, envelope)
+        self._raise(resp, status, self.read_error(resp))
+
+    def _raise(self, resp: requests.Response, status: int, info: ErrorInfo) -> NoReturn:
         text = f"{self.where(resp)}: {status} {redact(info.detail)}".rstrip()
+        if info.token_expired:
+            raise TokenExpiredError(f"{text} (access token refused)")
         wait = info.retry_after
         if info.quota:
             raise QuotaExhaustedError(f"{text}; {self.quota_hint}")
@@ -126,4 +138,6 @@ class ResponseClassifier:
             raise DestinationError(f"{text}; {info.fatal_hint}")
         if status in self.batch_statuses or info.row_error:
             raise BatchRejectedError(f"{text} (rejected)", status)
+        if 200 <= status < 300:
+            raise DestinationError(f"{text} (refused)")
         raise DestinationError(f"{text} (unexpected status)")

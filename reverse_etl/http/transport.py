@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,7 @@ class HttpTransport:
         method: str,
         url: str,
         body: bytes | None,
+        headers: Mapping[str, str] | None,
         params: Any,
         expect: tuple[int, ...],
         retry_unknown: bool,
@@ -116,7 +117,7 @@ class HttpTransport:
                 method,
                 url,
                 data=body,
-                headers=_JSON_HEADERS if body is not None else None,
+                headers=headers,
                 params=params,
                 timeout=self.policy.timeout_seconds,
             )
@@ -144,12 +145,15 @@ class HttpTransport:
         *,
         json_body: Any = None,
         params: Any = None,
+        headers: Mapping[str, str] | None = None,
         expect: tuple[int, ...] = (),
         retry_unknown: bool = True,
     ) -> requests.Response:
         """Send one request (rate limited, retried). Statuses in ``expect`` are returned
         as is instead of being turned into errors (e.g. 404 on a lookup). With
-        ``retry_unknown=False`` an unknown outcome raises :class:`OutcomeUnknownError`."""
+        ``retry_unknown=False`` an unknown outcome raises :class:`OutcomeUnknownError`.
+        ``headers`` are added to the session's for this request only (a token that changes
+        during a run)."""
         url = self.base_url + path
 
         def before_sleep(state: RetryCallState) -> None:
@@ -166,8 +170,11 @@ class HttpTransport:
         )
         # encoded once (orjson: a 10,000-member upload is ~8 MB), re-sent as is on a retry
         body = None if json_body is None else orjson.dumps(json_body)
+        sent_headers = {**_JSON_HEADERS, **(headers or {})} if body is not None else headers
         try:
-            return retrying(self._once, method, url, body, params, expect, retry_unknown)
+            return retrying(
+                self._once, method, url, body, sent_headers, params, expect, retry_unknown
+            )
         except TransientError as exc:
             raise DestinationError(
                 f"{redact(str(exc))} (gave up after {self.policy.max_attempts} attempts; "
