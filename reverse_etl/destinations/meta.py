@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
+import orjson
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -294,7 +295,7 @@ class MetaDestination:
     def session_id(rows: list[list[str]], kind: str) -> int:
         """Deterministic per set of rows and direction: a retry reuses it, and after a crash
         :meth:`reconcile` can ask Meta whether the session exists."""
-        digest = hashlib.sha256((kind + json.dumps(sorted(rows))).encode()).digest()
+        digest = hashlib.sha256(kind.encode() + orjson.dumps(sorted(rows))).digest()
         return int.from_bytes(digest[:7], "big")
 
     def _upload(

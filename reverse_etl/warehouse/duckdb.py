@@ -16,6 +16,7 @@ from reverse_etl.warehouse.base import Row, Warehouse
 #: Beyond it DuckDB spills the diff's joins to disk, so the sync's memory stays flat however
 #: many rows the model has (benchmarks/bench_sync.py).
 SYNC_MEMORY_ENV = "AUDIENCES_SYNC_MEMORY_LIMIT"
+CHECKPOINT_THRESHOLD = "256MB"  # DuckDB default: 16MB
 
 
 def _failure(what: str, exc: duckdb.Error) -> WarehouseError:
@@ -44,6 +45,9 @@ class DuckDBWarehouse(Warehouse):
             self.con = duckdb.connect(path, config=config)
             # No progress bar: it would be printed into `--json` output on long queries.
             self.con.execute("SET enable_progress_bar = false")
+            # The write-ahead records of a run (one row per batch, written then deleted) would
+            # otherwise make DuckDB checkpoint the whole file every few batches.
+            self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open DuckDB file {path}: {exc}") from None
         self._in_tx = False
