@@ -51,6 +51,7 @@ from reverse_etl.destinations.capabilities import (
     EventsAfterSync,
     EventSpec,
     SegmentEvent,
+    SendsEvents,
     Transport,
 )
 from reverse_etl.http.transport import HttpTransport, OutcomeUnknownError
@@ -139,9 +140,11 @@ class OutboxSender:
             segment_key=row.segment_key,
             change=row.change,
             changed_at=row.changed_at,
+            person_id=row.person_id,
+            source=self.name,
         )
 
-    def send_all(self, dest: EventsAfterSync, transport: Transport) -> int:
+    def send_all(self, dest: SendsEvents, transport: Transport) -> int:
         """Send every pending row; returns how many requests were made. A DestinationError
         (the target certainly did not take the request) leaves the rows pending and is
         raised with that said."""

@@ -29,6 +29,9 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 log = logging.getLogger("reverse_etl")
 
+#: extra headers computed from the exact body bytes of one attempt (a request signature)
+Signer = Callable[[bytes], dict[str, str]]
+
 
 class OutcomeUnknownError(DestinationError):
     """The request may or may not have been processed (timeout, connection lost after
@@ -108,15 +111,19 @@ class HttpTransport:
         params: Any,
         expect: tuple[int, ...],
         retry_unknown: bool,
+        sign: Signer | None = None,
     ) -> requests.Response:
         self.limiter.acquire()
         self.requests += 1
+        headers = dict(_JSON_HEADERS) if body is not None else {}
+        if sign is not None:
+            headers.update(sign(body or b""))
         try:
             resp = self.session.request(
                 method,
                 url,
                 data=body,
-                headers=_JSON_HEADERS if body is not None else None,
+                headers=headers or None,
                 params=params,
                 timeout=self.policy.timeout_seconds,
             )
@@ -146,10 +153,13 @@ class HttpTransport:
         params: Any = None,
         expect: tuple[int, ...] = (),
         retry_unknown: bool = True,
+        sign: Signer | None = None,
     ) -> requests.Response:
         """Send one request (rate limited, retried). Statuses in ``expect`` are returned
         as is instead of being turned into errors (e.g. 404 on a lookup). With
-        ``retry_unknown=False`` an unknown outcome raises :class:`OutcomeUnknownError`."""
+        ``retry_unknown=False`` an unknown outcome raises :class:`OutcomeUnknownError`.
+        ``sign`` gets the exact body bytes on every attempt and returns extra headers (a
+        webhook signature over a fresh timestamp)."""
         url = self.base_url + path
 
         def before_sleep(state: RetryCallState) -> None:
@@ -167,7 +177,7 @@ class HttpTransport:
         # encoded once (orjson: a 10,000-member upload is ~8 MB), re-sent as is on a retry
         body = None if json_body is None else orjson.dumps(json_body)
         try:
-            return retrying(self._once, method, url, body, params, expect, retry_unknown)
+            return retrying(self._once, method, url, body, params, expect, retry_unknown, sign)
         except TransientError as exc:
             raise DestinationError(
                 f"{redact(str(exc))} (gave up after {self.policy.max_attempts} attempts; "
