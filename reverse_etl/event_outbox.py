@@ -167,6 +167,7 @@ class OutboxSender:
             self._acknowledge(rows, results)
 
     def _unknown(self, rows: list[OutboxRow], why: str) -> None:
+        settle: list[tuple[OutboxRow, str, str | None]]
         if self.on_unknown == "resend":
             settle = [
                 (r, "pending", f"unknown outcome ({why}); will resend")

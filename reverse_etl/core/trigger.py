@@ -19,6 +19,7 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SEGMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,127}$")
 
 Change = Literal["entered", "exited"]
+_BOTH: tuple[Change, ...] = ("entered", "exited")
 
 
 class TriggerCatalog(Protocol):
@@ -45,7 +46,7 @@ class TriggerConfig(BaseModel):
         description="segment keys whose changes this trigger sends, or 'all'"
     )
     changes: list[Change] = Field(
-        default_factory=lambda: ["entered", "exited"], description="entered, exited or both"
+        default_factory=lambda: list(_BOTH), description="entered, exited or both"
     )
     rate_limit: RateLimit | Literal["off"] | None = Field(
         default=None, description="override of the destination's published rate; 'off' disables"
