@@ -116,3 +116,25 @@ class WebhookEmulator(Emulator):
             Delivery(key, req.body, req.raw, req.headers["x-audiences-signature"])
         )
         return Response(200, {"received": True})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m audiences_emulators.webhook --port 8771`` (sandbox)."""
+    import argparse
+    import contextlib
+
+    ap = argparse.ArgumentParser(prog="python -m audiences_emulators.webhook")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=DEFAULT_PORT)
+    ap.add_argument("--secret", default=SANDBOX_SECRET, help="the signing secret to verify with")
+    ap.add_argument("--tolerance", type=float, default=300.0, help="seconds of clock skew allowed")
+    args = ap.parse_args(argv)
+    emu = WebhookEmulator(args.host, args.port, WebhookConfig(args.secret, args.tolerance))
+    print(f"webhook receiver on http://{args.host}:{args.port}{PATH}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        emu.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
