@@ -52,10 +52,14 @@ CONSUMER = "forwarder"
 RETRY_FIRST_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 
-# KEYS lock. ARGV token, ttl ms. Extend the lock only while we still hold it.
+# KEYS lock. ARGV token, ttl ms. Extend the lock while we hold it; take it back when it
+# expired during a long delivery and nobody else took it; 0 when another process holds it.
 _REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -162,8 +166,8 @@ class TriggerForwarder:
         )
         if not ok:
             raise TriggersAlreadyRunningError(
-                "this forwarder lost its lock (it was paused longer than the lock's "
-                f"{self.lock_ttl:.0f} s and another one started); stopping"
+                "this forwarder lost its lock: it was busy or paused longer than the lock's "
+                f"{self.lock_ttl:.0f} s and another one started; stopping (raise --lock-ttl)"
             )
 
     # --- start ---------------------------------------------------------------------------------

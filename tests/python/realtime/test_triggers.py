@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 from triggers_support import SECRET, add_change, forwarder, write_syncs
 
+from audiences.realtime.triggers import TriggersAlreadyRunningError
 from audiences_emulators.braze import SANDBOX_KEY, BrazeEmulator
 from audiences_emulators.webhook import WebhookConfig, WebhookEmulator
 from reverse_etl.config import load_project
@@ -306,3 +307,23 @@ def test_duplicate_trigger_names_are_refused(tmp_path):
     }
     with pytest.raises(ConfigError, match="trigger 't' is declared twice"):
         load_project(write_syncs(tmp_path, [t, t]))
+
+
+def test_one_forwarder_per_prefix(redis_client, keys, hook, tmp_path):
+    syncs = write_syncs(tmp_path, [webhook_trigger(hook)])
+    first = forwarder(redis_client, keys, syncs, lock_ttl=30.0)
+    first.start()
+    # the second waits its own lock_ttl + 1 s for the first's lock, which stays held
+    second = forwarder(redis_client, keys, syncs, lock_ttl=0.5)
+    with pytest.raises(
+        TriggersAlreadyRunningError, match="another `audiences triggers` is running"
+    ):
+        second.start()
+    first.close()
+    # once released, the next one starts at once; a lock that expired while its holder was
+    # busy is taken back by the holder when nobody else took it
+    second.start()
+    redis_client.delete(keys.triggers_lock)
+    second._keep_lock()
+    assert redis_client.get(keys.triggers_lock) == second._token
+    second.close()
