@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,52 @@ def test_kill_9_after_braze_took_the_events_never_sends_them_twice(
         assert done.returncode == 0, done.stderr
         assert sorted(e["external_id"] for e in braze.events) == PEOPLE
         assert "0 sent, 0 rejected, 5 unknown, 0 pending" in done.stdout
+
+
+def test_the_long_running_forwarder_delivers_as_changes_arrive_and_stops_on_sigterm(
+    redis_url, redis_client, keys, tmp_path
+):
+    with WebhookEmulator(config=WebhookConfig(secret=SECRET)) as hook:
+        syncs = write_syncs(
+            tmp_path,
+            [
+                {
+                    "name": "to_crm",
+                    "destination": "webhook",
+                    "segments": "all",
+                    "options": {"url": hook.endpoint},
+                }
+            ],
+        )
+        env = {k: v for k, v in os.environ.items() if k != "AUDIENCES_TEST_CRASH_AT"}
+        env.update(
+            AUDIENCES_REDIS_URL=redis_url,
+            AUDIENCES_REDIS_PREFIX=keys.prefix,
+            AUDIENCES_WEBHOOK_SECRET=SECRET,
+        )
+        cmd = [sys.executable, "-c", "from audiences.cli import main; main()", "triggers"]
+        proc = subprocess.Popen(
+            [*cmd, "--config", str(syncs), "--lock-ttl", "3"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while redis_client.exists(keys.changes) == 0 or not redis_client.xinfo_groups(
+                keys.changes
+            ):
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            _changes(redis_client, keys)
+            while len(hook.deliveries) < len(PEOPLE):
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert sorted(d.body["person_id"] for d in hook.deliveries) == PEOPLE
+        assert "trigger to_crm: 5 sent, 0 rejected, 0 unknown, 0 pending" in out
+        assert redis_client.get(keys.triggers_lock) is None  # released on a clean stop
