@@ -9,6 +9,7 @@ from audiences.explain import explain
 from audiences.generator.cli import generate
 from audiences.realtime.load_command import load_stream
 from audiences.realtime.serve import serve
+from audiences.realtime.triggers_command import triggers_command
 from audiences.report import report
 from audiences.segment_diff.command import diff_command
 from audiences.summary import summary_command
@@ -35,6 +36,7 @@ cli.add_command(load_postgres)
 cli.add_command(load_spark)
 cli.add_command(serve)
 cli.add_command(load_stream)
+cli.add_command(triggers_command)
 for command in sync_commands:
     cli.add_command(command)
 

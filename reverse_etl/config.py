@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reverse_etl.core.errors import ConfigError
 from reverse_etl.core.sync import RateLimit, SyncConfig
+from reverse_etl.core.trigger import TriggerConfig
 from reverse_etl.destinations.registry import REGISTRY
 
-__all__ = ["Project", "RateLimit", "SyncConfig", "SyncsFile", "load_project"]
+__all__ = ["Project", "RateLimit", "SyncConfig", "SyncsFile", "TriggerConfig", "load_project"]
 
 
 class SyncsFile(BaseModel):
@@ -27,6 +28,8 @@ class SyncsFile(BaseModel):
     manifest: str | None = None
     run_results: str | None = None
     syncs: list[SyncConfig]
+    #: real-time triggers: segment entries / exits from the stream, sent at once
+    triggers: list[TriggerConfig] = []
 
 
 class Project(BaseModel):
@@ -50,6 +53,18 @@ class Project(BaseModel):
     def _resolve(self, p: str) -> Path:
         path = Path(p)
         return path if path.is_absolute() else self.root / path
+
+    def select_triggers(self, names: list[str] | tuple[str, ...]) -> list[TriggerConfig]:
+        if not names:
+            return list(self.file.triggers)
+        known = {t.name: t for t in self.file.triggers}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"{self.path}: no trigger named {', '.join(map(repr, unknown))}; "
+                f"known triggers: {', '.join(sorted(known)) or '(none)'}"
+            )
+        return [known[n] for n in names]
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[SyncConfig]:
         if not names:
@@ -76,6 +91,14 @@ def _describe(err: ValidationError, raw: dict[str, Any], path: Path) -> str:
             if isinstance(syncs, list) and idx < len(syncs) and isinstance(syncs[idx], dict):
                 name = syncs[idx].get("name")
             where = f"sync {name!r}" if name else f"sync #{idx + 1}"
+            loc = loc[2:]
+        elif len(loc) >= 2 and loc[0] == "triggers" and isinstance(loc[1], int):
+            idx = loc[1]
+            trig = raw.get("triggers") if isinstance(raw, dict) else None
+            name = None
+            if isinstance(trig, list) and idx < len(trig) and isinstance(trig[idx], dict):
+                name = trig[idx].get("name")
+            where = f"trigger {name!r}" if name else f"trigger #{idx + 1}"
             loc = loc[2:]
         field = ".".join(str(p) for p in loc) or "(whole entry)"
         msg = e["msg"]
@@ -108,4 +131,9 @@ def load_project(path: str | Path = "syncs.yml") -> Project:
         if s.name in seen:
             raise ConfigError(f"{path}: sync {s.name!r} is declared twice; names must be unique")
         seen.add(s.name)
+    names: set[str] = set()
+    for t in file.triggers:
+        if t.name in names:
+            raise ConfigError(f"{path}: trigger {t.name!r} is declared twice; names must be unique")
+        names.add(t.name)
     return Project(path=path.resolve(), file=file)

@@ -35,6 +35,7 @@ from reverse_etl.destinations.capabilities import (
     Reconciling,
     Replacing,
     ReportsRequestIds,
+    TriggerTarget,
     Validating,
 )
 from reverse_etl.destinations.registry import build_destination
@@ -89,7 +90,23 @@ class SyncResult:
         }
 
 
-class _CrashHook:
+def transport_for(
+    dest: Destination | TriggerTarget, policy: RetryPolicy | None = None, *, limited: bool = True
+) -> HttpTransport:
+    """The one HTTP transport, configured by the destination or trigger target (base URL,
+    credentials, response classifier, published rate)."""
+    base, headers = dest.http_config()
+    lim = dest.limits
+    return HttpTransport(
+        base,
+        headers,
+        dest.check_response,
+        limiter_for(lim.requests_per_window, lim.window_seconds) if limited else NoLimiter(),
+        policy or RetryPolicy.from_env(),
+    )
+
+
+class CrashHook:
     """Kill the process with SIGKILL at a chosen point (used by the crash-safety tests)."""
 
     def __init__(self, spec: str | None):
@@ -126,7 +143,7 @@ class SyncEngine:
         self.retry_policy = retry_policy
         self.on_progress = on_progress
         env = settings.load()
-        self.crash = _CrashHook(crash_spec if crash_spec is not None else env.test_crash_at)
+        self.crash = CrashHook(crash_spec if crash_spec is not None else env.test_crash_at)
         self._manifest: dict[str, Any] | None = None
         # rows of the diff held in Python at once (one page of the work table)
         self.page_size = page_size or env.sync_page_rows
@@ -221,15 +238,7 @@ class SyncEngine:
     def transport_for(self, dest: Destination, *, limited: bool = True) -> HttpTransport:
         """The one HTTP transport, configured by the destination (base URL, credentials,
         response classifier, published rate)."""
-        base, headers = dest.http_config()
-        lim = dest.limits
-        return HttpTransport(
-            base,
-            headers,
-            dest.check_response,
-            limiter_for(lim.requests_per_window, lim.window_seconds) if limited else NoLimiter(),
-            self.retry_policy or RetryPolicy.from_env(),
-        )
+        return transport_for(dest, self.retry_policy, limited=limited)
 
     def _after_batches(self, sync: SyncConfig, dest: AnyDestination, run_id: str) -> dict[str, int]:
         """Declared work after the batches: request ids to record, events to deliver."""

@@ -26,6 +26,12 @@ arrived, so with ``on_unknown: skip`` (default) they become ``unknown`` and are 
 again (at most once), with ``resend`` they go back to ``pending`` (at least once; every event
 carries ``audiences_event_id`` so a consumer can drop the duplicate). Outside that window
 each change is delivered exactly once.
+
+Steps 2 to 4 and the crash recovery are one protocol, :class:`OutboxSender`, over a small
+storage interface (:class:`OutboxStore`): the warehouse table here
+(:class:`WarehouseOutboxStore`) for the batch syncs, and a Redis store for the real-time
+triggers (``audiences/realtime/trigger_outbox.py``, ADR 0009). Both keep the same statuses
+with the same meaning; only where the rows live differs.
 """
 
 from __future__ import annotations
@@ -34,13 +40,20 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from reverse_etl.core.clock import now
 from reverse_etl.core.errors import DestinationError, ModelDataError
 from reverse_etl.core.records import Outcome
-from reverse_etl.destinations.capabilities import EventsAfterSync, EventSpec, SegmentEvent
+from reverse_etl.destinations.capabilities import (
+    EventsAfterSync,
+    EventSpec,
+    SegmentEvent,
+    SendsEvents,
+    Transport,
+)
 from reverse_etl.http.transport import HttpTransport, OutcomeUnknownError
 from reverse_etl.manifest import Relation
 from reverse_etl.state_schema import T_OUTBOX, T_OUTBOX_SYNCS, T_STATE, ensure
@@ -49,7 +62,6 @@ from reverse_etl.warehouse.base import Warehouse
 log = logging.getLogger("reverse_etl")
 
 MAX_RESENDS = 3
-Row = tuple[Any, ...]
 
 
 def event_id(sync: str, person: str, segment: str, change: str, changed_at: datetime) -> str:
@@ -57,8 +69,207 @@ def event_id(sync: str, person: str, segment: str, change: str, changed_at: date
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """One change in an outbox (the key is person, segment, change and time)."""
+
+    person_id: str
+    user_id: str
+    segment_key: str
+    change: str  # "entered" | "exited"
+    changed_at: datetime
+    attempts: int = 0
+
+
+class OutboxStore(Protocol):
+    """Where an outbox keeps its rows. Every method is one committed (atomic) step: the
+    protocol of :class:`OutboxSender` relies on each being durable when it returns."""
+
+    def claim(self, size: int, attempt_id: str) -> list[OutboxRow]:
+        """Up to ``size`` ``pending`` rows, oldest first, made ``sending`` with ``attempt_id``
+        and one more attempt: the write-ahead record, committed before any byte leaves."""
+        ...
+
+    def settle(self, rows: list[tuple[OutboxRow, str, str | None]]) -> None:
+        """Set each row's status (``sent``, ``rejected``, ``pending`` or ``unknown``) and
+        error, all in one transaction; ``sent`` rows get their ``sent_at``."""
+        ...
+
+    def recover(self, resend: bool, why: str) -> int:
+        """Rows left ``sending`` by a killed process become ``pending`` (``resend``) or
+        ``unknown``; returns how many."""
+        ...
+
+
+class OutboxSender:
+    """Claim, send through the destination, acknowledge (ADR 0005, steps 2 to 4), over any
+    :class:`OutboxStore`. ``name`` is the sync's (or trigger's) name: part of every event id."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        name: str,
+        on_unknown: str,
+        batch_size: int,
+        crash: Callable[[str], None] = lambda point: None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.on_unknown = on_unknown
+        self.batch_size = batch_size
+        self.crash = crash
+        self.counts = {"events_sent": 0, "events_rejected": 0, "events_unknown": 0}
+
+    def recover(self) -> None:
+        """Rows left ``sending`` by a killed run: their fate at the destination is unknown."""
+        if self.on_unknown == "resend":
+            self.store.recover(True, "resent after an unknown outcome")
+        else:
+            self.counts["events_unknown"] += self.store.recover(
+                False,
+                "the run stopped after sending and before recording the answer; "
+                "not re-sent (at most once)",
+            )
+
+    def event(self, row: OutboxRow) -> SegmentEvent:
+        return SegmentEvent(
+            event_id=event_id(
+                self.name, row.person_id, row.segment_key, row.change, row.changed_at
+            ),
+            user_id=row.user_id,
+            segment_key=row.segment_key,
+            change=row.change,
+            changed_at=row.changed_at,
+            person_id=row.person_id,
+            source=self.name,
+        )
+
+    def send_all(self, dest: SendsEvents, transport: Transport) -> int:
+        """Send every pending row; returns how many requests were made. A DestinationError
+        (the target certainly did not take the request) leaves the rows pending and is
+        raised with that said."""
+        sent = 0
+        while True:
+            rows = self.store.claim(self.batch_size, uuid.uuid4().hex)
+            if not rows:
+                return sent
+            self.crash("event_wal")
+            sent += 1
+            try:
+                results = dest.send_events(transport, [self.event(r) for r in rows])
+            except OutcomeUnknownError as exc:
+                self._unknown(rows, str(exc))
+                continue
+            except DestinationError as exc:
+                self.store.settle([(r, "pending", f"not sent: {exc}") for r in rows])
+                raise DestinationError(f"{exc}; the events stay queued for the next run") from None
+            self.crash("event_ack")
+            self._acknowledge(rows, results)
+
+    def _unknown(self, rows: list[OutboxRow], why: str) -> None:
+        settle: list[tuple[OutboxRow, str, str | None]]
+        if self.on_unknown == "resend":
+            settle = [
+                (r, "pending", f"unknown outcome ({why}); will resend")
+                if r.attempts < MAX_RESENDS
+                else (r, "unknown", f"unknown outcome ({why}); gave up")
+                for r in rows
+            ]
+            self.counts["events_unknown"] += sum(1 for _, st, _ in settle if st == "unknown")
+        else:
+            settle = [(r, "unknown", f"unknown outcome ({why}); not re-sent") for r in rows]
+            self.counts["events_unknown"] += len(rows)
+        self.store.settle(settle)
+        log.warning("events: %d event(s) with an unknown outcome: %s", len(rows), why)
+
+    def _acknowledge(self, rows: list[OutboxRow], results: list[Any]) -> None:
+        settle: list[tuple[OutboxRow, str, str | None]] = [
+            (r, "sent", None)
+            if res.outcome is Outcome.ACKED
+            else (r, "rejected", res.error or "rejected")
+            for r, res in zip(rows, results, strict=True)
+        ]
+        self.store.settle(settle)
+        ok = sum(1 for _, st, _ in settle if st == "sent")
+        self.counts["events_sent"] += ok
+        self.counts["events_rejected"] += len(rows) - ok
+
+
+class WarehouseOutboxStore:
+    """:class:`OutboxStore` in the warehouse table ``reverse_etl.event_outbox``."""
+
+    def __init__(self, wh: Warehouse, sync_name: str) -> None:
+        self.wh = wh
+        self.sync_name = sync_name
+
+    def claim(self, size: int, attempt_id: str) -> list[OutboxRow]:
+        rows = [
+            OutboxRow(str(p), str(u), str(s), str(c), at, int(n) + 1)
+            for p, u, s, c, at, n in self.wh.query(
+                f"SELECT person_id, user_id, segment_key, change, changed_at, attempts "
+                f"FROM {T_OUTBOX} WHERE sync_name = ? AND status = 'pending' "
+                "ORDER BY changed_at, person_id, segment_key, change LIMIT ?",
+                (self.sync_name, size),
+            )
+        ]
+        if rows:
+            with self.wh.transaction():
+                self._set(rows, "sending", attempt_id=attempt_id, bump=True)
+        return rows
+
+    def settle(self, rows: list[tuple[OutboxRow, str, str | None]]) -> None:
+        groups: dict[tuple[str, str | None], list[OutboxRow]] = {}
+        for row, status, error in rows:
+            groups.setdefault((status, error), []).append(row)
+        with self.wh.transaction():
+            for (status, error), group in groups.items():
+                self._set(group, status, error=error, sent=status == "sent")
+
+    def recover(self, resend: bool, why: str) -> int:
+        n = int(
+            self.wh.query(
+                f"SELECT count(*) FROM {T_OUTBOX} WHERE sync_name = ? AND status = 'sending'",
+                (self.sync_name,),
+            )[0][0]
+        )
+        self.wh.execute(
+            f"UPDATE {T_OUTBOX} SET status = ?, error = ? "
+            "WHERE sync_name = ? AND status = 'sending'",
+            ("pending" if resend else "unknown", why, self.sync_name),
+        )
+        return n
+
+    def _set(
+        self,
+        rows: list[OutboxRow],
+        status: str,
+        *,
+        attempt_id: str | None = None,
+        error: str | None = None,
+        bump: bool = False,
+        sent: bool = False,
+    ) -> None:
+        if not rows:
+            return
+        cond = " OR ".join(
+            "(person_id = ? AND segment_key = ? AND change = ? AND changed_at = ?)" for _ in rows
+        )
+        params: list[Any] = [status, error, now() if sent else None]
+        sets = "status = ?, error = ?, sent_at = ?"
+        if attempt_id is not None:
+            sets += ", attempt_id = ?"
+            params.append(attempt_id)
+        if bump:
+            sets += ", attempts = attempts + 1"
+        params.append(self.sync_name)
+        for r in rows:
+            params.extend([r.person_id, r.segment_key, r.change, r.changed_at])
+        self.wh.execute(f"UPDATE {T_OUTBOX} SET {sets} WHERE sync_name = ? AND ({cond})", params)
+
+
 class EventOutbox:
-    """The outbox of one sync: enqueue, claim, send through the destination, acknowledge."""
+    """The outbox of one batch sync: enqueue from the changes model, then the shared
+    :class:`OutboxSender` protocol over :class:`WarehouseOutboxStore`."""
 
     def __init__(
         self,
@@ -72,14 +283,10 @@ class EventOutbox:
         self.sync_name = sync_name
         self.opt = spec
         self.changes = changes
-        self.crash = crash
-        self.counts = {
-            "events_sent": 0,
-            "events_rejected": 0,
-            "events_unknown": 0,
-            "events_enqueued": 0,
-            "events_requests": 0,
-        }
+        self.sender = OutboxSender(
+            WarehouseOutboxStore(wh, sync_name), sync_name, spec.on_unknown, spec.batch_size, crash
+        )
+        self.counts = {"events_enqueued": 0, "events_requests": 0}
 
     # --- enqueue ----------------------------------------------------------------------------
     def _changes_relation(self) -> str:
@@ -133,127 +340,12 @@ class EventOutbox:
             )[0][0]
         )
 
-    # --- crash recovery ---------------------------------------------------------------------
-    def recover(self) -> None:
-        """Rows left ``sending`` by a killed run: their fate at the destination is unknown."""
-        if self.opt.on_unknown == "resend":
-            self.wh.execute(
-                f"UPDATE {T_OUTBOX} SET status = 'pending', error = 'resent after an unknown "
-                "outcome' WHERE sync_name = ? AND status = 'sending'",
-                (self.sync_name,),
-            )
-        else:
-            n = int(
-                self.wh.query(
-                    f"SELECT count(*) FROM {T_OUTBOX} WHERE sync_name = ? AND status = 'sending'",
-                    (self.sync_name,),
-                )[0][0]
-            )
-            self.wh.execute(
-                f"UPDATE {T_OUTBOX} SET status = 'unknown', error = 'the run stopped after "
-                "sending and before recording the answer; not re-sent (at most once)' "
-                "WHERE sync_name = ? AND status = 'sending'",
-                (self.sync_name,),
-            )
-            self.counts["events_unknown"] += n
-
-    # --- sending ------------------------------------------------------------------------------
-    def _claim(self, size: int) -> list[Row]:
-        rows = self.wh.query(
-            f"SELECT person_id, user_id, segment_key, change, changed_at, attempts FROM {T_OUTBOX} "
-            "WHERE sync_name = ? AND status = 'pending' "
-            "ORDER BY changed_at, person_id, segment_key, change LIMIT ?",
-            (self.sync_name, size),
-        )
-        if rows:
-            with self.wh.transaction():
-                self._set(rows, "sending", attempt_id=uuid.uuid4().hex, bump=True)
-        return rows
-
-    def _set(
-        self,
-        rows: list[Row],
-        status: str,
-        *,
-        attempt_id: str | None = None,
-        error: str | None = None,
-        bump: bool = False,
-        sent: bool = False,
-    ) -> None:
-        if not rows:
-            return
-        cond = " OR ".join(
-            "(person_id = ? AND segment_key = ? AND change = ? AND changed_at = ?)" for _ in rows
-        )
-        params: list[Any] = [status, error, now() if sent else None]
-        sets = "status = ?, error = ?, sent_at = ?"
-        if attempt_id is not None:
-            sets += ", attempt_id = ?"
-            params.append(attempt_id)
-        if bump:
-            sets += ", attempts = attempts + 1"
-        params.append(self.sync_name)
-        for r in rows:
-            params.extend([r[0], r[2], r[3], r[4]])
-        self.wh.execute(f"UPDATE {T_OUTBOX} SET {sets} WHERE sync_name = ? AND ({cond})", params)
-
-    def _event(self, row: Row) -> SegmentEvent:
-        person, user, segment, change, changed_at = row[:5]
-        return SegmentEvent(
-            event_id=event_id(self.sync_name, person, segment, change, changed_at),
-            user_id=str(user),
-            segment_key=str(segment),
-            change=str(change),
-            changed_at=changed_at,
-        )
-
-    def send_all(self, dest: EventsAfterSync, transport: HttpTransport) -> None:
-        try:
-            while True:
-                rows = self._claim(self.opt.batch_size)
-                if not rows:
-                    return
-                self.crash("event_wal")
-                try:
-                    results = dest.send_events(transport, [self._event(r) for r in rows])
-                except OutcomeUnknownError as exc:
-                    self._unknown(rows, str(exc))
-                    continue
-                except DestinationError as exc:
-                    self._set(rows, "pending", error=f"not sent: {exc}")
-                    raise DestinationError(
-                        f"{exc}; the events stay queued for the next run"
-                    ) from None
-                self.crash("event_ack")
-                self._acknowledge(rows, results)
-        finally:
-            self.counts["events_requests"] = transport.requests
-
-    def _unknown(self, rows: list[Row], why: str) -> None:
-        if self.opt.on_unknown == "resend":
-            again = [r for r in rows if int(r[5]) + 1 < MAX_RESENDS]
-            given_up = [r for r in rows if int(r[5]) + 1 >= MAX_RESENDS]
-            self._set(again, "pending", error=f"unknown outcome ({why}); will resend")
-            self._set(given_up, "unknown", error=f"unknown outcome ({why}); gave up")
-            self.counts["events_unknown"] += len(given_up)
-        else:
-            self._set(rows, "unknown", error=f"unknown outcome ({why}); not re-sent")
-            self.counts["events_unknown"] += len(rows)
-        log.warning("events: %d event(s) with an unknown outcome: %s", len(rows), why)
-
-    def _acknowledge(self, rows: list[Row], results: list[Any]) -> None:
-        ok = [r for r, res in zip(rows, results, strict=True) if res.outcome is Outcome.ACKED]
-        with self.wh.transaction():
-            self._set(ok, "sent", sent=True)
-            for r, res in zip(rows, results, strict=True):
-                if res.outcome is not Outcome.ACKED:
-                    self._set([r], "rejected", error=res.error or "rejected")
-        self.counts["events_sent"] += len(ok)
-        self.counts["events_rejected"] += len(rows) - len(ok)
-
     def run(self, dest: EventsAfterSync, transport: HttpTransport) -> dict[str, int]:
         ensure(self.wh)
-        self.recover()
+        self.sender.recover()
         self.enqueue()
-        self.send_all(dest, transport)
-        return dict(self.counts)
+        try:
+            self.sender.send_all(dest, transport)
+        finally:
+            self.counts["events_requests"] = transport.requests
+        return {**self.sender.counts, **self.counts}

@@ -1,5 +1,5 @@
-"""The local sandbox: the HubSpot, Braze, Meta, Google and Marketo emulators as detached
-background processes.
+"""The local sandbox: the HubSpot, Braze, Meta, Google and Marketo emulators and the webhook
+receiver as detached background processes.
 
 The emulators live in their own package, :mod:`audiences_emulators`, outside the sync
 engine's import path: this module starts them as child processes (``python -m``) and loads an
@@ -27,7 +27,7 @@ EMULATORS = "audiences_emulators"
 DEFAULT_PORT = 8765  # HubSpot's
 # emulator module -> its port (each module has DEFAULT_PORT, sandbox_env() and a `python -m`
 # entry point; tests/python/reverse_etl/test_import_boundaries.py checks the ports agree)
-OTHERS = {"braze": 8766, "meta": 8767, "google": 8768, "marketo": 8769}
+OTHERS = {"braze": 8766, "meta": 8767, "google": 8768, "marketo": 8769, "webhook": 8771}
 # Marketo: the custom fields a sync writes must exist in the instance; the sandbox accepts any.
 EXTRA_ARGS = {"marketo": ["--any-field"]}
 HOST = "127.0.0.1"

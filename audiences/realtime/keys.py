@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 from reverse_etl.destinations.redis_keys import DEFAULT_PREFIX, BatchKeys
 
-__all__ = ["DEFAULT_PREFIX", "EVALUATOR_GROUP", "LOADER_GROUP", "RedisKeys"]
+__all__ = ["DEFAULT_PREFIX", "EVALUATOR_GROUP", "LOADER_GROUP", "TRIGGERS_GROUP", "RedisKeys"]
 
 # consumer groups on the event stream
 EVALUATOR_GROUP = "evaluator"
 LOADER_GROUP = "loader"
+# consumer group on the changes stream (rt:changes)
+TRIGGERS_GROUP = "triggers"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,30 @@ class RedisKeys:
         """The evaluator's own per-device / per-person window state (its layout is private
         to audiences.realtime.evaluator)."""
         return f"{self.prefix}rt:state:{name}"
+
+    # --- real-time triggers (audiences/realtime/triggers.py, ADR 0009) -----------------
+    def trigger_rows(self, trigger: str) -> str:
+        """Hash: outbox id -> the change as JSON with its delivery status (the trigger's
+        outbox, ADR 0005 statuses)."""
+        return f"{self.prefix}rt:trig:{trigger}:rows"
+
+    def trigger_pending(self, trigger: str) -> str:
+        """List of the outbox ids waiting to be sent, oldest first."""
+        return f"{self.prefix}rt:trig:{trigger}:pending"
+
+    def trigger_sending(self, trigger: str) -> str:
+        """Set of the outbox ids claimed for a request whose answer is not recorded yet."""
+        return f"{self.prefix}rt:trig:{trigger}:sending"
+
+    def trigger_counts(self, trigger: str) -> str:
+        """Hash of counters: ``enqueued``, ``sent``, ``rejected``, ``unknown``,
+        ``skipped_anonymous``."""
+        return f"{self.prefix}rt:trig:{trigger}:counts"
+
+    @property
+    def triggers_lock(self) -> str:
+        """String with a TTL: the running forwarder (one per prefix)."""
+        return f"{self.prefix}rt:trig:lock"
 
     def rate(self, key_id: str, window: int) -> str:
         """Request counter of one API key in one rate-limit window."""

@@ -33,6 +33,7 @@ from reverse_etl import settings
 from reverse_etl.core.errors import BatchRejectedError, CredentialsError
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
+from reverse_etl.core.trigger import TriggerConfig
 from reverse_etl.destinations.capabilities import EventSpec, SegmentEvent, Transport
 from reverse_etl.destinations.common import account_url, limits_for, parse_options, reveal
 from reverse_etl.destinations.spec import DestinationSpec
@@ -313,35 +314,96 @@ class BrazeDestination:
         }
 
     def send_events(self, transport: Transport, events: list[SegmentEvent]) -> list[RowResult]:
-        """One ``/users/track`` request with events only. Braze appends every event it gets,
-        so the request is never retried when it may have arrived (``retry_unknown=False``).
-        A 400 that names events rejects every event of the request (Braze processed none)."""
-        resp = transport.request(
-            "POST",
-            TRACK,
-            json_body={"events": [self._event(e) for e in events]},
-            expect=(400,),
-            retry_unknown=False,
+        return track_events(transport, events, [self._event(e) for e in events])
+
+
+def track_events(
+    transport: Transport, events: list[SegmentEvent], payloads: list[dict[str, Any]]
+) -> list[RowResult]:
+    """One ``/users/track`` request with events only. Braze appends every event it gets,
+    so the request is never retried when it may have arrived (``retry_unknown=False``).
+    A 400 that names events rejects every event of the request (Braze processed none)."""
+    resp = transport.request(
+        "POST",
+        TRACK,
+        json_body={"events": payloads},
+        expect=(400,),
+        retry_unknown=False,
+    )
+    body = json_body(resp)
+    errors = {
+        int(e["index"]): redact(str(e.get("type") or "rejected"))
+        for e in body.get("errors") or []
+        if isinstance(e, dict)
+        and e.get("input_array") == "events"
+        and isinstance(e.get("index"), int)
+    }
+    if resp.status_code == 400 and not errors:
+        raise BatchRejectedError(
+            f"Braze POST {TRACK} (events): rejected ({redact(str(body.get('message') or ''))})",
+            400,
         )
-        body = json_body(resp)
-        errors = {
-            int(e["index"]): redact(str(e.get("type") or "rejected"))
-            for e in body.get("errors") or []
-            if isinstance(e, dict)
-            and e.get("input_array") == "events"
-            and isinstance(e.get("index"), int)
+    return [
+        RowResult(e.event_id, Outcome.ACKED)
+        if i not in errors and resp.status_code < 300
+        else RowResult(e.event_id, Outcome.REJECTED, error=errors.get(i, "rejected by Braze"))
+        for i, e in enumerate(events)
+    ]
+
+
+# --- real-time triggers (audiences/realtime/triggers.py, ADR 0009) ----------------------------
+class BrazeTriggerOptions(BaseModel):
+    """``options`` of a trigger with ``destination: braze``."""
+
+    model_config = ConfigDict(extra="forbid")
+    entered_name: str = Field(default="audience_entered", min_length=1, max_length=255)
+    exited_name: str = Field(default="audience_exited", min_length=1, max_length=255)
+    #: events per /users/track request
+    object_limit: int = Field(default=OBJECT_LIMIT, ge=1, le=75)
+    #: a send whose outcome is unknown: "skip" (at most once) or "resend" (ADR 0005)
+    on_unknown: Literal["skip", "resend"] = "skip"
+
+
+class BrazeTriggerTarget:
+    """Segment entries and exits from the stream as Braze custom events: ``external_id`` =
+    the person's user id (anonymous persons are skipped), the segment key and the change as
+    properties, plus ``audiences_event_id`` (the outbox key's hash) for deduplication."""
+
+    name = "braze"
+    takes_anonymous = False
+
+    def __init__(self, trigger: TriggerConfig, options: BrazeTriggerOptions):
+        self.trigger = trigger
+        self.options = options
+        self.on_unknown = options.on_unknown
+        self.limits = limits_for(trigger, options.object_limit, REQUESTS_PER_WINDOW, WINDOW_SECONDS)
+
+    @classmethod
+    def from_trigger(cls, trigger: TriggerConfig) -> BrazeTriggerTarget:
+        return cls(trigger, parse_options(BrazeTriggerOptions, trigger))
+
+    def http_config(self) -> tuple[str, dict[str, str]]:
+        return braze_http_config()
+
+    def check_response(self, resp: requests.Response) -> None:
+        CLASSIFIER.check(resp)
+
+    def event(self, e: SegmentEvent) -> dict[str, Any]:
+        o = self.options
+        return {
+            "external_id": e.user_id,
+            "name": o.entered_name if e.change == "entered" else o.exited_name,
+            "time": e.changed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "properties": {
+                "segment_key": e.segment_key,
+                "change": e.change,
+                "audiences_trigger": self.trigger.name,
+                "audiences_event_id": e.event_id,
+            },
         }
-        if resp.status_code == 400 and not errors:
-            raise BatchRejectedError(
-                f"Braze POST {TRACK} (events): rejected ({redact(str(body.get('message') or ''))})",
-                400,
-            )
-        return [
-            RowResult(e.event_id, Outcome.ACKED)
-            if i not in errors and resp.status_code < 300
-            else RowResult(e.event_id, Outcome.REJECTED, error=errors.get(i, "rejected by Braze"))
-            for i, e in enumerate(events)
-        ]
+
+    def send_events(self, transport: Transport, events: list[SegmentEvent]) -> list[RowResult]:
+        return track_events(transport, events, [self.event(e) for e in events])
 
 
 SPEC = DestinationSpec(
@@ -350,4 +412,6 @@ SPEC = DestinationSpec(
     secret_env=(KEY_ENV,),
     env=(URL_ENV,),
     build=BrazeDestination.from_sync,
+    trigger_options=BrazeTriggerOptions,
+    build_trigger=BrazeTriggerTarget.from_trigger,
 )

@@ -12,6 +12,7 @@ destination has one by defining its methods (no registration, no ``getattr``):
 - :class:`Replacing`: swap a whole audience in one session on ``--full-resync``;
 - :class:`Validating`: a server-side check that applies nothing (used by ``--dry-run``);
 - :class:`EventsAfterSync`: events sent exactly once through the outbox after the batches;
+- :class:`TriggerTarget` (not a sync capability: what a real-time trigger delivers to);
 - :class:`ReportsRequestIds`: request ids the engine records for the platform's diagnostics;
 - :class:`Encoding`: the CPU-heavy part of sending (normalise, hash) as a pure function of
   the rows, which the engine runs in worker processes ahead of the requests;
@@ -28,7 +29,7 @@ the capabilities that need a transport (reconcile, replace, validate, events) ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -51,6 +52,7 @@ class Transport(Protocol):
         headers: Mapping[str, str] | None = None,
         expect: tuple[int, ...] = (),
         retry_unknown: bool = True,
+        sign: Callable[[bytes], dict[str, str]] | None = None,
     ) -> requests.Response: ...
 
 
@@ -203,23 +205,48 @@ class SegmentEvent:
     """One segment entry or exit to deliver, with its stable id."""
 
     event_id: str
-    user_id: str
+    user_id: str  # "" for an anonymous person (real-time triggers only)
     segment_key: str
     change: str  # "entered" | "exited"
     changed_at: datetime
+    person_id: str = ""
+    #: the sync or trigger the event belongs to
+    source: str = ""
 
 
 @runtime_checkable
-class EventsAfterSync(Protocol):
-    def event_spec(self) -> EventSpec | None:
-        """The sync's event configuration, or None when it sends no events."""
-        ...
-
+class SendsEvents(Protocol):
     def send_events(self, transport: Transport, events: list[SegmentEvent]) -> list[RowResult]:
         """Send one request of events (``retry_unknown=False``: events are appended, never
         deduplicated); one result per event (key = event id). Raises OutcomeUnknownError
         when the request may have arrived, DestinationError when it certainly did not."""
         ...
+
+
+@runtime_checkable
+class EventsAfterSync(SendsEvents, Protocol):
+    def event_spec(self) -> EventSpec | None:
+        """The sync's event configuration, or None when it sends no events."""
+        ...
+
+
+@runtime_checkable
+class TriggerTarget(SendsEvents, Protocol):
+    """Where a real-time trigger delivers segment entries and exits (``triggers:`` in
+    syncs.yml; audiences/realtime/triggers.py), through the same outbox protocol as the
+    batch events. An HTTP API: the forwarder builds the engine's ``HttpTransport`` from
+    :meth:`http_config`, :meth:`check_response` and ``limits``."""
+
+    name: str
+    limits: Limits
+    #: "skip" (at most once) or "resend" (at least once) after an unknown outcome (ADR 0005)
+    on_unknown: Literal["skip", "resend"]
+    #: False: a change of an anonymous person (no user id) is skipped and counted
+    takes_anonymous: bool
+
+    def http_config(self) -> tuple[str, dict[str, str]]: ...
+
+    def check_response(self, response: requests.Response) -> None: ...
 
 
 @runtime_checkable

@@ -9,23 +9,28 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from reverse_etl.core.errors import ConfigError
 from reverse_etl.core.records import Limits
 from reverse_etl.core.sync import SyncConfig, options_error_text
+from reverse_etl.core.trigger import TriggerConfig
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_options(model: type[M], sync: SyncConfig) -> M:
-    """The sync's ``options`` as the destination's model (also checked when syncs.yml is
-    loaded: see :mod:`reverse_etl.config`)."""
+def parse_options(model: type[M], sync: SyncConfig | TriggerConfig) -> M:
+    """The sync's (or trigger's) ``options`` as the destination's model (also checked when
+    syncs.yml is loaded: see :mod:`reverse_etl.config`)."""
+    what = "trigger" if isinstance(sync, TriggerConfig) else "sync"
     try:
         return model.model_validate(sync.options)
     except ValidationError as exc:
         raise ConfigError(
-            f"sync {sync.name!r}, field 'options': {options_error_text(exc)}"
+            f"{what} {sync.name!r}, field 'options': {options_error_text(exc)}"
         ) from None
 
 
-def limits_for(sync: SyncConfig, batch: int, rate: int | None, window: float) -> Limits:
-    """The published limits, unless the sync overrides the rate (or turns it off)."""
+def limits_for(
+    sync: SyncConfig | TriggerConfig, batch: int, rate: int | None, window: float
+) -> Limits:
+    """The published limits, unless the sync (or trigger) overrides the rate (or turns it
+    off)."""
     if sync.rate_limit == "off":
         return Limits(batch, None, window)
     if sync.rate_limit is not None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from reverse_etl.core.errors import ConfigError
 from reverse_etl.core.sync import SyncConfig
+from reverse_etl.core.trigger import TriggerConfig
 from reverse_etl.destinations import (
     braze,
     google_ads,
@@ -20,8 +21,9 @@ from reverse_etl.destinations import (
     marketo,
     meta,
     redis_cache,
+    webhook,
 )
-from reverse_etl.destinations.capabilities import AnyDestination
+from reverse_etl.destinations.capabilities import AnyDestination, TriggerTarget
 from reverse_etl.destinations.spec import DestinationSpec
 from reverse_etl.settings import register_secret_env
 
@@ -61,6 +63,25 @@ class Registry:
     def build(self, sync: SyncConfig) -> AnyDestination:
         return self.spec(sync.destination).build(sync)
 
+    # --- real-time triggers (reverse_etl.core.trigger) ---------------------------------------
+    def trigger_names(self) -> tuple[str, ...]:
+        return tuple(n for n, s in self._specs.items() if s.build_trigger is not None)
+
+    def trigger_options_model(self, name: str) -> type[BaseModel]:
+        model = self.spec(name).trigger_options
+        if model is None:
+            raise ConfigError(f"destination {name!r} takes no triggers")
+        return model
+
+    def build_trigger(self, trigger: TriggerConfig) -> TriggerTarget:
+        build = self.spec(trigger.destination).build_trigger
+        if build is None:
+            raise ConfigError(
+                f"trigger {trigger.name!r}: destination {trigger.destination!r} takes no "
+                f"triggers; destinations that do: {', '.join(self.trigger_names())}"
+            )
+        return build(trigger)
+
 
 _SPECS = [
     hubspot.SPEC,
@@ -70,6 +91,7 @@ _SPECS = [
     google_ads.SPEC,
     marketo.SPEC,
     redis_cache.SPEC,
+    webhook.SPEC,
 ]
 
 REGISTRY = Registry(_SPECS)
@@ -78,3 +100,8 @@ REGISTRY = Registry(_SPECS)
 def build_destination(sync: SyncConfig) -> AnyDestination:
     """The destination object for one sync (its options parsed)."""
     return REGISTRY.build(sync)
+
+
+def build_trigger_target(trigger: TriggerConfig) -> TriggerTarget:
+    """What one real-time trigger delivers to (its options parsed)."""
+    return REGISTRY.build_trigger(trigger)

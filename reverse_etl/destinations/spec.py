@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from reverse_etl.core.sync import SyncConfig
-from reverse_etl.destinations.capabilities import AnyDestination
+from reverse_etl.core.trigger import TriggerConfig
+from reverse_etl.destinations.capabilities import AnyDestination, TriggerTarget
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,10 @@ class DestinationSpec:
     - ``secret_env``: environment variables holding credentials (redacted everywhere);
     - ``env``: other environment variables it reads (base URLs, account ids);
     - ``build``: makes the destination for one sync;
-    - ``mirror_needs_list``: mode ``mirror`` requires a ``list`` (the list it keeps in step).
+    - ``mirror_needs_list``: mode ``mirror`` requires a ``list`` (the list it keeps in step);
+    - ``trigger_options`` / ``build_trigger``: for a destination that takes real-time
+      triggers (``triggers:`` in syncs.yml), the pydantic model of a trigger's ``options``
+      and what makes the :class:`TriggerTarget` of one trigger.
     """
 
     name: str
@@ -30,3 +34,5 @@ class DestinationSpec:
     build: Callable[[SyncConfig], AnyDestination]
     env: tuple[str, ...] = ()
     mirror_needs_list: bool = False
+    trigger_options: type[BaseModel] | None = None
+    build_trigger: Callable[[TriggerConfig], TriggerTarget] | None = None

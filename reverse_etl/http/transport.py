@@ -29,6 +29,9 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 log = logging.getLogger("reverse_etl")
 
+#: extra headers computed from the exact body bytes of one attempt (a request signature)
+Signer = Callable[[bytes], dict[str, str]]
+
 
 class OutcomeUnknownError(DestinationError):
     """The request may or may not have been processed (timeout, connection lost after
@@ -109,15 +112,20 @@ class HttpTransport:
         params: Any,
         expect: tuple[int, ...],
         retry_unknown: bool,
+        sign: Signer | None = None,
     ) -> requests.Response:
         self.limiter.acquire()
         self.requests += 1
+        sent = dict(_JSON_HEADERS) if body is not None else {}
+        sent.update(headers or {})
+        if sign is not None:
+            sent.update(sign(body or b""))
         try:
             resp = self.session.request(
                 method,
                 url,
                 data=body,
-                headers=headers,
+                headers=sent or None,
                 params=params,
                 timeout=self.policy.timeout_seconds,
             )
@@ -148,12 +156,14 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         expect: tuple[int, ...] = (),
         retry_unknown: bool = True,
+        sign: Signer | None = None,
     ) -> requests.Response:
         """Send one request (rate limited, retried). Statuses in ``expect`` are returned
         as is instead of being turned into errors (e.g. 404 on a lookup). With
         ``retry_unknown=False`` an unknown outcome raises :class:`OutcomeUnknownError`.
         ``headers`` are added to the session's for this request only (a token that changes
-        during a run)."""
+        during a run). ``sign`` gets the exact body bytes on every attempt and returns extra
+        headers (a webhook signature over a fresh timestamp)."""
         url = self.base_url + path
 
         def before_sleep(state: RetryCallState) -> None:
@@ -170,10 +180,9 @@ class HttpTransport:
         )
         # encoded once (orjson: a 10,000-member upload is ~8 MB), re-sent as is on a retry
         body = None if json_body is None else orjson.dumps(json_body)
-        sent_headers = {**_JSON_HEADERS, **(headers or {})} if body is not None else headers
         try:
             return retrying(
-                self._once, method, url, body, sent_headers, params, expect, retry_unknown
+                self._once, method, url, body, headers, params, expect, retry_unknown, sign
             )
         except TransientError as exc:
             raise DestinationError(
