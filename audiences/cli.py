@@ -7,6 +7,7 @@ import click
 from audiences import __version__
 from audiences.explain import explain
 from audiences.generator.cli import generate
+from audiences.realtime.evaluator.cli import stream_command
 from audiences.report import report
 from audiences.segment_diff.command import diff_command
 from audiences.summary import summary_command
@@ -31,6 +32,7 @@ cli.add_command(explain)
 cli.add_command(diff_command)
 cli.add_command(load_postgres)
 cli.add_command(load_spark)
+cli.add_command(stream_command)
 for command in sync_commands:
     cli.add_command(command)
 

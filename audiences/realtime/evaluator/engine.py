@@ -1,0 +1,276 @@
+"""The streaming evaluator: reads the event stream (group ``evaluator``), keeps each
+device's state in Redis, re-evaluates every person a batch touches (and every person whose
+answer changes with time) and commits everything in ONE Redis MULTI/EXEC transaction
+together with the acknowledgement of the batch, so a kill -9 at any point neither loses nor
+double-counts an event (docs/realtime.md, "The streaming evaluator").
+
+Private Redis layout (under ``keys.state(...)``): ``dev:{anonymous_id}`` the device state
+(JSON), ``devices:{person_id}`` the devices whose sessions belong to the person, ``due`` a
+sorted set of person -> the next instant (microseconds) their answer can change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+
+from audiences.realtime.evaluator.device import DeviceState
+from audiences.realtime.evaluator.evaluate import (
+    Evaluation,
+    PersonEvent,
+    is_holdout,
+    next_change,
+)
+from audiences.realtime.evaluator.normalize import BadEvent, Event, iso, normalize, to_micros
+from audiences.realtime.evaluator.rules import RuleSet
+from audiences.realtime.keys import EVALUATOR_GROUP, RedisKeys
+from audiences.realtime.stream import EventStream, RedisEventStream, StreamEntry
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+CRASH_ENV = "AUDIENCES_TEST_CRASH_AT"
+CRASH_POINTS = ("read", "evaluated", "committed")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class CrashHook:
+    """Test hook: ``AUDIENCES_TEST_CRASH_AT=<point>:<n>`` kills the process with SIGKILL the
+    n-th time it reaches ``point`` (read, evaluated, committed)."""
+
+    def __init__(self, spec: str | None):
+        self.point, self.count = None, 0
+        if spec:
+            point, _, n = spec.partition(":")
+            if point not in CRASH_POINTS:
+                raise ValueError(f"{CRASH_ENV}: unknown point '{point}' (one of {CRASH_POINTS})")
+            self.point, self.count = point, int(n or 1)
+
+    def __call__(self, point: str) -> None:
+        if point == self.point:
+            self.count -= 1
+            if self.count <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class BatchResult:
+    entries: int = 0
+    new_events: int = 0
+    bad_events: list[str] = field(default_factory=list)
+    persons: int = 0
+    changes: int = 0
+
+
+class StateKeys:
+    """The evaluator's private keys, all under ``keys.state``."""
+
+    def __init__(self, keys: RedisKeys):
+        self.keys = keys
+
+    def device(self, anonymous_id: str) -> str:
+        return self.keys.state(f"dev:{anonymous_id}")
+
+    def devices_of(self, person_id: str) -> str:
+        return self.keys.state(f"devices:{person_id}")
+
+    @property
+    def due(self) -> str:
+        return self.keys.state("due")
+
+
+class Evaluator:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: RedisKeys,
+        stream: EventStream,
+        rules: RuleSet,
+        clock: Clock = utc_now,
+        consumer: str | None = None,
+        crash: CrashHook | None = None,
+    ):
+        self.client = client
+        self.keys = keys
+        self.state = StateKeys(keys)
+        self.stream = stream
+        self.rules = rules
+        self.clock = clock
+        self.consumer = consumer or f"evaluator-{socket.gethostname()}"
+        self.crash = crash or CrashHook(os.environ.get(CRASH_ENV))
+        self.streamable = [s.name for s in rules.streamable]
+        self.needs_batch = any(s.batch_references for s in rules.streamable)
+
+    # --- the loop ------------------------------------------------------------------------
+    def start(self) -> None:
+        self.stream.ensure_group(EVALUATOR_GROUP)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.keys.streamable)
+        if self.streamable:
+            pipe.sadd(self.keys.streamable, *self.streamable)
+        pipe.execute()
+
+    def run(self, *, once: bool = False, count: int = 500, block_ms: int = 1000) -> int:
+        """Finishes the entries this consumer was given before (a restart), then reads new
+        ones. With ``once``, stops when the stream is drained. Returns entries processed."""
+        self.start()
+        total = 0
+        while True:
+            entries = self.stream.read(EVALUATOR_GROUP, self.consumer, count, pending=True)
+            if not entries:
+                break
+            total += self.process(entries).entries
+        while True:
+            entries = self.stream.read(EVALUATOR_GROUP, self.consumer, count, block_ms=block_ms)
+            total += self.process(entries).entries
+            if once and not entries:
+                return total
+
+    # --- one batch -----------------------------------------------------------------------
+    def process(self, entries: Sequence[StreamEntry]) -> BatchResult:
+        """Applies a batch at T = the clock, re-evaluates every affected person and the
+        persons due by T, and commits it all with the acknowledgement, atomically."""
+        as_of = to_micros(self.clock())
+        result = BatchResult(entries=len(entries))
+        self.crash("read")
+        inactivity = self.rules.session_inactivity_seconds
+
+        by_device: dict[str, list[Event]] = {}
+        for entry in entries:
+            try:
+                event = normalize(entry.event, entry.entry_id)
+            except BadEvent as exc:
+                log.warning("skipping an unreadable event: %s", exc)
+                result.bad_events.append(str(exc))
+                continue
+            by_device.setdefault(event.anonymous_id, []).append(event)
+
+        devices = self._load_devices(list(by_device))
+        touched_persons: set[str] = set()
+        index_changes: list[tuple[str, str, bool]] = []  # (person, device, added)
+        for anon, events in by_device.items():
+            device = devices[anon]
+            before = set(device.persons)
+            for event in events:
+                result.new_events += device.add(event)
+            if self.rules.retention_s:
+                horizon = as_of - self.rules.retention_s * 1_000_000
+                device.archive(horizon, inactivity)
+            device.persons = device.person_set(inactivity)
+            after = set(device.persons)
+            touched_persons |= before | after
+            index_changes += [(p, anon, False) for p in before - after]
+            index_changes += [(p, anon, True) for p in after - before]
+
+        due = self.client.zrangebyscore(self.state.due, "-inf", as_of)
+        persons = sorted(touched_persons | set(due))
+        result.persons = len(persons)
+
+        # person -> devices, with this batch's changes applied
+        pipe = self.client.pipeline(transaction=False)
+        for person in persons:
+            pipe.smembers(self.state.devices_of(person))
+        members = dict(zip(persons, [set(m) for m in pipe.execute()], strict=True))
+        for person, anon, added in index_changes:
+            (members[person].add if added else members[person].discard)(anon)
+        devices.update(self._load_devices({a for m in members.values() for a in m} - set(devices)))
+
+        batch_keys: dict[str, set[str]] = {p: set() for p in persons}
+        pipe = self.client.pipeline(transaction=False)
+        for person in persons:
+            pipe.smembers(self.keys.live_segments(person))
+        current = dict(zip(persons, [set(m) for m in pipe.execute()], strict=True))
+        if self.needs_batch:
+            for person in persons:
+                pipe.smembers(self.keys.batch_segments(person))
+            batch_keys = dict(zip(persons, [set(m) for m in pipe.execute()], strict=True))
+
+        sessionized = {a: d.sessionize(inactivity) for a, d in devices.items()}
+        outcome: dict[str, tuple[set[str], int | None]] = {}
+        for person in persons:
+            events: list[PersonEvent] = []
+            known = False
+            for anon in members[person]:
+                device, sessions = devices[anon], sessionized[anon]
+                for event in device.events:
+                    sid = sessions.session_of[event.event_id]
+                    if sessions.person_of_session[sid] == person:
+                        events.append(PersonEvent(event, sid))
+                        known = known or event.t <= as_of
+                known = known or any(
+                    sessions.person_of_session[sid] == person and entry.start <= as_of
+                    for sid, entry in device.archived.items()
+                )
+            segments: set[str] = set()
+            if known:
+                full = Evaluation(self.rules, events, as_of, batch_keys[person]).segments()
+                percent = self.rules.holdout_percent
+                segments = {s for s in full if not is_holdout(person, s, percent)}
+            outcome[person] = (segments, next_change(self.rules, events, as_of))
+        self.crash("evaluated")
+
+        at = iso(as_of)
+        pipe = self.client.pipeline(transaction=True)
+        for anon in by_device:
+            device = devices[anon]
+            pipe.set(self.state.device(anon), json.dumps(device.to_json(), separators=(",", ":")))
+            pipe.set(self.keys.live_person_of(anon), device.device_user or anon)
+            for user in device.users:
+                pipe.set(self.keys.live_person_of(user), user)
+        for person, anon, added in index_changes:
+            key = self.state.devices_of(person)
+            pipe.sadd(key, anon) if added else pipe.srem(key, anon)
+        for person in persons:
+            segments, due_at = outcome[person]
+            seg_key = self.keys.live_segments(person)
+            pipe.delete(seg_key)
+            if segments:
+                pipe.sadd(seg_key, *sorted(segments))
+            pipe.set(self.keys.live_updated_at(person), at)
+            for key in sorted(segments - current[person]):
+                pipe.xadd(self.keys.changes, _change(person, key, "entered", at))
+                result.changes += 1
+            for key in sorted(current[person] - segments):
+                pipe.xadd(self.keys.changes, _change(person, key, "exited", at))
+                result.changes += 1
+            if due_at is None:
+                pipe.zrem(self.state.due, person)
+            else:
+                pipe.zadd(self.state.due, {person: due_at})
+        pipe.set(self.keys.heartbeat, iso(to_micros(utc_now())))
+        acked = [e.entry_id for e in entries]
+        if acked and isinstance(self.stream, RedisEventStream):
+            # the acknowledgement commits with the state (same MULTI/EXEC)
+            pipe.xack(self.keys.events, EVALUATOR_GROUP, *acked)
+        pipe.execute()
+        if acked and not isinstance(self.stream, RedisEventStream):
+            # another stream: acknowledged after the commit; a re-delivery is idempotent
+            # because the device state knows the event ids it holds
+            self.stream.ack(EVALUATOR_GROUP, acked)
+        self.crash("committed")
+        return result
+
+    def _load_devices(self, anons: Sequence[str] | set[str]) -> dict[str, DeviceState]:
+        names = sorted(anons)
+        if not names:
+            return {}
+        raw = self.client.mget([self.state.device(a) for a in names])
+        return {
+            a: DeviceState.from_json(a, json.loads(r)) if r else DeviceState(a)
+            for a, r in zip(names, raw, strict=True)
+        }
+
+
+def _change(person: str, key: str, change: str, at: str) -> dict[str, str]:
+    return {"person_id": person, "segment_key": key, "change": change, "at": at}
