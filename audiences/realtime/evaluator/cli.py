@@ -73,7 +73,12 @@ def stream_command(
         state = "streamable" if segment.streamable else f"batch-only ({segment.reason})"
         click.echo(f"{segment.name}: {state}")
     try:
-        total = evaluator.run(once=once, count=batch_size, block_ms=block_ms)
+        total = evaluator.run(
+            once=once,
+            count=batch_size,
+            block_ms=block_ms,
+            give_up_after_s=30.0 if once else None,
+        )
     except redis.ConnectionError as exc:
         raise click.ClickException(f"cannot reach Redis at {settings.url}: {exc}") from exc
     click.echo(f"processed {total} stream entries")

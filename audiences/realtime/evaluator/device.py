@@ -18,6 +18,7 @@ campaign) so later sessions are derived as if the archived events were still the
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,7 @@ class DeviceState:
     tail: Tail | None = None
     archived_before: int | None = None  # events older than this were archived
     persons: list[str] = field(default_factory=list)  # persons this device contributes to
+    _ids: set[str] | None = field(default=None, repr=False, compare=False)
 
     # --- updates --------------------------------------------------------------------------
     def add(self, event: Event) -> bool:
@@ -76,10 +78,12 @@ class DeviceState:
             self.users.sort()
         if self.archived_before is not None and event.t < self.archived_before:
             return False
-        if any(e.event_id == event.event_id for e in self.events):
+        if self._ids is None:
+            self._ids = {e.event_id for e in self.events}
+        if event.event_id in self._ids:
             return False
-        self.events.append(event)
-        self.events.sort(key=lambda e: (e.t, e.event_id))
+        self._ids.add(event.event_id)
+        bisect.insort(self.events, event, key=lambda e: (e.t, e.event_id))
         return True
 
     @property
@@ -155,6 +159,7 @@ class DeviceState:
                 campaign = key if key is not None else (self.tail.campaign if self.tail else None)
                 self.tail = Tail(event.t, event.event_id, campaign, sid)
         self.events = [e for e in self.events if sessions.session_of[e.event_id] not in old]
+        self._ids = None
         self.archived_before = max(self.archived_before or horizon, horizon)
 
     # --- serialisation --------------------------------------------------------------------

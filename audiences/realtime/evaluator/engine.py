@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,21 +122,43 @@ class Evaluator:
             pipe.sadd(self.keys.streamable, *self.streamable)
         pipe.execute()
 
-    def run(self, *, once: bool = False, count: int = 500, block_ms: int = 1000) -> int:
+    def run(
+        self,
+        *,
+        once: bool = False,
+        count: int = 500,
+        block_ms: int = 1000,
+        give_up_after_s: float | None = None,
+    ) -> int:
         """Finishes the entries this consumer was given before (a restart), then reads new
-        ones. With ``once``, stops when the stream is drained. Returns entries processed."""
-        self.start()
+        ones. With ``once``, stops when the stream is drained. When Redis goes away (a
+        restart), waits for it and resumes from the pending entries; gives up after
+        ``give_up_after_s`` seconds without Redis (None: never). Returns entries processed."""
         total = 0
+        waited, delay = 0.0, 0.2
         while True:
-            entries = self.stream.read(EVALUATOR_GROUP, self.consumer, count, pending=True)
-            if not entries:
-                break
-            total += self.process(entries).entries
-        while True:
-            entries = self.stream.read(EVALUATOR_GROUP, self.consumer, count, block_ms=block_ms)
-            total += self.process(entries).entries
-            if once and not entries:
-                return total
+            try:
+                self.start()
+                while True:
+                    entries = self.stream.read(EVALUATOR_GROUP, self.consumer, count, pending=True)
+                    if not entries:
+                        break
+                    total += self.process(entries).entries
+                while True:
+                    entries = self.stream.read(
+                        EVALUATOR_GROUP, self.consumer, count, block_ms=block_ms
+                    )
+                    total += self.process(entries).entries
+                    waited, delay = 0.0, 0.2
+                    if once and not entries:
+                        return total
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if give_up_after_s is not None and waited >= give_up_after_s:
+                    raise
+                log.warning("Redis unreachable (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
 
     # --- one batch -----------------------------------------------------------------------
     def process(self, entries: Sequence[StreamEntry]) -> BatchResult:

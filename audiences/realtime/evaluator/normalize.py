@@ -77,7 +77,7 @@ def iso(micros: int) -> str:
 def _trimmed(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = str(value).strip(" ")  # SQL trim(): spaces only
     return text or None
 
 
