@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
@@ -182,10 +183,10 @@ class Evaluator:
         devices = self._load_devices(list(by_device))
         touched_persons: set[str] = set()
         index_changes: list[tuple[str, str, bool]] = []  # (person, device, added)
-        for anon, events in by_device.items():
+        for anon, arrived in by_device.items():
             device = devices[anon]
             before = set(device.persons)
-            for event in events:
+            for event in arrived:
                 result.new_events += device.add(event)
             if self.rules.retention_s:
                 horizon = as_of - self.rules.retention_s * 1_000_000
@@ -196,8 +197,8 @@ class Evaluator:
             index_changes += [(p, anon, False) for p in before - after]
             index_changes += [(p, anon, True) for p in after - before]
 
-        due = self.client.zrangebyscore(self.state.due, "-inf", as_of)
-        persons = sorted(touched_persons | set(due))
+        due = {str(p) for p in self.client.zrangebyscore(self.state.due, "-inf", as_of)}
+        persons = sorted(touched_persons | due)
         result.persons = len(persons)
 
         # person -> devices, with this batch's changes applied
@@ -295,5 +296,5 @@ class Evaluator:
         }
 
 
-def _change(person: str, key: str, change: str, at: str) -> dict[str, str]:
+def _change(person: str, key: str, change: str, at: str) -> dict[Any, Any]:
     return {"person_id": person, "segment_key": key, "change": change, "at": at}
