@@ -73,6 +73,7 @@ class BatchResult:
     bad_events: list[str] = field(default_factory=list)
     persons: int = 0
     changes: int = 0
+    due: int = 0
 
 
 class StateKeys:
@@ -102,6 +103,7 @@ class Evaluator:
         clock: Clock = utc_now,
         consumer: str | None = None,
         crash: CrashHook | None = None,
+        due_per_batch: int = 1000,
     ):
         self.client = client
         self.keys = keys
@@ -112,6 +114,7 @@ class Evaluator:
         self.consumer = consumer or f"evaluator-{socket.gethostname()}"
         self.crash = crash or CrashHook(os.environ.get(CRASH_ENV))
         self.streamable = [s.name for s in rules.streamable]
+        self.due_per_batch = due_per_batch
         self.needs_batch = any(s.batch_references for s in rules.streamable)
 
     # --- the loop ------------------------------------------------------------------------
@@ -149,9 +152,10 @@ class Evaluator:
                     entries = self.stream.read(
                         EVALUATOR_GROUP, self.consumer, count, block_ms=block_ms
                     )
-                    total += self.process(entries).entries
+                    result = self.process(entries)
+                    total += result.entries
                     waited, delay = 0.0, 0.2
-                    if once and not entries:
+                    if once and not entries and result.due < self.due_per_batch:
                         return total
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if give_up_after_s is not None and waited >= give_up_after_s:
@@ -197,7 +201,15 @@ class Evaluator:
             index_changes += [(p, anon, False) for p in before - after]
             index_changes += [(p, anon, True) for p in after - before]
 
-        due = {str(p) for p in self.client.zrangebyscore(self.state.due, "-inf", as_of)}
+        # persons whose answer may have changed with time; a bounded number per batch so a
+        # backlog (after a stop) is worked off over several loops
+        due = {
+            str(p)
+            for p in self.client.zrangebyscore(
+                self.state.due, "-inf", as_of, start=0, num=self.due_per_batch
+            )
+        }
+        result.due = len(due)
         persons = sorted(touched_persons | due)
         result.persons = len(persons)
 

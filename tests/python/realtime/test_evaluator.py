@@ -321,3 +321,12 @@ def test_holdout_is_excluded_from_the_live_set_but_not_from_references(
     h.send(*[h.event(T - timedelta(minutes=i), anonymous_id=person) for i in range(4)])
     assert "viewed_product_3x_24h" not in h.segments(person)
     assert "engaged_viewer" in h.segments(person)  # built membership, holdout included
+
+
+def test_a_backlog_of_due_persons_is_worked_off_in_bounded_loops(h):
+    h.evaluator.due_per_batch = 2
+    people = [f"d{i}" for i in range(5)]
+    h.send(*[h.event(T - timedelta(minutes=59), "purchase", anonymous_id=p) for p in people])
+    assert all(h.segments(p) == set() for p in people)
+    h.tick(T + timedelta(minutes=1))  # five persons due, two per loop
+    assert all(h.segments(p) == {"no_purchase_1h"} for p in people)
