@@ -290,11 +290,11 @@ class Evaluator:
             # the acknowledgement commits with the state (same MULTI/EXEC)
             pipe.xack(self.keys.events, EVALUATOR_GROUP, *acked)
         pipe.execute()
+        self.crash("committed")
         if acked and not isinstance(self.stream, RedisEventStream):
             # another stream: acknowledged after the commit; a re-delivery is idempotent
             # because the device state knows the event ids it holds
             self.stream.ack(EVALUATOR_GROUP, acked)
-        self.crash("committed")
         return result
 
     def _load_devices(self, anons: Sequence[str] | set[str]) -> dict[str, DeviceState]:

@@ -1,7 +1,9 @@
 """kill -9 of `audiences stream` at every point of a batch: after the read, after the
 evaluation (before the MULTI/EXEC), after the commit. Restarted, the evaluator finishes its
 pending entries first and the final rt:* keys (memberships, person map, changes stream,
-state, due set) equal an uninterrupted run: no event lost, none counted twice."""
+state, due set) equal an uninterrupted run: no event lost, none counted twice. With a stream
+that is not Redis (acknowledged after the commit), a crash between the commit and the
+acknowledgement re-delivers the batch, and the device state's event ids make it a no-op."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from audiences.realtime.evaluator import Evaluator, load_rules
+from audiences.realtime.evaluator.engine import CrashHook
 from audiences.realtime.keys import EVALUATOR_GROUP, RedisKeys
 from audiences.realtime.stream import RedisEventStream
 
@@ -130,5 +134,48 @@ def test_kill_9_at_any_point_then_restart_equals_an_uninterrupted_run(
     _publish(redis_client, keys)
     assert _run(redis_url, keys, crash) == -signal.SIGKILL
     assert _run(redis_url, keys) == 0
+    assert _snapshot(redis_client, keys) == reference
+    assert RedisEventStream(redis_client, keys).lag(EVALUATOR_GROUP) == 0
+
+
+class OtherStream:
+    """An EventStream that is not Redis Streams (as a Kafka consumer would be): the
+    evaluator cannot put its acknowledgement in the Redis transaction, so it acknowledges
+    after the commit and relies on the device state's event ids for a re-delivery."""
+
+    def __init__(self, inner: RedisEventStream):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class Crash(Exception):
+    pass
+
+
+class RaisingHook(CrashHook):
+    def __call__(self, point: str) -> None:
+        if point == self.point:
+            self.count -= 1
+            if self.count <= 0:
+                raise Crash(point)
+
+
+@pytest.mark.parametrize("crash", ["evaluated:2", "committed:1", "committed:3"])
+def test_a_stream_acknowledged_after_the_commit_is_idempotent_on_redelivery(
+    crash, reference, redis_client, keys
+):
+    _publish(redis_client, keys)
+    rules = load_rules(ROOT)
+
+    def evaluator(hook: CrashHook) -> Evaluator:
+        stream = OtherStream(RedisEventStream(redis_client, keys))
+        return Evaluator(redis_client, keys, stream, rules, clock=lambda: T, consumer="c1",
+                         crash=hook)  # fmt: skip
+
+    with pytest.raises(Crash):
+        evaluator(RaisingHook(crash)).run(once=True, count=4, block_ms=0)
+    evaluator(CrashHook(None)).run(once=True, count=4, block_ms=0)
     assert _snapshot(redis_client, keys) == reference
     assert RedisEventStream(redis_client, keys).lag(EVALUATOR_GROUP) == 0
