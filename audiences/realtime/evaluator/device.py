@@ -65,18 +65,25 @@ class DeviceState:
     users: list[str] = field(default_factory=list)  # sorted, every user ever identified
     archived: dict[str, ArchivedSession] = field(default_factory=dict)
     tail: Tail | None = None
-    archived_before: int | None = None  # events older than this were archived
     persons: list[str] = field(default_factory=list)  # persons this device contributes to
     _ids: set[str] | None = field(default=None, repr=False, compare=False)
 
     # --- updates --------------------------------------------------------------------------
     def add(self, event: Event) -> bool:
-        """Adds a delivery; False when the event is already held (a re-delivery) or older
-        than the archive (late beyond the horizon: only its user id counts)."""
+        """Adds a delivery; False when the event is already held (a re-delivery) or is an
+        untracked event at or before the archive's tail: its derived session cannot be
+        re-derived any more, so only its user id counts (a late event beyond the horizon,
+        older than every window). Anything after the tail is kept, however old: the next
+        ``archive`` folds it into the archive exactly (history replayed in order)."""
         if event.user_id is not None and event.user_id not in self.users:
             self.users.append(event.user_id)
             self.users.sort()
-        if self.archived_before is not None and event.t < self.archived_before:
+        tail = self.tail
+        if (
+            event.tracker_session_id is None
+            and tail is not None
+            and (event.t, event.event_id) <= (tail.t, tail.event_id)
+        ):
             return False
         if self._ids is None:
             self._ids = {e.event_id for e in self.events}
@@ -160,7 +167,6 @@ class DeviceState:
                 self.tail = Tail(event.t, event.event_id, campaign, sid)
         self.events = [e for e in self.events if sessions.session_of[e.event_id] not in old]
         self._ids = None
-        self.archived_before = max(self.archived_before or horizon, horizon)
 
     # --- serialisation --------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -174,7 +180,6 @@ class DeviceState:
             "t": [self.tail.t, self.tail.event_id, self.tail.campaign, self.tail.session_id]
             if self.tail
             else None,
-            "b": self.archived_before,
             "p": self.persons,
         }
 
@@ -190,6 +195,5 @@ class DeviceState:
                 for sid, v in (data.get("a") or {}).items()
             },
             tail=Tail(tail[0], tail[1], tail[2], tail[3]) if tail else None,
-            archived_before=data.get("b"),
             persons=list(data.get("p", [])),
         )

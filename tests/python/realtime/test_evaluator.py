@@ -4,6 +4,7 @@ and late events, a login mid-stream, a shared device, the holdout and batch refe
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -330,3 +331,18 @@ def test_a_backlog_of_due_persons_is_worked_off_in_bounded_loops(h):
     assert all(h.segments(p) == set() for p in people)
     h.tick(T + timedelta(minutes=1))  # five persons due, two per loop
     assert all(h.segments(p) == {"no_purchase_1h"} for p in people)
+
+
+def test_history_older_than_the_horizon_replayed_in_order_keeps_identity(h):
+    old = T - timedelta(days=3)  # beyond the 24.5 h look-back of the rules: archived at once
+    h.send(h.event(old, "cta_click", anonymous_id="s"))
+    # later batches, still older than the horizon: after the archive's tail, so exact
+    h.send(h.event(old + timedelta(minutes=5), "cta_click", anonymous_id="s", user_id="u9"))
+    h.send(h.event(old + timedelta(hours=2), "cta_click", anonymous_id="s", user_id="u8"))
+    state = json.loads(h.client.get(h.evaluator.state.device("s")))
+    assert state["e"] == [] and len(state["a"]) == 2  # two archived sessions, no events
+    # a shared device: the first session is u9's (identified last in it), the second u8's
+    assert h.segments("u9") == {"no_purchase_1h"}
+    assert h.segments("u8") == {"no_purchase_1h"}
+    assert h.segments("s") == set()
+    assert h.client.get(h.keys.live_person_of("s")) == "s"
