@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from audiences.realtime.evaluator.device import DeviceState
+from audiences.realtime.evaluator.device import DeviceState, Sessionized
 from audiences.realtime.evaluator.evaluate import (
     Evaluation,
     PersonEvent,
@@ -74,6 +74,16 @@ class BatchResult:
     persons: int = 0
     changes: int = 0
     due: int = 0
+
+
+@dataclass
+class _Work:
+    """One batch in memory: the device states it reads or changes, and the index changes."""
+
+    devices: dict[str, DeviceState]
+    touched_devices: list[str]
+    touched: set[str] = field(default_factory=set)  # persons of the touched devices
+    index_changes: list[tuple[str, str, bool]] = field(default_factory=list)  # person, device, +
 
 
 class StateKeys:
@@ -172,35 +182,7 @@ class Evaluator:
         as_of = to_micros(self.clock())
         result = BatchResult(entries=len(entries))
         self.crash("read")
-        inactivity = self.rules.session_inactivity_seconds
-
-        by_device: dict[str, list[Event]] = {}
-        for entry in entries:
-            try:
-                event = normalize(entry.event, entry.entry_id)
-            except BadEvent as exc:
-                log.warning("skipping an unreadable event: %s", exc)
-                result.bad_events.append(str(exc))
-                continue
-            by_device.setdefault(event.anonymous_id, []).append(event)
-
-        devices = self._load_devices(list(by_device))
-        touched_persons: set[str] = set()
-        index_changes: list[tuple[str, str, bool]] = []  # (person, device, added)
-        for anon, arrived in by_device.items():
-            device = devices[anon]
-            before = set(device.persons)
-            for event in arrived:
-                result.new_events += device.add(event)
-            if self.rules.retention_s:
-                horizon = as_of - self.rules.retention_s * 1_000_000
-                device.archive(horizon, inactivity)
-            device.persons = device.person_set(inactivity)
-            after = set(device.persons)
-            touched_persons |= before | after
-            index_changes += [(p, anon, False) for p in before - after]
-            index_changes += [(p, anon, True) for p in after - before]
-
+        work = self._apply(entries, as_of, result)
         # persons whose answer may have changed with time; a bounded number per batch so a
         # backlog (after a stop) is worked off over several loops
         due = {
@@ -210,65 +192,122 @@ class Evaluator:
             )
         }
         result.due = len(due)
-        persons = sorted(touched_persons | due)
+        persons = sorted(work.touched | due)
         result.persons = len(persons)
-
-        # person -> devices, with this batch's changes applied
-        pipe = self.client.pipeline(transaction=False)
-        for person in persons:
-            pipe.smembers(self.state.devices_of(person))
-        members = dict(zip(persons, [set(m) for m in pipe.execute()], strict=True))
-        for person, anon, added in index_changes:
-            (members[person].add if added else members[person].discard)(anon)
-        devices.update(self._load_devices({a for m in members.values() for a in m} - set(devices)))
-
-        batch_keys: dict[str, set[str]] = {p: set() for p in persons}
-        pipe = self.client.pipeline(transaction=False)
-        for person in persons:
-            pipe.smembers(self.keys.live_segments(person))
-        current = dict(zip(persons, [set(m) for m in pipe.execute()], strict=True))
-        if self.needs_batch:
-            for person in persons:
-                pipe.smembers(self.keys.batch_segments(person))
-            batch_keys = dict(zip(persons, [set(m) for m in pipe.execute()], strict=True))
-
-        sessionized = {a: d.sessionize(inactivity) for a, d in devices.items()}
-        outcome: dict[str, tuple[set[str], int | None]] = {}
-        for person in persons:
-            events: list[PersonEvent] = []
-            known = False
-            for anon in members[person]:
-                device, sessions = devices[anon], sessionized[anon]
-                for event in device.events:
-                    sid = sessions.session_of[event.event_id]
-                    if sessions.person_of_session[sid] == person:
-                        events.append(PersonEvent(event, sid))
-                        known = known or event.t <= as_of
-                known = known or any(
-                    sessions.person_of_session[sid] == person and entry.start <= as_of
-                    for sid, entry in device.archived.items()
-                )
-            segments: set[str] = set()
-            if known:
-                full = Evaluation(self.rules, events, as_of, batch_keys[person]).segments()
-                percent = self.rules.holdout_percent
-                segments = {s for s in full if not is_holdout(person, s, percent)}
-            outcome[person] = (segments, next_change(self.rules, events, as_of))
+        members = self._devices_of(persons, work)
+        current = self._sets([self.keys.live_segments(p) for p in persons])
+        batch_keys = (
+            self._sets([self.keys.batch_segments(p) for p in persons])
+            if self.needs_batch
+            else [set() for _ in persons]
+        )
+        inactivity = self.rules.session_inactivity_seconds
+        sessionized = {a: d.sessionize(inactivity) for a, d in work.devices.items()}
+        outcomes = {
+            person: self._evaluate(person, members[person], work, sessionized, keys, as_of)
+            for person, keys in zip(persons, batch_keys, strict=True)
+        }
         self.crash("evaluated")
+        before = dict(zip(persons, current, strict=True))
+        self._commit(entries, as_of, work, before, outcomes, result)
+        self.crash("committed")
+        if entries and not isinstance(self.stream, RedisEventStream):
+            # another stream: acknowledged after the commit; a re-delivery is idempotent
+            # because the device state knows the event ids it holds
+            self.stream.ack(EVALUATOR_GROUP, [e.entry_id for e in entries])
+        return result
 
+    def _apply(self, entries: Sequence[StreamEntry], as_of: int, result: BatchResult) -> _Work:
+        """The batch's events added to their devices' states (in memory), archived past the
+        horizon; which persons each touched device contributes to, before and after."""
+        inactivity = self.rules.session_inactivity_seconds
+        by_device: dict[str, list[Event]] = {}
+        for entry in entries:
+            try:
+                event = normalize(entry.event, entry.entry_id)
+            except BadEvent as exc:
+                log.warning("skipping an unreadable event: %s", exc)
+                result.bad_events.append(str(exc))
+                continue
+            by_device.setdefault(event.anonymous_id, []).append(event)
+        work = _Work(devices=self._load_devices(list(by_device)), touched_devices=list(by_device))
+        for anon, arrived in by_device.items():
+            device = work.devices[anon]
+            before = set(device.persons)
+            for event in arrived:
+                result.new_events += device.add(event)
+            if self.rules.retention_s:
+                device.archive(as_of - self.rules.retention_s * 1_000_000, inactivity)
+            device.persons = device.person_set(inactivity)
+            after = set(device.persons)
+            work.touched |= before | after
+            work.index_changes += [(p, anon, False) for p in before - after]
+            work.index_changes += [(p, anon, True) for p in after - before]
+        return work
+
+    def _devices_of(self, persons: list[str], work: _Work) -> dict[str, set[str]]:
+        """person -> the devices whose sessions belong to them, with this batch's changes;
+        loads the states of the devices not loaded yet."""
+        found = self._sets([self.state.devices_of(p) for p in persons])
+        members = dict(zip(persons, found, strict=True))
+        for person, anon, added in work.index_changes:
+            (members[person].add if added else members[person].discard)(anon)
+        missing = {a for m in members.values() for a in m} - set(work.devices)
+        work.devices.update(self._load_devices(missing))
+        return members
+
+    def _evaluate(
+        self,
+        person: str,
+        devices: set[str],
+        work: _Work,
+        sessionized: dict[str, Sessionized],
+        batch_keys: set[str],
+        as_of: int,
+    ) -> tuple[set[str], int | None]:
+        """The person's live segments at T (holdout excluded) and their next due instant."""
+        events: list[PersonEvent] = []
+        known = False  # the batch's person spine: a session started by T
+        for anon in devices:
+            device, sessions = work.devices[anon], sessionized[anon]
+            for event in device.events:
+                sid = sessions.session_of[event.event_id]
+                if sessions.person_of_session[sid] == person:
+                    events.append(PersonEvent(event, sid))
+                    known = known or event.t <= as_of
+            known = known or any(
+                sessions.person_of_session[sid] == person and entry.start <= as_of
+                for sid, entry in device.archived.items()
+            )
+        segments: set[str] = set()
+        if known:
+            full = Evaluation(self.rules, events, as_of, batch_keys).segments()
+            percent = self.rules.holdout_percent
+            segments = {s for s in full if not is_holdout(person, s, percent)}
+        return segments, next_change(self.rules, events, as_of)
+
+    def _commit(
+        self,
+        entries: Sequence[StreamEntry],
+        as_of: int,
+        work: _Work,
+        current: dict[str, set[str]],
+        outcomes: dict[str, tuple[set[str], int | None]],
+        result: BatchResult,
+    ) -> None:
+        """Everything the batch changes, and its acknowledgement, in ONE MULTI/EXEC."""
         at = iso(as_of)
         pipe = self.client.pipeline(transaction=True)
-        for anon in by_device:
-            device = devices[anon]
+        for anon in work.touched_devices:
+            device = work.devices[anon]
             pipe.set(self.state.device(anon), json.dumps(device.to_json(), separators=(",", ":")))
             pipe.set(self.keys.live_person_of(anon), device.device_user or anon)
             for user in device.users:
                 pipe.set(self.keys.live_person_of(user), user)
-        for person, anon, added in index_changes:
+        for person, anon, added in work.index_changes:
             key = self.state.devices_of(person)
             pipe.sadd(key, anon) if added else pipe.srem(key, anon)
-        for person in persons:
-            segments, due_at = outcome[person]
+        for person, (segments, due_at) in outcomes.items():
             seg_key = self.keys.live_segments(person)
             pipe.delete(seg_key)
             if segments:
@@ -285,17 +324,16 @@ class Evaluator:
             else:
                 pipe.zadd(self.state.due, {person: due_at})
         pipe.set(self.keys.heartbeat, iso(to_micros(utc_now())))
-        acked = [e.entry_id for e in entries]
-        if acked and isinstance(self.stream, RedisEventStream):
+        if entries and isinstance(self.stream, RedisEventStream):
             # the acknowledgement commits with the state (same MULTI/EXEC)
-            pipe.xack(self.keys.events, EVALUATOR_GROUP, *acked)
+            pipe.xack(self.keys.events, EVALUATOR_GROUP, *[e.entry_id for e in entries])
         pipe.execute()
-        self.crash("committed")
-        if acked and not isinstance(self.stream, RedisEventStream):
-            # another stream: acknowledged after the commit; a re-delivery is idempotent
-            # because the device state knows the event ids it holds
-            self.stream.ack(EVALUATOR_GROUP, acked)
-        return result
+
+    def _sets(self, names: list[str]) -> list[set[str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.smembers(name)
+        return [set(m) for m in pipe.execute()]
 
     def _load_devices(self, anons: Sequence[str] | set[str]) -> dict[str, DeviceState]:
         names = sorted(anons)
