@@ -7,6 +7,8 @@ import click
 from audiences import __version__
 from audiences.explain import explain
 from audiences.generator.cli import generate
+from audiences.realtime.demo import realtime_demo
+from audiences.realtime.evaluator.cli import stream_command
 from audiences.realtime.load_command import load_stream
 from audiences.realtime.serve import serve
 from audiences.realtime.triggers_command import triggers_command
@@ -35,8 +37,10 @@ cli.add_command(diff_command)
 cli.add_command(load_postgres)
 cli.add_command(load_spark)
 cli.add_command(serve)
+cli.add_command(stream_command)
 cli.add_command(load_stream)
 cli.add_command(triggers_command)
+cli.add_command(realtime_demo)
 for command in sync_commands:
     cli.add_command(command)
 

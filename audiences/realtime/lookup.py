@@ -7,7 +7,8 @@ A lookup of an anonymous_id or user_id (docs/realtime.md, "Redis layout"):
 2. the person is ``rt:person_of`` (the stream's stitching, fresher), else
    ``batch:person_of``; neither: :class:`UnknownProfile`;
 3. segments = (batch set minus streamable set) union live set: for a streamable segment
-   the stream is always the fresher answer;
+   the stream is the fresher answer once it has evaluated the person (``rt:updated_at``);
+   a person the stream never evaluated keeps the build's answer, streamable keys included;
 4. ``updated_at`` = the later of the batch load and the person's last live evaluation.
 """
 
@@ -142,6 +143,12 @@ class SegmentLookup:
         pipe.smembers(self.keys.live_segments(person_id))
         pipe.get(self.keys.live_updated_at(person_id))
         batch, streamable, live, live_updated = pipe.execute()
-        segments = sorted((set(batch) - set(streamable)) | set(live))
+        if live_updated is None:
+            # the stream has not evaluated this person since it started: the build's answer
+            # stands, streamable keys included (a `none` / `at_most` segment holds without
+            # any event, so a missing live set does not mean "out")
+            segments = sorted(set(batch))
+        else:
+            segments = sorted((set(batch) - set(streamable)) | set(live))
         updated_at = max(loaded_at, parse_utc(live_updated) or loaded_at)
         return ProfileSegments(person_id, segments, updated_at)

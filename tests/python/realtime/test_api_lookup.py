@@ -81,6 +81,19 @@ def test_updated_at_is_the_batch_load_when_the_stream_never_saw_the_person(
     }
 
 
+def test_a_person_the_stream_never_evaluated_keeps_the_builds_streamable_keys(
+    fixed_api, redis_client, keys
+):
+    # a `none: true` segment holds without any event: the build found anon-old in it, the
+    # stream never saw anon-old, so the build's answer stands
+    seed_people(redis_client, keys)
+    redis_client.sadd(keys.batch_segments("anon-old"), "viewed_then_abandoned_30m")
+    assert lookup(fixed_api, "anon-old").json()["segments"] == ["viewed_then_abandoned_30m"]
+    # once the stream has evaluated the person, its answer replaces the build's
+    redis_client.set(keys.live_updated_at("anon-old"), "2026-11-24T11:00:00Z")
+    assert lookup(fixed_api, "anon-old").json()["segments"] == []
+
+
 def test_the_streams_stitching_wins_over_the_builds(fixed_api, redis_client, keys):
     # anon-new logged in as u-1 after the build: the stream knows, the build does not
     seed_people(redis_client, keys)

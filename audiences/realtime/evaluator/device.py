@@ -1,0 +1,199 @@
+"""One device's state: its events in the retention horizon, the users identified on it,
+and its sessions and person assignment exactly as the batch derives them
+(int_identity__device_users, int_tracker__sessionized_events; decision 0001).
+
+- De-duplication by (anonymous_id, event_id): the first delivery is kept.
+- Sessions: the tracker's session id (``md5('tracker|' || anonymous_id || '|' || id)``), else
+  a new derived session on the device's first untracked event, after a gap of more than
+  ``session_inactivity_seconds`` between untracked events, or when an event's campaign key
+  differs from the latest one seen on the device (``md5('derived|' || anonymous_id || '|' ||
+  first event_id)``); ties in time broken by event_id.
+- Person of an event: the user identified last in its session, else the device's user when
+  exactly one user was ever identified on the device, else the anonymous id.
+
+Events older than the horizon are archived whole session by whole session: the archive keeps
+each session's start and last identified user, and the untracked tail (last event, latest
+campaign) so later sessions are derived as if the archived events were still there.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from audiences.realtime.evaluator.normalize import Event
+
+LastUser = tuple[int, str, str]  # (occurred_at, event_id, user_id): max = identified last
+
+
+def md5_hex(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ArchivedSession:
+    start: int
+    last_user: LastUser | None
+
+
+@dataclass
+class Tail:
+    """The last archived untracked event and the latest campaign key up to it."""
+
+    t: int
+    event_id: str
+    campaign: str | None
+    session_id: str
+
+
+@dataclass
+class Sessionized:
+    session_of: dict[str, str]  # event_id -> session_id
+    person_of_session: dict[str, str]
+    session_start: dict[str, int]
+
+    def person_of(self, event: Event) -> str:
+        return self.person_of_session[self.session_of[event.event_id]]
+
+
+@dataclass
+class DeviceState:
+    anonymous_id: str
+    events: list[Event] = field(default_factory=list)  # sorted by (t, event_id)
+    users: list[str] = field(default_factory=list)  # sorted, every user ever identified
+    archived: dict[str, ArchivedSession] = field(default_factory=dict)
+    tail: Tail | None = None
+    persons: list[str] = field(default_factory=list)  # persons this device contributes to
+    _ids: set[str] | None = field(default=None, repr=False, compare=False)
+
+    # --- updates --------------------------------------------------------------------------
+    def add(self, event: Event) -> bool:
+        """Adds a delivery; False when the event is already held (a re-delivery) or is an
+        untracked event at or before the archive's tail: its derived session cannot be
+        re-derived any more, so only its user id counts (a late event beyond the horizon,
+        older than every window). Anything after the tail is kept, however old: the next
+        ``archive`` folds it into the archive exactly (history replayed in order)."""
+        if event.user_id is not None and event.user_id not in self.users:
+            self.users.append(event.user_id)
+            self.users.sort()
+        tail = self.tail
+        if (
+            event.tracker_session_id is None
+            and tail is not None
+            and (event.t, event.event_id) <= (tail.t, tail.event_id)
+        ):
+            return False
+        if self._ids is None:
+            self._ids = {e.event_id for e in self.events}
+        if event.event_id in self._ids:
+            return False
+        self._ids.add(event.event_id)
+        bisect.insort(self.events, event, key=lambda e: (e.t, e.event_id))
+        return True
+
+    @property
+    def device_user(self) -> str | None:
+        return self.users[0] if len(self.users) == 1 else None
+
+    # --- sessions and persons -------------------------------------------------------------
+    def sessionize(self, inactivity_seconds: int) -> Sessionized:
+        anon = self.anonymous_id
+        gap = inactivity_seconds * 1_000_000
+        session_of: dict[str, str] = {}
+        starts: dict[str, int] = {sid: s.start for sid, s in self.archived.items()}
+        last: dict[str, LastUser | None] = {sid: s.last_user for sid, s in self.archived.items()}
+        tail = self.tail
+        prev_t = tail.t if tail else None
+        latest = tail.campaign if tail else None
+        current = tail.session_id if tail else None
+        for event in self.events:
+            if event.tracker_session_id is not None:
+                sid = md5_hex(f"tracker|{anon}|{event.tracker_session_id}")
+            else:
+                key = event.campaign_key
+                if (
+                    prev_t is None
+                    or event.t - prev_t > gap
+                    or (key is not None and key != (latest or ""))
+                    or current is None
+                ):
+                    current = md5_hex(f"derived|{anon}|{event.event_id}")
+                sid = current
+                prev_t = event.t
+                if key is not None:
+                    latest = key
+            session_of[event.event_id] = sid
+            starts[sid] = min(starts.get(sid, event.t), event.t)
+            if event.user_id is not None:
+                candidate = (event.t, event.event_id, event.user_id)
+                if last.get(sid) is None or candidate > last[sid]:  # type: ignore[operator]
+                    last[sid] = candidate
+            else:
+                last.setdefault(sid, None)
+        fallback = self.device_user or anon
+        person_of_session = {sid: (lu[2] if lu else fallback) for sid, lu in last.items()}
+        return Sessionized(session_of, person_of_session, starts)
+
+    def person_set(self, inactivity_seconds: int) -> list[str]:
+        return sorted(set(self.sessionize(inactivity_seconds).person_of_session.values()))
+
+    def archive(self, horizon: int, inactivity_seconds: int) -> None:
+        """Moves the sessions whose every event is older than ``horizon`` to the archive."""
+        if not self.events:
+            return
+        sessions = self.sessionize(inactivity_seconds)
+        ends: dict[str, int] = {}
+        for event in self.events:
+            sid = sessions.session_of[event.event_id]
+            ends[sid] = max(ends.get(sid, event.t), event.t)
+        old = {sid for sid, end in ends.items() if end < horizon}
+        if not old:
+            return
+        for event in self.events:
+            sid = sessions.session_of[event.event_id]
+            if sid not in old:
+                continue
+            entry = self.archived.setdefault(sid, ArchivedSession(event.t, None))
+            entry.start = min(entry.start, event.t)
+            if event.user_id is not None:
+                candidate = (event.t, event.event_id, event.user_id)
+                if entry.last_user is None or candidate > entry.last_user:
+                    entry.last_user = candidate
+            if event.tracker_session_id is None:
+                key = event.campaign_key
+                campaign = key if key is not None else (self.tail.campaign if self.tail else None)
+                self.tail = Tail(event.t, event.event_id, campaign, sid)
+        self.events = [e for e in self.events if sessions.session_of[e.event_id] not in old]
+        self._ids = None
+
+    # --- serialisation --------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "e": [e.to_json() for e in self.events],
+            "u": self.users,
+            "a": {
+                sid: [s.start, list(s.last_user) if s.last_user else None]
+                for sid, s in self.archived.items()
+            },
+            "t": [self.tail.t, self.tail.event_id, self.tail.campaign, self.tail.session_id]
+            if self.tail
+            else None,
+            "p": self.persons,
+        }
+
+    @classmethod
+    def from_json(cls, anonymous_id: str, data: dict[str, Any]) -> DeviceState:
+        tail = data.get("t")
+        return cls(
+            anonymous_id=anonymous_id,
+            events=[Event.from_json(anonymous_id, e) for e in data.get("e", [])],
+            users=list(data.get("u", [])),
+            archived={
+                sid: ArchivedSession(v[0], tuple(v[1]) if v[1] else None)  # type: ignore[arg-type]
+                for sid, v in (data.get("a") or {}).items()
+            },
+            tail=Tail(tail[0], tail[1], tail[2], tail[3]) if tail else None,
+            persons=list(data.get("p", [])),
+        )

@@ -1,0 +1,362 @@
+"""The streaming evaluator: reads the event stream (group ``evaluator``), keeps each
+device's state in Redis, re-evaluates every person a batch touches (and every person whose
+answer changes with time) and commits everything in ONE Redis MULTI/EXEC transaction
+together with the acknowledgement of the batch, so a kill -9 at any point neither loses nor
+double-counts an event (docs/realtime.md, "The streaming evaluator").
+
+Private Redis layout (under ``keys.state(...)``): ``dev:{anonymous_id}`` the device state
+(JSON), ``devices:{person_id}`` the devices whose sessions belong to the person, ``due`` a
+sorted set of person -> the next instant (microseconds) their answer can change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from audiences.realtime.evaluator.device import DeviceState, Sessionized
+from audiences.realtime.evaluator.evaluate import (
+    Evaluation,
+    PersonEvent,
+    is_holdout,
+    next_change,
+)
+from audiences.realtime.evaluator.normalize import BadEvent, Event, iso, normalize, to_micros
+from audiences.realtime.evaluator.rules import RuleSet
+from audiences.realtime.keys import EVALUATOR_GROUP, RedisKeys
+from audiences.realtime.stream import EventStream, RedisEventStream, StreamEntry
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+CRASH_ENV = "AUDIENCES_TEST_CRASH_AT"
+CRASH_POINTS = ("read", "evaluated", "committed")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class CrashHook:
+    """Test hook: ``AUDIENCES_TEST_CRASH_AT=<point>:<n>`` kills the process with SIGKILL the
+    n-th time it reaches ``point`` (read, evaluated, committed)."""
+
+    def __init__(self, spec: str | None):
+        self.point, self.count = None, 0
+        if spec:
+            point, _, n = spec.partition(":")
+            if point not in CRASH_POINTS:
+                raise ValueError(f"{CRASH_ENV}: unknown point '{point}' (one of {CRASH_POINTS})")
+            self.point, self.count = point, int(n or 1)
+
+    def __call__(self, point: str) -> None:
+        if point == self.point:
+            self.count -= 1
+            if self.count <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class BatchResult:
+    entries: int = 0
+    new_events: int = 0
+    bad_events: list[str] = field(default_factory=list)
+    persons: int = 0
+    changes: int = 0
+    due: int = 0
+
+
+@dataclass
+class _Work:
+    """One batch in memory: the device states it reads or changes, and the index changes."""
+
+    devices: dict[str, DeviceState]
+    touched_devices: list[str]
+    touched: set[str] = field(default_factory=set)  # persons of the touched devices
+    index_changes: list[tuple[str, str, bool]] = field(default_factory=list)  # person, device, +
+
+
+class StateKeys:
+    """The evaluator's private keys, all under ``keys.state``."""
+
+    def __init__(self, keys: RedisKeys):
+        self.keys = keys
+
+    def device(self, anonymous_id: str) -> str:
+        return self.keys.state(f"dev:{anonymous_id}")
+
+    def devices_of(self, person_id: str) -> str:
+        return self.keys.state(f"devices:{person_id}")
+
+    @property
+    def due(self) -> str:
+        return self.keys.state("due")
+
+
+class Evaluator:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: RedisKeys,
+        stream: EventStream,
+        rules: RuleSet,
+        clock: Clock = utc_now,
+        consumer: str | None = None,
+        crash: CrashHook | None = None,
+        due_per_batch: int = 1000,
+    ):
+        self.client = client
+        self.keys = keys
+        self.state = StateKeys(keys)
+        self.stream = stream
+        self.rules = rules
+        self.clock = clock
+        self.consumer = consumer or f"evaluator-{socket.gethostname()}"
+        self.crash = crash or CrashHook(os.environ.get(CRASH_ENV))
+        self.streamable = [s.name for s in rules.streamable]
+        self.due_per_batch = due_per_batch
+        self.needs_batch = any(s.batch_references for s in rules.streamable)
+
+    # --- the loop ------------------------------------------------------------------------
+    def start(self) -> None:
+        self.stream.ensure_group(EVALUATOR_GROUP)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.keys.streamable)
+        if self.streamable:
+            pipe.sadd(self.keys.streamable, *self.streamable)
+        pipe.execute()
+
+    def run(
+        self,
+        *,
+        once: bool = False,
+        count: int = 500,
+        block_ms: int = 1000,
+        give_up_after_s: float | None = None,
+    ) -> int:
+        """Finishes the entries this consumer was given before (a restart), then reads new
+        ones. With ``once``, stops when the stream is drained. When Redis goes away (a
+        restart), waits for it and resumes from the pending entries; gives up after
+        ``give_up_after_s`` seconds without Redis (None: never). Returns entries processed."""
+        total = 0
+        waited, delay = 0.0, 0.2
+        while True:
+            try:
+                self.start()
+                while True:
+                    entries = self.stream.read(EVALUATOR_GROUP, self.consumer, count, pending=True)
+                    if not entries:
+                        break
+                    total += self.process(entries).entries
+                while True:
+                    entries = self.stream.read(
+                        EVALUATOR_GROUP, self.consumer, count, block_ms=block_ms
+                    )
+                    result = self.process(entries)
+                    total += result.entries
+                    waited, delay = 0.0, 0.2
+                    if once and not entries and result.due < self.due_per_batch:
+                        return total
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if give_up_after_s is not None and waited >= give_up_after_s:
+                    raise
+                log.warning("Redis unreachable (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
+
+    # --- one batch -----------------------------------------------------------------------
+    def process(self, entries: Sequence[StreamEntry]) -> BatchResult:
+        """Applies a batch at T = the clock, re-evaluates every affected person and the
+        persons due by T, and commits it all with the acknowledgement, atomically."""
+        as_of = to_micros(self.clock())
+        result = BatchResult(entries=len(entries))
+        self.crash("read")
+        work = self._apply(entries, as_of, result)
+        # persons whose answer may have changed with time; a bounded number per batch so a
+        # backlog (after a stop) is worked off over several loops
+        due = {
+            str(p)
+            for p in self.client.zrangebyscore(
+                self.state.due, "-inf", as_of, start=0, num=self.due_per_batch
+            )
+        }
+        result.due = len(due)
+        persons = sorted(work.touched | due)
+        result.persons = len(persons)
+        members = self._devices_of(persons, work)
+        current = self._sets([self.keys.live_segments(p) for p in persons])
+        batch_keys = (
+            self._sets([self.keys.batch_segments(p) for p in persons])
+            if self.needs_batch
+            else [set() for _ in persons]
+        )
+        inactivity = self.rules.session_inactivity_seconds
+        sessionized = {a: d.sessionize(inactivity) for a, d in work.devices.items()}
+        outcomes = {
+            person: self._evaluate(person, members[person], work, sessionized, keys, as_of)
+            for person, keys in zip(persons, batch_keys, strict=True)
+        }
+        self.crash("evaluated")
+        before = dict(zip(persons, current, strict=True))
+        self._commit(entries, as_of, work, before, outcomes, result)
+        self.crash("committed")
+        if entries and not isinstance(self.stream, RedisEventStream):
+            # another stream: acknowledged after the commit; a re-delivery is idempotent
+            # because the device state knows the event ids it holds
+            self.stream.ack(EVALUATOR_GROUP, [e.entry_id for e in entries])
+        return result
+
+    def _apply(self, entries: Sequence[StreamEntry], as_of: int, result: BatchResult) -> _Work:
+        """The batch's events added to their devices' states (in memory), archived past the
+        horizon; which persons each touched device contributes to, before and after."""
+        inactivity = self.rules.session_inactivity_seconds
+        by_device: dict[str, list[Event]] = {}
+        for entry in entries:
+            try:
+                event = normalize(entry.event, entry.entry_id)
+            except BadEvent as exc:
+                log.warning("skipping an unreadable event: %s", exc)
+                result.bad_events.append(str(exc))
+                continue
+            by_device.setdefault(event.anonymous_id, []).append(event)
+        work = _Work(devices=self._load_devices(list(by_device)), touched_devices=list(by_device))
+        for anon, arrived in by_device.items():
+            device = work.devices[anon]
+            before = set(device.persons)
+            for event in arrived:
+                result.new_events += device.add(event)
+            if self.rules.retention_s:
+                device.archive(as_of - self.rules.retention_s * 1_000_000, inactivity)
+            device.persons = device.person_set(inactivity)
+            after = set(device.persons)
+            work.touched |= before | after
+            work.index_changes += [(p, anon, False) for p in before - after]
+            work.index_changes += [(p, anon, True) for p in after - before]
+        return work
+
+    def _devices_of(self, persons: list[str], work: _Work) -> dict[str, set[str]]:
+        """person -> the devices whose sessions belong to them, with this batch's changes;
+        loads the states of the devices not loaded yet."""
+        found = self._sets([self.state.devices_of(p) for p in persons])
+        members = dict(zip(persons, found, strict=True))
+        for person, anon, added in work.index_changes:
+            (members[person].add if added else members[person].discard)(anon)
+        missing = {a for m in members.values() for a in m} - set(work.devices)
+        work.devices.update(self._load_devices(missing))
+        return members
+
+    def _evaluate(
+        self,
+        person: str,
+        devices: set[str],
+        work: _Work,
+        sessionized: dict[str, Sessionized],
+        batch_keys: set[str],
+        as_of: int,
+    ) -> tuple[set[str], int | None]:
+        """The person's live segments at T (holdout excluded) and their next due instant."""
+        events: list[PersonEvent] = []
+        known = False  # the batch's person spine: a session started by T
+        for anon in devices:
+            device, sessions = work.devices[anon], sessionized[anon]
+            for event in device.events:
+                sid = sessions.session_of[event.event_id]
+                if sessions.person_of_session[sid] == person:
+                    events.append(PersonEvent(event, sid))
+                    known = known or event.t <= as_of
+            known = known or any(
+                sessions.person_of_session[sid] == person and entry.start <= as_of
+                for sid, entry in device.archived.items()
+            )
+        segments: set[str] = set()
+        if known:
+            full = Evaluation(self.rules, events, as_of, batch_keys).segments()
+            percent = self.rules.holdout_percent
+            segments = {s for s in full if not is_holdout(person, s, percent)}
+        return segments, next_change(self.rules, events, as_of)
+
+    def _commit(
+        self,
+        entries: Sequence[StreamEntry],
+        as_of: int,
+        work: _Work,
+        current: dict[str, set[str]],
+        outcomes: dict[str, tuple[set[str], int | None]],
+        result: BatchResult,
+    ) -> None:
+        """Everything the batch changes, and its acknowledgement, in ONE MULTI/EXEC."""
+        at = iso(as_of)
+        pipe = self.client.pipeline(transaction=True)
+        for anon in work.touched_devices:
+            device = work.devices[anon]
+            pipe.set(self.state.device(anon), json.dumps(device.to_json(), separators=(",", ":")))
+            pipe.set(self.keys.live_person_of(anon), device.device_user or anon)
+            for user in device.users:
+                pipe.set(self.keys.live_person_of(user), user)
+        for person, anon, added in work.index_changes:
+            key = self.state.devices_of(person)
+            pipe.sadd(key, anon) if added else pipe.srem(key, anon)
+        # a person is identified when they are a user of one of their devices (loaded for
+        # the evaluation); the changes carry the user id so triggers can address them
+        users = {u for device in work.devices.values() for u in device.users}
+        for person, (segments, due_at) in outcomes.items():
+            user_id = person if person in users else ""
+            seg_key = self.keys.live_segments(person)
+            pipe.delete(seg_key)
+            if segments:
+                pipe.sadd(seg_key, *sorted(segments))
+            pipe.set(self.keys.live_updated_at(person), at)
+            for key in sorted(segments - current[person]):
+                pipe.xadd(self.keys.changes, _change(person, user_id, key, "entered", at))
+                result.changes += 1
+            for key in sorted(current[person] - segments):
+                pipe.xadd(self.keys.changes, _change(person, user_id, key, "exited", at))
+                result.changes += 1
+            if due_at is None:
+                pipe.zrem(self.state.due, person)
+            else:
+                pipe.zadd(self.state.due, {person: due_at})
+        pipe.set(self.keys.heartbeat, iso(to_micros(utc_now())))
+        if entries and isinstance(self.stream, RedisEventStream):
+            # the acknowledgement commits with the state (same MULTI/EXEC)
+            pipe.xack(self.keys.events, EVALUATOR_GROUP, *[e.entry_id for e in entries])
+        pipe.execute()
+
+    def _sets(self, names: list[str]) -> list[set[str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.smembers(name)
+        return [set(m) for m in pipe.execute()]
+
+    def _load_devices(self, anons: Sequence[str] | set[str]) -> dict[str, DeviceState]:
+        names = sorted(anons)
+        if not names:
+            return {}
+        raw = self.client.mget([self.state.device(a) for a in names])
+        return {
+            a: DeviceState.from_json(a, json.loads(r)) if r else DeviceState(a)
+            for a, r in zip(names, raw, strict=True)
+        }
+
+
+def _change(person: str, user_id: str, key: str, change: str, at: str) -> dict[Any, Any]:
+    """One entry of ``rt:changes`` (docs/realtime.md, "Redis layout"): ``user_id`` is empty
+    for an anonymous person."""
+    return {
+        "person_id": person,
+        "segment_key": key,
+        "change": change,
+        "at": at,
+        "user_id": user_id,
+    }
