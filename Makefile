@@ -48,6 +48,9 @@ demo: setup  ## run the whole job on DuckDB with generated demo data and sync to
 	bash scripts/redis_up.sh
 	@# exit 3 = partial: some rows were rejected by a destination (listed above, retried next run)
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences sandbox demo || test $$? -eq 3
+	@# real time: audiences serve on 127.0.0.1, a visitor's events move them into a segment
+	@# (lookup before and after), the demo page's URL; the server keeps running for the page
+	audiences realtime-demo $(if $(CI),--stop,)
 
 lint: setup  ## ruff, sqlfluff, the sync engine's import layers and types (mypy, strict on its core)
 	ruff check .

@@ -47,3 +47,7 @@ for command in sync_commands:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -94,6 +94,21 @@ def _wait_until_up(base: str, proc: subprocess.Popen[bytes]) -> None:
     raise click.ClickException(f"audiences serve does not answer on {base}")
 
 
+def _visitor_not_held_out() -> str:
+    """A new visitor id outside the segment's holdout (docs/decisions/0004): a held-out
+    visitor enters the segment but is never shown it, which is right, but not a demo."""
+    from pathlib import Path
+
+    from audiences.realtime.evaluator.evaluate import is_holdout
+    from audiences.realtime.evaluator.rules import load_rules
+
+    percent = load_rules(Path.cwd()).holdout_percent
+    while True:
+        anon = f"demo-visitor-{uuid.uuid4().hex[:8]}"
+        if not is_holdout(anon, SEGMENT, percent):
+            return anon
+
+
 @click.command("realtime-demo")
 @click.option("--port", default=8080, show_default=True, help="Port of `audiences serve`.")
 @click.option("--stop", is_flag=True, help="Stop the server at the end (no demo page then).")
@@ -124,7 +139,7 @@ def realtime_demo(port: int, stop: bool) -> None:
     )
     try:
         _wait_until_up(base, proc)
-        anon = f"demo-visitor-{uuid.uuid4().hex[:8]}"
+        anon = _visitor_not_held_out()
         lookup = f"{base}/v1/profiles/{anon}/segments"
         click.echo(f"real-time demo: audiences serve on {base}, visitor {anon}")
 

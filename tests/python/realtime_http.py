@@ -79,6 +79,9 @@ def seed_batch(
         client.set(keys.batch_person_of(some_id), person)
 
 
+LONG_AGO = datetime(2000, 1, 1)
+
+
 def seed_live(
     client: redis.Redis,
     keys: RedisKeys,
@@ -87,12 +90,17 @@ def seed_live(
     ids: dict[str, str] | None = None,
     updated_at: dict[str, datetime] | None = None,
 ) -> None:
-    """What the streaming evaluator writes: rt:streamable, rt:seg, rt:person_of, updated_at."""
+    """What the streaming evaluator writes: rt:streamable, rt:seg, rt:person_of, updated_at.
+    Every person in ``people`` was evaluated (as the evaluator always records): one without
+    an ``updated_at`` of its own gets one long before any batch load, so the load's time
+    stays the answer's ``updated_at``."""
     if streamable:
         client.sadd(keys.streamable, *streamable)
     for person, segments in (people or {}).items():
         if segments:
             client.sadd(keys.live_segments(person), *segments)
+        if person not in (updated_at or {}):
+            client.set(keys.live_updated_at(person), iso(LONG_AGO))
     for some_id, person in (ids or {}).items():
         client.set(keys.live_person_of(some_id), person)
     for person, at in (updated_at or {}).items():
