@@ -51,6 +51,8 @@ from realtime_load import (
     BIN,
     PROJECT_DIR,
     Connection,
+    LoadResult,
+    Request,
     benchmark_env,
     delete_prefix,
     free_port,
@@ -314,14 +316,14 @@ async def probe(port: int, anon: str, product: str, args: argparse.Namespace, ou
 
 async def measured_phase(
     port: int, args: argparse.Namespace, history: History, stream: RedisEventStream
-):
+) -> tuple[LoadResult, Probes, int]:
     run = uuid.uuid4().hex[:6]
     rng = random.Random(13)
     holdout_percent = load_rules(PROJECT_DIR).holdout_percent
     request_rate = args.rate / args.batch_events
     total = int(request_rate * args.duration)
 
-    def make_request(i: int):
+    def make_request(i: int) -> Request:
         at = utc_now().isoformat()
         events = []
         for j in range(args.batch_events):
