@@ -28,28 +28,29 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import redis
+from realtime_load import (
+    benchmark_env,
+    delete_prefix,
+    free_port,
+    loopback_client,
+    open_loop,
+    percentile,
+    start_server,
+    stop_process,
+    used_memory,
+)
 
 from audiences.realtime.keys import RedisKeys
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 SEGMENTS = ["high_value", "rfm_champions", "lapsed_customers", "persona_explorer",
             "viewed_product_3x_24h", "viewed_then_abandoned_30m", "likely_to_buy"]  # fmt: skip
 STREAMABLE = ["viewed_product_3x_24h", "viewed_then_abandoned_30m"]
 BENCH_KEY = "sk_bench_" + uuid.uuid4().hex[:12]
-
-
-def used_memory(client: redis.Redis) -> int:
-    return int(client.info("memory")["used_memory"])
 
 
 def seed(client: redis.Redis, keys: RedisKeys, profiles: int, batch: int = 5000) -> list[str]:
@@ -76,116 +77,19 @@ def seed(client: redis.Redis, keys: RedisKeys, profiles: int, batch: int = 5000)
     return ids
 
 
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    batch = []
-    for name in client.scan_iter(match=f"{prefix}*", count=5000):
-        batch.append(name)
-        if len(batch) >= 5000:
-            client.unlink(*batch)
-            batch = []
-    if batch:
-        client.unlink(*batch)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(
-    redis_url: str, prefix: str, port: int, rate: int, workers: int
-) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "AUDIENCES_REDIS_URL": redis_url,
-        "AUDIENCES_REDIS_PREFIX": prefix,
-        "AUDIENCES_SERVER_KEYS": BENCH_KEY,
-        "AUDIENCES_PUBLISHABLE_KEYS": "",
-        # the benchmark measures lookups, not the limiter refusing them
-        "AUDIENCES_API_RATE_LIMIT": str(max(rate * 10, 1000)),
-    }
-    proc = subprocess.Popen(
-        [
-            str(BIN / "audiences"),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--workers",
-            str(workers),
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("audiences serve did not start within 30 s")
-
-
-async def _connection(
-    port: int,
-    ids: list[str],
-    due: list[float],
-    latencies: list[float],
-    statuses: dict[int, int],
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for some_id, at in zip(ids, due, strict=True):
-            delay = at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            writer.write(
-                f"GET /v1/profiles/{some_id}/segments HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                f"Authorization: Bearer {BENCH_KEY}\r\n\r\n".encode()
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if length:
-                await reader.readexactly(length)
-            latencies.append(time.perf_counter() - at)
-            status = int(head.split(b" ", 2)[1])
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
 async def load(port: int, ids: list[str], rate: int, duration: float, connections: int):
     total = int(rate * duration)
     rng = random.Random(11)
     chosen = [rng.choice(ids) for _ in range(total)]
-    start = time.perf_counter() + 0.5
-    due = [start + i / rate for i in range(total)]
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    await asyncio.gather(
-        *(
-            _connection(port, chosen[c::connections], due[c::connections], latencies, statuses)
-            for c in range(connections)
-        )
+    result = await open_loop(
+        port,
+        BENCH_KEY,
+        lambda i: ("GET", f"/v1/profiles/{chosen[i]}/segments", None),
+        total,
+        rate,
+        connections,
     )
-    elapsed = time.perf_counter() - start
-    return latencies, statuses, elapsed
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return result.latencies, result.statuses, result.elapsed
 
 
 def main() -> None:
@@ -203,10 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.duration <= 600:
         raise SystemExit("--duration must be between 0 and 600 seconds")
-    client = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    host = client.connection_pool.connection_kwargs.get("host", "127.0.0.1")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit("the benchmark runs against a loopback Redis only")
+    client = loopback_client(args.redis_url)
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     keys = RedisKeys(prefix)
     server = None
@@ -224,7 +125,8 @@ def main() -> None:
         )
 
         port = free_port()
-        server = start_server(args.redis_url, prefix, port, args.rate, args.workers)
+        env = benchmark_env(args.redis_url, prefix, BENCH_KEY, max(args.rate * 10, 1000))
+        server = start_server(env, port, args.workers)
         asyncio.run(load(port, ids, 50, 1.0, 4))  # warm-up
         latencies, statuses, elapsed = asyncio.run(
             load(port, ids, args.rate, args.duration, args.connections)
@@ -241,9 +143,7 @@ def main() -> None:
         )
         print(f"statuses: {dict(sorted(statuses.items()))}")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(15)
+        stop_process(server)
         delete_prefix(client, prefix)
 
 
