@@ -24,30 +24,14 @@ import psycopg2
 import psycopg2.extras
 import pyarrow as pa
 
-#: the raw contract's columns of raw.events (docs/contracts/foundation-models.md), in order
-EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "VARCHAR"),
-    ("anonymous_id", "VARCHAR"),
-    ("user_id", "VARCHAR"),
-    ("session_id", "VARCHAR"),
-    ("event_type", "VARCHAR"),
-    ("page_type", "VARCHAR"),
-    ("page_url", "VARCHAR"),
-    ("product_id", "VARCHAR"),
-    ("product_category", "VARCHAR"),
-    ("engaged_seconds", "INTEGER"),
-    ("device_type", "VARCHAR"),
-    ("browser", "VARCHAR"),
-    ("os", "VARCHAR"),
-    ("country", "VARCHAR"),
-    ("region", "VARCHAR"),
-    ("city", "VARCHAR"),
-    ("referrer", "VARCHAR"),
-    ("utm_source", "VARCHAR"),
-    ("utm_medium", "VARCHAR"),
-    ("utm_campaign", "VARCHAR"),
-    ("occurred_at", "TIMESTAMP"),
-    ("loaded_at", "TIMESTAMP"),
+from audiences.generator.writer import TABLES as RAW_TABLES
+
+#: the columns of raw.events the stream carries: the raw contract's, typed as the generator
+#: writes the raw table (one definition), without the optional columns the tracker API does
+#: not take
+_NOT_ON_STREAM = frozenset({"search_term", "scroll_depth_percent"})
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (name, kind) for name, kind in RAW_TABLES["events"] if name not in _NOT_ON_STREAM
 )
 COLUMN_NAMES = tuple(c for c, _ in EVENT_COLUMNS)
 _ARROW_TYPES = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "TIMESTAMP": pa.timestamp("us")}
