@@ -11,11 +11,20 @@ from dataclasses import dataclass
 
 from reverse_etl.destinations.redis_keys import DEFAULT_PREFIX, BatchKeys
 
-__all__ = ["DEFAULT_PREFIX", "EVALUATOR_GROUP", "LOADER_GROUP", "TRIGGERS_GROUP", "RedisKeys"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "EVALUATOR_GROUP",
+    "EVENT_STREAM_GROUPS",
+    "LOADER_GROUP",
+    "TRIGGERS_GROUP",
+    "RedisKeys",
+]
 
 # consumer groups on the event stream
 EVALUATOR_GROUP = "evaluator"
 LOADER_GROUP = "loader"
+#: the consumers of the event stream: an entry is deleted once both acknowledged it
+EVENT_STREAM_GROUPS = (EVALUATOR_GROUP, LOADER_GROUP)
 # consumer group on the changes stream (rt:changes)
 TRIGGERS_GROUP = "triggers"
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from audiences.realtime.keys import LOADER_GROUP
-from audiences.realtime.stream import EventStream, StreamEntry
+from audiences.realtime.keys import EVENT_STREAM_GROUPS, LOADER_GROUP
+from audiences.realtime.stream import EventStream, StreamEntry, StreamTrimmer
 from audiences.realtime.warehouse_sink import (
     COLUMN_NAMES,
     EntryId,
@@ -181,6 +181,8 @@ class Loader:
         self.now = now
         self.stats = LoadStats()
         self.stopping = False
+        # entries the evaluator has also acknowledged leave the stream (docs/realtime.md)
+        self.trimmer = StreamTrimmer(stream, EVENT_STREAM_GROUPS)
 
     # --- one micro-batch -----------------------------------------------------------------
     def load(self, entries: Sequence[StreamEntry]) -> int:
@@ -204,6 +206,7 @@ class Loader:
             self.crash("after_insert")
         self.crash("after_commit")
         self.stream.ack(self.group, [e.entry_id for e in entries])
+        self.trimmer.maybe()
         self.stats.batches += 1
         self.stats.inserted += inserted
         self.stats.skipped += len(entries) - inserted

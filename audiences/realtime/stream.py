@@ -11,6 +11,7 @@ their own commit watermark, see audiences/realtime/loader.py and the evaluator).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -70,6 +71,11 @@ class EventStream(Protocol):
         """Entries not yet delivered to the group plus those delivered and not acknowledged."""
         ...
 
+    def trim_acknowledged(self, groups: Sequence[str]) -> int:
+        """Delete the entries every one of ``groups`` has acknowledged (none while one of them
+        does not exist yet: it would read the stream from its start); return how many."""
+        ...
+
 
 class RedisEventStream:
     """Redis Streams implementation of :class:`EventStream`."""
@@ -122,9 +128,52 @@ class RedisEventStream:
         if entry_ids:
             self.client.xack(self.keys.events, group, *entry_ids)
 
+    def trim_acknowledged(self, groups: Sequence[str]) -> int:
+        infos = {_text(i["name"]): i for i in self.client.xinfo_groups(self.keys.events)}
+        if not groups or any(g not in infos for g in groups):
+            return 0
+        bounds: list[tuple[int, int]] = []
+        for group in groups:
+            pending = self.client.xpending(self.keys.events, group)
+            if int(pending.get("pending") or 0):
+                bounds.append(_entry_id(_text(pending["min"])))  # the oldest unacknowledged
+            else:  # everything delivered is acknowledged: keep what comes after it
+                ms, seq = _entry_id(_text(infos[group]["last-delivered-id"]))
+                bounds.append((ms, seq + 1))
+        ms, seq = min(bounds)
+        return int(self.client.xtrim(self.keys.events, minid=f"{ms}-{seq}", approximate=False))
+
     def lag(self, group: str) -> int:
         for info in self.client.xinfo_groups(self.keys.events):
             name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
             if name == group:
                 return int(info.get("lag") or 0) + int(info.get("pending") or 0)
         return int(self.client.xlen(self.keys.events))
+
+
+class StreamTrimmer:
+    """Trims the event stream of what every consumer group acknowledged, at most once every
+    ``every_s`` seconds (called by the evaluator and the loader after each batch)."""
+
+    def __init__(self, stream: EventStream, groups: Sequence[str], every_s: float = 10.0):
+        self.stream, self.groups, self.every_s = stream, tuple(groups), every_s
+        self._last = float("-inf")
+        self.trimmed = 0
+
+    def maybe(self) -> int:
+        now = time.monotonic()
+        if now - self._last < self.every_s:
+            return 0
+        self._last = now
+        n = self.stream.trim_acknowledged(self.groups)
+        self.trimmed += n
+        return n
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry_id(value: str) -> tuple[int, int]:
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)

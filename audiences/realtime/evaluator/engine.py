@@ -33,8 +33,8 @@ from audiences.realtime.evaluator.evaluate import (
 )
 from audiences.realtime.evaluator.normalize import BadEvent, Event, iso, normalize, to_micros
 from audiences.realtime.evaluator.rules import RuleSet
-from audiences.realtime.keys import EVALUATOR_GROUP, RedisKeys
-from audiences.realtime.stream import EventStream, RedisEventStream, StreamEntry
+from audiences.realtime.keys import EVALUATOR_GROUP, EVENT_STREAM_GROUPS, RedisKeys
+from audiences.realtime.stream import EventStream, RedisEventStream, StreamEntry, StreamTrimmer
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,8 @@ class Evaluator:
         self.streamable = [s.name for s in rules.streamable]
         self.due_per_batch = due_per_batch
         self.needs_batch = any(s.batch_references for s in rules.streamable)
+        # entries the loader has also acknowledged leave the stream (docs/realtime.md)
+        self.trimmer = StreamTrimmer(stream, EVENT_STREAM_GROUPS)
 
     # --- the loop ------------------------------------------------------------------------
     def start(self) -> None:
@@ -164,6 +166,7 @@ class Evaluator:
                     )
                     result = self.process(entries)
                     total += result.entries
+                    self.trimmer.maybe()
                     waited, delay = 0.0, 0.2
                     if once and not entries and result.due < self.due_per_batch:
                         return total

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from audiences.realtime.stream import RedisEventStream
 
 
@@ -39,3 +41,27 @@ def test_unacknowledged_entries_come_back_as_pending_after_a_restart(redis_clien
     stream.ack("g", [e.entry_id for e in again + rest])
     assert stream.lag("g") == 0
     assert stream.read("g", "c1", count=10, pending=True) == []
+
+
+def test_entries_leave_the_stream_once_every_group_acknowledged_them(redis_client, keys):
+    stream = RedisEventStream(redis_client, keys)
+    stream.publish([_event(i) for i in range(6)])
+    stream.ensure_group("evaluator")
+    # a consumer group that does not exist yet would read from the start: nothing goes
+    assert stream.trim_acknowledged(["evaluator", "loader"]) == 0
+    stream.ensure_group("loader")
+    first = stream.read("evaluator", "c", count=4)
+    stream.ack("evaluator", [e.entry_id for e in first])  # e0..e3 done by the evaluator
+    loaded = stream.read("loader", "c", count=3)
+    stream.ack("loader", [loaded[0].entry_id, loaded[2].entry_id])  # e1 still pending
+    assert stream.trim_acknowledged(["evaluator", "loader"]) == 1  # only e0: both acked
+    ids = [json.loads(fields["e"])["event_id"] for _, fields in redis_client.xrange(keys.events)]
+    assert ids == ["e1", "e2", "e3", "e4", "e5"]
+    stream.ack("loader", [loaded[1].entry_id])  # e0..e2 loaded
+    assert stream.trim_acknowledged(["evaluator", "loader"]) == 2  # e1, e2
+    rest = stream.read("loader", "c", count=10) + stream.read("evaluator", "c", count=10)
+    stream.ack("loader", [e.entry_id for e in rest if e.event["event_id"] != "e5"])
+    stream.ack("evaluator", [e.entry_id for e in rest])
+    # the loader has e5 delivered but not acknowledged: e3, e4 go, e5 stays
+    assert stream.trim_acknowledged(["evaluator", "loader"]) == 2
+    assert [json.loads(f["e"])["event_id"] for _, f in redis_client.xrange(keys.events)] == ["e5"]
