@@ -36,12 +36,22 @@ class DestinationCatalog(Protocol):
     def mirror_needs_list(self, name: str) -> bool: ...
 
 
-def _catalog(info: ValidationInfo) -> DestinationCatalog | None:
+def context_catalog(info: ValidationInfo) -> Any:
+    """The catalog the loader passed in the validation context (None when validated alone:
+    the checks against the registry are then skipped)."""
     ctx = info.context
-    if isinstance(ctx, dict):
-        catalog = ctx.get("catalog")
-        return catalog if catalog is not None else None
-    return None
+    return ctx.get("catalog") if isinstance(ctx, dict) else None
+
+
+def _catalog(info: ValidationInfo) -> DestinationCatalog | None:
+    return context_catalog(info)  # type: ignore[no-any-return]
+
+
+def check_config_name(v: str) -> str:
+    """A sync's or trigger's name: lower-case letters, digits and '_', starting with a letter."""
+    if not _NAME_RE.match(v):
+        raise ValueError("must be lower-case letters, digits and '_', starting with a letter")
+    return v
 
 
 def options_error_text(exc: ValidationError) -> str:
@@ -80,9 +90,7 @@ class SyncConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError("must be lower-case letters, digits and '_', starting with a letter")
-        return v
+        return check_config_name(v)
 
     @field_validator("destination")
     @classmethod

@@ -13,9 +13,13 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from reverse_etl.core.sync import RateLimit, options_error_text
+from reverse_etl.core.sync import (
+    RateLimit,
+    check_config_name,
+    context_catalog,
+    options_error_text,
+)
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SEGMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,127}$")
 
 Change = Literal["entered", "exited"]
@@ -31,10 +35,7 @@ class TriggerCatalog(Protocol):
 
 
 def _catalog(info: ValidationInfo) -> TriggerCatalog | None:
-    ctx = info.context
-    if isinstance(ctx, dict):
-        return ctx.get("catalog")
-    return None
+    return context_catalog(info)  # type: ignore[no-any-return]
 
 
 class TriggerConfig(BaseModel):
@@ -56,9 +57,7 @@ class TriggerConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError("must be lower-case letters, digits and '_', starting with a letter")
-        return v
+        return check_config_name(v)
 
     @field_validator("destination")
     @classmethod
