@@ -13,6 +13,8 @@ set -euo pipefail
 
 CHROMIUM_BIN="${CHROMIUM_BIN:-chromium}"
 export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=lib/apt_install.sh
+. "$(dirname "$0")/lib/apt_install.sh"
 
 say() { echo "chromium-up: $*" >&2; }
 fail() {
@@ -35,17 +37,8 @@ if command -v "$CHROMIUM_BIN" >/dev/null 2>&1; then
     command -v "$CHROMIUM_BIN"
     exit 0
 fi
-command -v apt-get >/dev/null 2>&1 \
-    || fail "no $CHROMIUM_BIN on the PATH and no apt-get to install it. Install Chromium yourself and set CHROMIUM_BIN."
-say "installing the Debian package 'chromium' (apt-get install -y chromium)"
-if ! as_root apt-get install -y -q chromium >/tmp/chromium-up-apt.log 2>&1; then
-    say "install failed without a package list refresh; running apt-get update and retrying"
-    as_root apt-get update -q >>/tmp/chromium-up-apt.log 2>&1 \
-        || fail "apt-get update failed (see /tmp/chromium-up-apt.log)"
-    as_root apt-get install -y -q chromium >>/tmp/chromium-up-apt.log 2>&1 \
-        || fail "apt-get install chromium failed (see /tmp/chromium-up-apt.log)"
-fi
+apt_install chromium "no $CHROMIUM_BIN on the PATH and no apt-get to install it. Install Chromium yourself and set CHROMIUM_BIN."
 command -v "$CHROMIUM_BIN" >/dev/null 2>&1 \
-    || fail "the package installed but $CHROMIUM_BIN is not on the PATH (see /tmp/chromium-up-apt.log)"
+    || fail "the package installed but $CHROMIUM_BIN is not on the PATH (see /tmp/apt-install-chromium.log)"
 say "installed $("$CHROMIUM_BIN" --version 2>/dev/null || echo chromium)"
 command -v "$CHROMIUM_BIN"

@@ -18,6 +18,8 @@ PGUSER="${PGUSER:-audiences}"
 PGPASSWORD="${PGPASSWORD:-audiences}"
 PGDATABASE="${PGDATABASE:-audiences}"
 export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=lib/apt_install.sh
+. "$(dirname "$0")/lib/apt_install.sh"
 
 say() { echo "postgres-up: $*"; }
 fail() {
@@ -81,16 +83,7 @@ create_database_as_user() {
 }
 
 install_server() {
-    command -v apt-get >/dev/null 2>&1 \
-        || fail "no PostgreSQL server on $PGHOST:$PGPORT and no apt-get to install one (this script installs the Debian package only). Install PostgreSQL yourself and set PGHOST/PGPORT."
-    say "installing the Debian package 'postgresql' (apt-get install -y postgresql)"
-    if ! as_root apt-get install -y -q postgresql >/tmp/postgres-up-apt.log 2>&1; then
-        say "install failed without a package list refresh; running apt-get update and retrying"
-        as_root apt-get update -q >>/tmp/postgres-up-apt.log 2>&1 \
-            || fail "apt-get update failed (see /tmp/postgres-up-apt.log)"
-        as_root apt-get install -y -q postgresql >>/tmp/postgres-up-apt.log 2>&1 \
-            || fail "apt-get install postgresql failed (see /tmp/postgres-up-apt.log)"
-    fi
+    apt_install postgresql "no PostgreSQL server on $PGHOST:$PGPORT and no apt-get to install one (this script installs the Debian package only). Install PostgreSQL yourself and set PGHOST/PGPORT."
     say "installed $(ls /usr/lib/postgresql | sort -V | tail -n 1 | sed 's/^/PostgreSQL /')"
 }
 

@@ -16,6 +16,8 @@ REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 REDIS_DIR="${REDIS_DIR:-/var/lib/audiences-redis-$REDIS_PORT}"
 export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=lib/apt_install.sh
+. "$(dirname "$0")/lib/apt_install.sh"
 
 say() { echo "redis-up: $*"; }
 fail() {
@@ -48,16 +50,7 @@ as_root() {
 }
 
 install_server() {
-    command -v apt-get >/dev/null 2>&1 \
-        || fail "no Redis on $REDIS_HOST:$REDIS_PORT and no apt-get to install one. Install Redis 7 yourself and set AUDIENCES_REDIS_URL."
-    say "installing the Debian package 'redis-server' (apt-get install -y redis-server)"
-    if ! as_root apt-get install -y -q redis-server >/tmp/redis-up-apt.log 2>&1; then
-        say "install failed without a package list refresh; running apt-get update and retrying"
-        as_root apt-get update -q >>/tmp/redis-up-apt.log 2>&1 \
-            || fail "apt-get update failed (see /tmp/redis-up-apt.log)"
-        as_root apt-get install -y -q redis-server >>/tmp/redis-up-apt.log 2>&1 \
-            || fail "apt-get install redis-server failed (see /tmp/redis-up-apt.log)"
-    fi
+    apt_install redis-server "no Redis on $REDIS_HOST:$REDIS_PORT and no apt-get to install one. Install Redis 7 yourself and set AUDIENCES_REDIS_URL."
     say "installed $(redis-server --version | awk '{ print $3 }')"
 }
 
