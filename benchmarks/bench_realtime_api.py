@@ -108,6 +108,8 @@ def main() -> None:
     if not 0 < args.duration <= 600:
         raise SystemExit("--duration must be between 0 and 600 seconds")
     client = loopback_client(args.redis_url)
+    # keys an interrupted earlier run left behind (they would slow every restart's load)
+    delete_prefix(client, "bench:")
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     keys = RedisKeys(prefix)
     server = None

@@ -421,6 +421,8 @@ def main() -> None:
         raise SystemExit("--probes-per-second must be positive")
 
     client = loopback_client(args.redis_url)
+    # keys an interrupted earlier run left behind (they would slow every restart's load)
+    delete_prefix(client, "bench:")
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     keys = RedisKeys(prefix)
     stream = RedisEventStream(client, keys)

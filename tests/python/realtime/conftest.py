@@ -1,7 +1,10 @@
 """A real Redis server for the real-time tests, started by the project's own script.
 
 Each test gets its own key prefix, so tests never see each other's keys and the server is
-shared (started once per session by scripts/redis_up.sh)."""
+shared (started once per session by scripts/redis_up.sh). The tests have a server of their own,
+on port 6381 with its own data directory, so that neither a developer's data nor a
+benchmark's (which can take minutes to load) is ever in their way;
+AUDIENCES_TEST_REDIS_URL points them at another server instead."""
 
 from __future__ import annotations
 
@@ -20,11 +23,28 @@ from audiences.realtime.keys import RedisKeys
 ROOT = Path(__file__).resolve().parents[3]
 
 
+TEST_REDIS_PORT = 6381
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    url = os.environ.get("AUDIENCES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    subprocess.run(["bash", str(ROOT / "scripts" / "redis_up.sh")], check=True)
-    return url
+    url = os.environ.get("AUDIENCES_TEST_REDIS_URL")
+    if url:
+        return url
+    started = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "redis_up.sh")],
+        env={**os.environ, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(TEST_REDIS_PORT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if started.returncode != 0:
+        pytest.fail(
+            "scripts/redis_up.sh could not start the tests' Redis server "
+            f"(exit {started.returncode}):\n{started.stdout}{started.stderr}",
+            pytrace=False,
+        )
+    return f"redis://127.0.0.1:{TEST_REDIS_PORT}/15"
 
 
 @pytest.fixture
