@@ -8,8 +8,9 @@
 
 Every call under ``/v1`` needs ``Authorization: Bearer <key>`` (401 otherwise); publishable
 keys only from their origin (403), every key at most ``api_rate_limit`` requests per second
-(429). Redis calls run in the thread pool, one request's calls in one function; a Redis
-failure is a 503 and the next request reconnects.
+(429). A lookup is one round trip on an asyncio Redis client; the other Redis calls run in
+the thread pool, one request's calls in one function. A Redis failure is a 503 and the next
+request reconnects.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import redis
+import redis.asyncio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.concurrency import run_in_threadpool
@@ -111,6 +115,37 @@ def connect_redis(settings: RealtimeSettings) -> redis.Redis:
     )
 
 
+def connect_async_redis(settings: RealtimeSettings) -> redis.asyncio.Redis:
+    """The asyncio client of the lookups, failing as fast as :func:`connect_redis`."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        decode_responses=True,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        retry=AsyncRetry(NoBackoff(), 1),
+    )
+
+
+def _async_twin(client: redis.Redis) -> redis.asyncio.Redis:
+    """An asyncio client to the same server, database and credentials as ``client``."""
+    given = client.connection_pool.connection_kwargs
+    where: dict[str, Any] = (
+        {"unix_socket_path": given["path"]}
+        if "path" in given
+        else {"host": given.get("host", "127.0.0.1"), "port": given.get("port", 6379)}
+    )
+    return redis.asyncio.Redis(
+        **where,
+        db=given.get("db", 0),
+        username=given.get("username"),
+        password=given.get("password"),
+        decode_responses=True,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        retry=AsyncRetry(NoBackoff(), 1),
+    )
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -135,10 +170,14 @@ def create_app(
     vocabulary: EventVocabulary | None = None,
 ) -> FastAPI:
     """The FastAPI app. ``redis_client`` (decode_responses=True) and ``clock`` (aware UTC
-    datetimes) default to a client of ``settings.redis_url`` and the system clock."""
+    datetimes) default to a client of ``settings.redis_url`` and the system clock; the
+    lookups use an asyncio client of ``settings.redis_url``, closed when the app stops."""
     client = redis_client if redis_client is not None else connect_redis(settings)
     if not client.connection_pool.connection_kwargs.get("decode_responses"):
         raise ValueError("create_app needs a Redis client made with decode_responses=True")
+    async_client = (
+        connect_async_redis(settings) if redis_client is None else _async_twin(redis_client)
+    )
     keys = RedisKeys(settings.redis_prefix)
     services = _Services(
         settings=settings,
@@ -147,7 +186,7 @@ def create_app(
         keyring=KeyRing(settings),
         limiter=RateLimiter(client, keys, settings.api_rate_limit),
         stream=RedisEventStream(client, keys, dedup_ttl_seconds=settings.dedup_ttl),
-        lookup=SegmentLookup(client, keys, timedelta(seconds=settings.stale_after)),
+        lookup=SegmentLookup(async_client, keys, timedelta(seconds=settings.stale_after)),
         vocabulary=vocabulary or load_vocabulary(settings.project_dir),
         clock=clock or _utcnow,
     )
@@ -167,11 +206,17 @@ def create_app(
     snippet = (STATIC_DIR / "audiences.js").read_bytes()
     demo_template = (STATIC_DIR / "demo.html").read_text()
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await async_client.aclose()
+
     app = FastAPI(
         title="Audiences real-time API",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.services = services
     app.add_middleware(CorsMiddleware, origins=services.keyring.origins)
@@ -237,14 +282,14 @@ def create_app(
     @app.get("/v1/profiles/{profile_id}/segments")
     async def get_segments(profile_id: str, request: Request) -> JSONResponse:
         caller = _authorize(services, request)
-
-        def work() -> Any:
-            now = services.clock()
-            check = services.limiter.check(caller, now)
-            return _limited(services, services.lookup.lookup, profile_id, now, check)
-
+        now = services.clock()
+        check = services.limiter.check(caller, now)
         try:
-            found = await _in_thread(services, work)
+            found = await services.lookup.lookup(profile_id, now, check)
+        except RateLimited:
+            raise _rate_limited(services) from None
+        except redis.RedisError:
+            raise _redis_unavailable(services) from None
         except UnknownProfile:
             raise ApiError(
                 404, "unknown_profile", "no person is known by this id", field="id"
@@ -384,13 +429,27 @@ def _limited(services: _Services, fn: Callable[..., T], *args: Any) -> T:
     try:
         return fn(*args)
     except RateLimited:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"more than {services.settings.api_rate_limit} requests per second with this key "
-            "(AUDIENCES_API_RATE_LIMIT); retry after a second",
-            retry_after=1,
-        ) from None
+        raise _rate_limited(services) from None
+
+
+def _rate_limited(services: _Services) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        f"more than {services.settings.api_rate_limit} requests per second with this key "
+        "(AUDIENCES_API_RATE_LIMIT); retry after a second",
+        retry_after=1,
+    )
+
+
+def _redis_unavailable(services: _Services) -> ApiError:
+    log.warning("Redis at %s unavailable; answering 503", services.settings.redis_url_redacted)
+    return ApiError(
+        503,
+        "redis_unavailable",
+        "the segment cache (Redis) is unreachable; retry shortly",
+        retry_after=REDIS_RETRY_AFTER,
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -418,18 +477,8 @@ async def _in_thread(services: _Services, fn: Callable[..., T], *args: Any) -> T
     """Run Redis work in the thread pool; a Redis failure becomes a 503."""
     try:
         return await run_in_threadpool(fn, *args)
-    except redis.RedisError as exc:
-        log.warning(
-            "Redis at %s unavailable (%s); answering 503",
-            services.settings.redis_url_redacted,
-            type(exc).__name__,
-        )
-        raise ApiError(
-            503,
-            "redis_unavailable",
-            "the segment cache (Redis) is unreachable; retry shortly",
-            retry_after=REDIS_RETRY_AFTER,
-        ) from None
+    except redis.RedisError:
+        raise _redis_unavailable(services) from None
 
 
 def _health(services: _Services) -> dict[str, Any]:

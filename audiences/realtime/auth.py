@@ -19,10 +19,8 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import redis
-from redis.client import Pipeline
 
 from audiences.realtime.keys import RedisKeys
 from audiences.realtime.settings import RealtimeSettings, key_id
@@ -96,28 +94,26 @@ class KeyRing:
         return found
 
 
+#: seconds a rate counter outlives its one-second window
+RATE_COUNTER_TTL = 2
+
+
 class RateLimited(Exception):
     """The key made more than its requests per second."""
 
 
 @dataclass(frozen=True)
 class RateCheck:
-    """One request's rate-limit check, to run in a pipeline with the request's own reads
-    (one round trip): ``queue`` adds the counter's commands, ``verify`` reads their answers
-    and raises :class:`RateLimited` over the limit."""
+    """One request's rate-limit check, counted in the same round trip as the request's own
+    reads: the caller increments ``counter`` (giving it a short TTL) and hands the count to
+    ``verify``, which raises :class:`RateLimited` over the limit."""
 
-    name: str
+    counter: str
     limit: int
 
-    commands = 2
-
-    def queue(self, pipe: Pipeline) -> None:
-        pipe.incr(self.name)
-        pipe.expire(self.name, 2)
-
-    def verify(self, answers: list[Any]) -> None:
-        if int(answers[0]) > self.limit:
-            raise RateLimited(self.name)
+    def verify(self, count: int) -> None:
+        if count > self.limit:
+            raise RateLimited(self.counter)
 
 
 class RateLimiter:
@@ -136,5 +132,7 @@ class RateLimiter:
         """Count the request on its own; RateLimited over the limit."""
         check = self.check(caller, now)
         pipe = self.client.pipeline(transaction=False)
-        check.queue(pipe)
-        check.verify(pipe.execute())
+        pipe.incr(check.counter)
+        pipe.expire(check.counter, RATE_COUNTER_TTL)
+        count, _ = pipe.execute()
+        check.verify(int(count))

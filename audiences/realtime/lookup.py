@@ -1,6 +1,7 @@
 """Which segments is this visitor in? The read side of the segment cache.
 
-A lookup of an anonymous_id or user_id (docs/realtime.md, "Redis layout"):
+A lookup of an anonymous_id or user_id (docs/realtime.md, "Redis layout"), read in one round
+trip (one Lua script, with the rate-limit counter):
 
 1. the batch cache must be loaded (``batch:meta`` present) and fresh (``loaded_at`` at most
    ``stale_after`` old): otherwise :class:`CacheUnavailable`, never stale data;
@@ -14,24 +15,24 @@ A lookup of an anonymous_id or user_id (docs/realtime.md, "Redis layout"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-import redis
-from redis.client import Pipeline
+import redis.asyncio
 
+from audiences.realtime.auth import RATE_COUNTER_TTL
 from audiences.realtime.keys import RedisKeys
 
 
 class RoundTripCheck(Protocol):
-    """Commands of another concern run in the lookup's first round trip."""
+    """A counter of another concern (the rate limit) incremented in the lookup's round trip."""
 
-    commands: int
+    @property
+    def counter(self) -> str: ...
 
-    def queue(self, pipe: Pipeline) -> None: ...
-
-    def verify(self, answers: list[Any]) -> None: ...
+    def verify(self, count: int) -> None: ...
 
 
 class CacheUnavailable(Exception):
@@ -81,14 +82,62 @@ def format_utc(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
+# One round trip per lookup: the rate counter, the cache's freshness, the id's person and the
+# person's sets, read atomically by one script. The per-person keys are built in the script
+# from the bases that keys.py gives (``key("") .. person_id``), so keys.py stays the one place
+# that spells them. A reply is {rate count or -1, meta as a flat list, person_id or "",
+# live updated_at or "", segment keys}: Lua arrays cannot hold nil, so "" stands for none.
+LOOKUP_SCRIPT = """
+local count = -1
+if KEYS[5] ~= '' then
+  count = redis.call('INCR', KEYS[5])
+  if count == 1 then redis.call('EXPIRE', KEYS[5], ARGV[4]) end
+end
+local meta = redis.call('HGETALL', KEYS[1])
+local person = redis.call('GET', KEYS[2]) or redis.call('GET', KEYS[3])
+if not person then return {count, meta, '', '', {}} end
+local batch = redis.call('SMEMBERS', ARGV[1] .. person)
+local updated = redis.call('GET', ARGV[3] .. person)
+if not updated then return {count, meta, person, '', batch} end
+local segments, seen = {}, {}
+for _, key in ipairs(batch) do
+  if redis.call('SISMEMBER', KEYS[4], key) == 0 and not seen[key] then
+    seen[key] = true
+    segments[#segments + 1] = key
+  end
+end
+for _, key in ipairs(redis.call('SMEMBERS', ARGV[2] .. person)) do
+  if not seen[key] then
+    seen[key] = true
+    segments[#segments + 1] = key
+  end
+end
+return {count, meta, person, updated, segments}
+"""
+
+
 class SegmentLookup:
+    """Answers lookups from the cache over an asyncio Redis client (decode_responses=True),
+    one round trip each."""
+
     def __init__(
-        self, client: redis.Redis, keys: RedisKeys, stale_after: timedelta, retry_after: int = 30
+        self,
+        client: redis.asyncio.Redis,
+        keys: RedisKeys,
+        stale_after: timedelta,
+        retry_after: int = 30,
     ):
         self.client = client
         self.keys = keys
         self.stale_after = stale_after
         self.retry_after = retry_after
+        self._script = client.register_script(LOOKUP_SCRIPT)
+        self._bases = [
+            _base_of(keys.batch_segments),
+            _base_of(keys.live_segments),
+            _base_of(keys.live_updated_at),
+            str(RATE_COUNTER_TTL),
+        ]
 
     def cache_status(self, meta: dict[str, str], now: datetime) -> CacheStatus:
         if not meta:
@@ -118,37 +167,39 @@ class SegmentLookup:
             )
         return status.loaded_at
 
-    def lookup(
+    async def lookup(
         self, some_id: str, now: datetime, check: RoundTripCheck | None = None
     ) -> ProfileSegments:
-        """The person's segments. ``check`` (the rate limit) runs in the first round trip,
-        before anything is answered."""
-        pipe = self.client.pipeline(transaction=False)
+        """The person's segments. ``check`` (the rate limit) counts the request in the same
+        round trip and is verified before anything is answered."""
+        reply = await self._script(
+            keys=[
+                self.keys.batch_meta,
+                self.keys.live_person_of(some_id),
+                self.keys.batch_person_of(some_id),
+                self.keys.streamable,
+                check.counter if check is not None else "",
+            ],
+            args=self._bases,
+        )
+        count, flat_meta, person_id, live_updated, segments = reply
         if check is not None:
-            check.queue(pipe)
-        pipe.hgetall(self.keys.batch_meta)
-        pipe.get(self.keys.live_person_of(some_id))
-        pipe.get(self.keys.batch_person_of(some_id))
-        answers = pipe.execute()
-        if check is not None:
-            check.verify(answers[: check.commands])
-        meta, live_person, batch_person = answers[-3:]
-        loaded_at = self._require_fresh(meta or {}, now)
-        person_id = live_person or batch_person
+            check.verify(int(count))
+        meta = dict(zip(flat_meta[::2], flat_meta[1::2], strict=True))
+        loaded_at = self._require_fresh(meta, now)
         if not person_id:
             raise UnknownProfile(some_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.smembers(self.keys.batch_segments(person_id))
-        pipe.smembers(self.keys.streamable)
-        pipe.smembers(self.keys.live_segments(person_id))
-        pipe.get(self.keys.live_updated_at(person_id))
-        batch, streamable, live, live_updated = pipe.execute()
-        if live_updated is None:
-            # the stream has not evaluated this person since it started: the build's answer
-            # stands, streamable keys included (a `none` / `at_most` segment holds without
-            # any event, so a missing live set does not mean "out")
-            segments = sorted(set(batch))
-        else:
-            segments = sorted((set(batch) - set(streamable)) | set(live))
-        updated_at = max(loaded_at, parse_utc(live_updated) or loaded_at)
-        return ProfileSegments(person_id, segments, updated_at)
+        # a person the stream has not evaluated since it started keeps the build's answer,
+        # streamable keys included (a `none` / `at_most` segment holds without any event,
+        # so a missing live set does not mean "out")
+        updated_at = max(loaded_at, parse_utc(live_updated or None) or loaded_at)
+        return ProfileSegments(person_id, sorted(segments), updated_at)
+
+
+def _base_of(key_of: Callable[[str], str]) -> str:
+    """The part of a per-person key before the person_id (checked, so a layout change in
+    keys.py that breaks the script's assumption fails at start-up, not in a lookup)."""
+    base = key_of("")
+    if key_of("p") != base + "p":
+        raise ValueError(f"{key_of('p')!r} does not end with the person_id")
+    return base
