@@ -68,7 +68,7 @@ build-test-warehouse: setup  ## generate test data and run dbt build (models, da
 	AUDIENCES_DUCKDB_PATH=$(TEST_DB) dbt build --vars "$(DBT_VARS)" --target-path target-test
 
 pytest: setup  ## the Python test suite (the real-mart sync test uses the test warehouse)
-	AUDIENCES_REAL_MART_DB=$(TEST_DB) AUDIENCES_REAL_MART_TARGET=target-test pytest -q
+	AUDIENCES_REAL_MART_DB=$(TEST_DB) AUDIENCES_REAL_MART_TARGET=target-test pytest -q --durations=15
 
 test: setup lint build-test-warehouse build-postgres pytest  ## install everything and run every check and test
 

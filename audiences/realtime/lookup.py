@@ -6,7 +6,8 @@ trip (one Lua script, with the rate-limit counter):
 1. the batch cache must be loaded (``batch:meta`` present) and fresh (``loaded_at`` at most
    ``stale_after`` old): otherwise :class:`CacheUnavailable`, never stale data;
 2. the person is ``rt:person_of`` (the stream's stitching, fresher), else
-   ``batch:person_of``; neither: :class:`UnknownProfile`;
+   ``batch:person_of``; neither, or the id or the person is erased (``batch:erased``):
+   :class:`UnknownProfile`;
 3. segments = (batch set minus streamable set) union live set: for a streamable segment
    the stream is the fresher answer once it has evaluated the person (``rt:updated_at``);
    a person the stream never evaluated keeps the build's answer, streamable keys included;
@@ -96,6 +97,8 @@ end
 local meta = redis.call('HGETALL', KEYS[1])
 local person = redis.call('GET', KEYS[2]) or redis.call('GET', KEYS[3])
 if not person then return {count, meta, '', '', {}} end
+local erased = redis.call('SMISMEMBER', KEYS[6], ARGV[5], person)
+if erased[1] == 1 or erased[2] == 1 then return {count, meta, '', '', {}} end
 local batch = redis.call('SMEMBERS', ARGV[1] .. person)
 local updated = redis.call('GET', ARGV[3] .. person)
 if not updated then return {count, meta, person, '', batch} end
@@ -179,8 +182,9 @@ class SegmentLookup:
                 self.keys.batch_person_of(some_id),
                 self.keys.streamable,
                 check.counter if check is not None else "",
+                self.keys.batch.erased,
             ],
-            args=self._bases,
+            args=[*self._bases, some_id],
         )
         count, flat_meta, person_id, live_updated, segments = reply
         if check is not None:

@@ -12,7 +12,16 @@ person the destination keeps (key names: :mod:`reverse_etl.destinations.redis_ke
   only deleted while it still names that person: an id moving from one person to another in
   the same run ends on the new one, whatever the order of the rows.
 
-An upsert replaces the person's sets; a removal deletes its keys. Each batch is applied as
+An upsert replaces the person's sets; a removal deletes its keys.
+
+With the option ``load: erasures`` the model has one row per erased id instead
+(``aud_realtime_erasures``; identity = the id, no mapped field is needed): an upsert adds the id
+to ``batch:erased`` (the API answers 404 for it from then on), deletes its
+``batch:person_of`` key, and, the first time only, appends it to the stream
+``batch:erasures`` that the streaming evaluator reads to forget the id. An erasure is never
+taken back: a removal (the id left the model) changes nothing.
+
+Each batch is applied as
 one MULTI/EXEC transaction (Redis applies all of it or none of it) and every write is
 idempotent, so a batch sent again after a crash leaves the same keys. Once a run has
 committed every row the destination sets ``batch:meta`` (``loaded_at``, ``as_of``): until
@@ -26,6 +35,7 @@ port and database.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import urlsplit
 
 import redis
@@ -55,6 +65,9 @@ class RedisCacheOptions(BaseModel):
     batch_size: int = Field(default=BATCH_SIZE, ge=1, le=10_000)
     #: the model column whose greatest value becomes batch:meta's ``as_of``
     as_of_column: str = Field(default="as_of", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: what the model holds: one row per person (memberships and ids), or one row per
+    #: erased id
+    load: Literal["profiles", "erasures"] = "profiles"
 
 
 def _split(text: str | None) -> list[str]:
@@ -78,7 +91,7 @@ class RedisCacheDestination:
 
     def __init__(self, sync: SyncConfig, options: RedisCacheOptions):
         missing = [f for f in (SEGMENTS_FIELD, IDS_FIELD) if f not in sync.mapping]
-        if missing:
+        if missing and options.load == "profiles":
             raise ConfigError(
                 f"sync {sync.name!r}, field 'mapping': destination 'redis' needs the fields "
                 f"{', '.join(missing)} (e.g. segment_keys: segment_keys, known_ids: known_ids)"
@@ -183,18 +196,49 @@ class RedisCacheDestination:
             ) from None
         return [RowResult(r.key, Outcome.ACKED, dest_id=r.key) for r in records]
 
+    def _erase(self, records: list[Record]) -> list[RowResult]:
+        self.connect()
+        client = self._client
+        assert client is not None
+        k = self.keys
+        ids = [r.key for r in records]
+        try:
+            known = client.smismember(k.erased, ids)
+            tx = client.pipeline(transaction=True)
+            tx.sadd(k.erased, *ids)
+            tx.delete(*[k.person_of(i) for i in ids])
+            for erased_id, already in zip(ids, known, strict=True):
+                if not already:
+                    tx.xadd(k.erasures, {"id": erased_id})
+            tx.execute()
+        except redis.RedisError as exc:
+            raise TransientError(
+                f"Redis at {_where(self._url())} failed while writing a batch of erasures "
+                f"({type(exc).__name__}); nothing of the batch is applied, the next run sends "
+                "it again"
+            ) from None
+        return [RowResult(r.key, Outcome.ACKED, dest_id=r.key) for r in records]
+
     def send_upserts(self, records: list[Record]) -> list[RowResult]:
+        if self.options.load == "erasures":
+            return self._erase(records)
         return self._apply(records, upsert=True)
 
     def send_removals(self, records: list[Record]) -> list[RowResult]:
+        if self.options.load == "erasures":
+            # an erasure is never taken back
+            return [RowResult(r.key, Outcome.ACKED, dest_id=r.key) for r in records]
         return self._apply(records, upsert=False)
 
     # --- completion ---------------------------------------------------------------------
     def completion_columns(self) -> tuple[str, ...]:
-        return (self.options.as_of_column,)
+        return (self.options.as_of_column,) if self.options.load == "profiles" else ()
 
     def complete(self, maxima: dict[str, str | None]) -> None:
-        """Every row is committed: mark the cache as loaded (batch:meta)."""
+        """Every row is committed: mark the cache as loaded (batch:meta). A load of erasures
+        marks nothing: it does not make the memberships any fresher."""
+        if self.options.load == "erasures":
+            return
         client = self._client or self._open()
         loaded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         as_of = maxima.get(self.options.as_of_column) or ""

@@ -33,3 +33,15 @@ class BatchKeys:
         """Hash: ``loaded_at`` (ISO 8601 UTC) and ``as_of`` of the last completed load.
         Missing = the cache is cold."""
         return f"{self.prefix}batch:meta"
+
+    @property
+    def erased(self) -> str:
+        """Set of the ids erased people had (user_ids and their devices' anonymous_ids): the
+        API answers 404 for them and the evaluator drops their events."""
+        return f"{self.prefix}batch:erased"
+
+    @property
+    def erasures(self) -> str:
+        """Stream of newly erased ids (field ``id``), in the order they were loaded: the
+        evaluator reads it to delete what it holds of them."""
+        return f"{self.prefix}batch:erasures"

@@ -4,9 +4,8 @@ answer changes with time) and commits everything in ONE Redis MULTI/EXEC transac
 together with the acknowledgement of the batch, so a kill -9 at any point neither loses nor
 double-counts an event (docs/realtime.md, "The streaming evaluator").
 
-Private Redis layout (under ``keys.state(...)``): ``dev:{anonymous_id}`` the device state
-(JSON), ``devices:{person_id}`` the devices whose sessions belong to the person, ``due`` a
-sorted set of person -> the next instant (microseconds) their answer can change.
+Private Redis layout: audiences/realtime/evaluator/state_keys.py. Erased ids are forgotten
+before each batch and their events dropped (audiences/realtime/evaluator/erasure.py).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from typing import Any
 import redis
 
 from audiences.realtime.evaluator.device import DeviceState, Sessionized
+from audiences.realtime.evaluator.erasure import Eraser
 from audiences.realtime.evaluator.evaluate import (
     Evaluation,
     PersonEvent,
@@ -33,6 +33,7 @@ from audiences.realtime.evaluator.evaluate import (
 )
 from audiences.realtime.evaluator.normalize import BadEvent, Event, iso, normalize, to_micros
 from audiences.realtime.evaluator.rules import RuleSet
+from audiences.realtime.evaluator.state_keys import StateKeys
 from audiences.realtime.keys import EVALUATOR_GROUP, EVENT_STREAM_GROUPS, RedisKeys
 from audiences.realtime.stream import EventStream, RedisEventStream, StreamEntry, StreamTrimmer
 
@@ -74,6 +75,8 @@ class BatchResult:
     persons: int = 0
     changes: int = 0
     due: int = 0
+    erased_ids: int = 0  # ids forgotten before the batch
+    erased_events: int = 0  # events of erased ids dropped
 
 
 @dataclass
@@ -84,23 +87,6 @@ class _Work:
     touched_devices: list[str]
     touched: set[str] = field(default_factory=set)  # persons of the touched devices
     index_changes: list[tuple[str, str, bool]] = field(default_factory=list)  # person, device, +
-
-
-class StateKeys:
-    """The evaluator's private keys, all under ``keys.state``."""
-
-    def __init__(self, keys: RedisKeys):
-        self.keys = keys
-
-    def device(self, anonymous_id: str) -> str:
-        return self.keys.state(f"dev:{anonymous_id}")
-
-    def devices_of(self, person_id: str) -> str:
-        return self.keys.state(f"devices:{person_id}")
-
-    @property
-    def due(self) -> str:
-        return self.keys.state("due")
 
 
 class Evaluator:
@@ -118,6 +104,7 @@ class Evaluator:
         self.client = client
         self.keys = keys
         self.state = StateKeys(keys)
+        self.eraser = Eraser(client, keys)
         self.stream = stream
         self.rules = rules
         self.clock = clock
@@ -185,7 +172,9 @@ class Evaluator:
         as_of = to_micros(self.clock())
         result = BatchResult(entries=len(entries))
         self.crash("read")
-        work = self._apply(entries, as_of, result)
+        result.erased_ids = self.eraser.apply_new(as_of)
+        kept, result.erased_events = self.eraser.keep(entries)
+        work = self._apply(kept, as_of, result)
         # persons whose answer may have changed with time; a bounded number per batch so a
         # backlog (after a stop) is worked off over several loops
         due = {

@@ -1,0 +1,28 @@
+"""The evaluator's private Redis keys, all under ``keys.state`` (docs/realtime.md)."""
+
+from __future__ import annotations
+
+from audiences.realtime.keys import RedisKeys
+
+
+class StateKeys:
+    def __init__(self, keys: RedisKeys):
+        self.keys = keys
+
+    def device(self, anonymous_id: str) -> str:
+        """The device's state (JSON)."""
+        return self.keys.state(f"dev:{anonymous_id}")
+
+    def devices_of(self, person_id: str) -> str:
+        """Set of the devices whose sessions belong to the person."""
+        return self.keys.state(f"devices:{person_id}")
+
+    @property
+    def due(self) -> str:
+        """Sorted set: person -> the next instant (microseconds) their answer can change."""
+        return self.keys.state("due")
+
+    @property
+    def erasures_read(self) -> str:
+        """The id of the last ``batch:erasures`` entry the evaluator has applied."""
+        return self.keys.state("erasures_read")
