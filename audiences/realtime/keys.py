@@ -54,6 +54,10 @@ class RedisKeys:
         """Set of the person's segment keys from the last build (holdout excluded)."""
         return self.batch.segments(person_id)
 
+    def batch_held(self, person_id: str) -> str:
+        """Set of the segment keys the person is held out of (never served)."""
+        return self.batch.held(person_id)
+
     def batch_person_of(self, some_id: str) -> str:
         """anonymous_id or user_id -> person_id, as the last build stitched it."""
         return self.batch.person_of(some_id)

@@ -6,6 +6,9 @@ and ``known_ids`` (the ';'-joined user_id and anonymous_ids stitched to the pers
 person the destination keeps (key names: :mod:`reverse_etl.destinations.redis_keys`):
 
 - ``batch:seg:{person_id}``: the set of its segment keys (absent when it has none);
+- ``batch:held:{person_id}``: the set of the segment keys it is held out of, when the mapping
+  has the optional field ``holdout_segment_keys`` (never served; read by the streaming
+  evaluator for segment references);
 - ``batch:person_of:{id}`` = person_id, for each of its known ids;
 - ``batch:ids:{person_id}``: the ids it last pointed at the person, so an id that leaves the
   person (re-stitched, erased) has its ``person_of`` key taken back. A ``person_of`` key is
@@ -56,6 +59,7 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 BATCH_SIZE = 500  # people per MULTI/EXEC transaction
 SEGMENTS_FIELD = "segment_keys"
 IDS_FIELD = "known_ids"
+HELD_FIELD = "holdout_segment_keys"  # optional
 
 
 class RedisCacheOptions(BaseModel):
@@ -157,9 +161,13 @@ class RedisCacheDestination:
         k = self.keys
         wanted = {
             r.key: (
-                (_split(r.fields.get(SEGMENTS_FIELD)), _split(r.fields.get(IDS_FIELD)))
+                (
+                    _split(r.fields.get(SEGMENTS_FIELD)),
+                    _split(r.fields.get(IDS_FIELD)),
+                    _split(r.fields.get(HELD_FIELD)),
+                )
                 if upsert
-                else ([], [])
+                else ([], [], [])
             )
             for r in records
         }
@@ -178,11 +186,13 @@ class RedisCacheDestination:
                 for i in sorted(had - keep):
                     if owners.get(i) == r.key:
                         tx.delete(k.person_of(i))
-                tx.delete(k.segments(r.key), k.ids_of(r.key))
+                tx.delete(k.segments(r.key), k.ids_of(r.key), k.held(r.key))
             for r in records:
-                segments, ids = wanted[r.key]
+                segments, ids, held = wanted[r.key]
                 if segments:
                     tx.sadd(k.segments(r.key), *segments)
+                if held:
+                    tx.sadd(k.held(r.key), *held)
                 if ids:
                     tx.sadd(k.ids_of(r.key), *ids)
                 for i in ids:

@@ -19,6 +19,11 @@ class BatchKeys:
         """Set of the person's segment keys from the last build (holdout excluded)."""
         return f"{self.prefix}batch:seg:{person_id}"
 
+    def held(self, person_id: str) -> str:
+        """Set of the segment keys the person is held out of (never served; the streaming
+        evaluator's segment references count them, as the batch rules do)."""
+        return f"{self.prefix}batch:held:{person_id}"
+
     def person_of(self, some_id: str) -> str:
         """anonymous_id or user_id -> person_id, as the last build stitched it."""
         return f"{self.prefix}batch:person_of:{some_id}"

@@ -188,8 +188,16 @@ class Evaluator:
         result.persons = len(persons)
         members = self._devices_of(persons, work)
         current = self._sets([self.keys.live_segments(p) for p in persons])
+        # references count the built membership, holdout included, as the batch rules do
         batch_keys = (
-            self._sets([self.keys.batch_segments(p) for p in persons])
+            [
+                served | held
+                for served, held in zip(
+                    self._sets([self.keys.batch_segments(p) for p in persons]),
+                    self._sets([self.keys.batch_held(p) for p in persons]),
+                    strict=True,
+                )
+            ]
             if self.needs_batch
             else [set() for _ in persons]
         )

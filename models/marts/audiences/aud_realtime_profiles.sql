@@ -1,8 +1,10 @@
 {#- What the real-time cache receives (destination `redis`, docs/realtime.md): one row per
     person the API can look up, with the sorted ';'-joined keys of their non-holdout
-    segments and every id a web page may ask with (the user_id and the anonymous_ids of
-    the devices stitched to them; for an anonymous person, their device's anonymous_id).
-    Erased people are not in dim_users, so they never appear. -#}
+    segments, the keys of the segments they are held out of (never served: the streaming
+    evaluator's segment references count them, as the batch rules do), and every id a web
+    page may ask with (the user_id and the anonymous_ids of the devices stitched to them; for
+    an anonymous person, their device's anonymous_id). Erased people are not in dim_users, so
+    they never appear. -#}
 
 with
 
@@ -19,9 +21,9 @@ memberships as (
 
     select
         person_id,
-        segment_key
+        segment_key,
+        is_holdout
     from {{ ref('segment_memberships') }}
-    where not is_holdout
 
 ),
 
@@ -42,6 +44,18 @@ person_segments as (
         person_id,
         {{ list_agg_sorted('segment_key', ';') }} as segment_keys
     from memberships
+    where not is_holdout
+    group by person_id
+
+),
+
+person_holdout_segments as (
+
+    select
+        person_id,
+        {{ list_agg_sorted('segment_key', ';') }} as holdout_segment_keys
+    from memberships
+    where is_holdout
     group by person_id
 
 ),
@@ -80,15 +94,21 @@ final as (
     select
         cast(people.person_id as {{ dbt.type_string() }}) as person_id,
         cast(person_segments.segment_keys as {{ dbt.type_string() }}) as segment_keys,
+        cast(
+            person_holdout_segments.holdout_segment_keys as {{ dbt.type_string() }}
+        ) as holdout_segment_keys,
         cast(person_known_ids.known_ids as {{ dbt.type_string() }}) as known_ids,
         {{ as_of() }} as as_of
     from people
     left join person_segments
         on people.person_id = person_segments.person_id
+    left join person_holdout_segments
+        on people.person_id = person_holdout_segments.person_id
     left join person_known_ids
         on people.person_id = person_known_ids.person_id
     where
         person_segments.person_id is not null
+        or person_holdout_segments.person_id is not null
         or person_known_ids.person_id is not null
 
 )

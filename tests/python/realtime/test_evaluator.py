@@ -311,6 +311,17 @@ def test_batch_references_read_the_cache(h):
     assert "engaged_viewer" in h.segments("a1")
 
 
+def test_references_count_a_batch_segment_the_person_is_held_out_of(h):
+    # held out of high_engagement by the build: not served (batch:seg), but a member for
+    # the rules (batch:held), as in the batch's custom_segments
+    views = [h.event(T - timedelta(minutes=i), anonymous_id="h1") for i in range(4)]
+    h.client.sadd(h.keys.batch_held("h1"), "high_engagement")
+    h.send(*views)
+    assert "engaged_viewer" in h.segments("h1")
+    h.send(*[h.event(T - timedelta(minutes=i), anonymous_id="n1") for i in range(4)])
+    assert "engaged_viewer" not in h.segments("n1")  # in neither set
+
+
 def test_holdout_is_excluded_from_the_live_set_but_not_from_references(
     redis_client, keys, tmp_path
 ):

@@ -32,6 +32,8 @@ class Project:
     redis_url: str
     batch_size: int = 500
     mapping: dict[str, str] | None = None
+    #: person_id -> holdout_segment_keys: adds the optional column and its mapping
+    held: dict[str, str] | None = None
 
     @property
     def db(self) -> Path:
@@ -44,13 +46,13 @@ class Project:
             wh.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{TABLE}")
             wh.execute(
                 f"CREATE TABLE {SCHEMA}.{TABLE} (person_id VARCHAR, segment_keys VARCHAR, "
-                "known_ids VARCHAR, as_of TIMESTAMP)"
+                "known_ids VARCHAR, as_of TIMESTAMP, holdout_segment_keys VARCHAR)"
             )
             if rows:
                 wh.insert_rows(
                     f"{SCHEMA}.{TABLE}",
-                    ["person_id", "segment_keys", "known_ids", "as_of"],
-                    [list(r) for r in rows],
+                    ["person_id", "segment_keys", "known_ids", "as_of", "holdout_segment_keys"],
+                    [[*r, (self.held or {}).get(r[0])] for r in rows],
                 )
         finally:
             wh.close()
@@ -79,7 +81,12 @@ class Project:
             "mode": "mirror",
             "identity": "person_id",
             "max_removal_pct": 100,
-            "mapping": self.mapping or {"segment_keys": "segment_keys", "known_ids": "known_ids"},
+            "mapping": self.mapping
+            or {
+                "segment_keys": "segment_keys",
+                "known_ids": "known_ids",
+                **({"holdout_segment_keys": "holdout_segment_keys"} if self.held else {}),
+            },
             "options": {"prefix": self.prefix, "batch_size": self.batch_size},
         }
         (self.root / "syncs.yml").write_text(
@@ -318,6 +325,23 @@ def test_the_redis_url_password_never_reaches_errors_or_state(project, monkeypat
         wh.close()
     assert "127.0.0.1:1/3" in dump  # the account the state is bound to ...
     assert secret not in dump  # ... without the password
+
+
+def test_holdout_keys_are_kept_apart_and_follow_the_person(project, redis_client, keys):
+    project.held = {"p1": "high_value;vip", "p2": "champions"}
+    project.write([("p1", "cart_abandoners", "u1", AS_OF), ("p2", "", "u2", AS_OF)])
+    assert project.run().status == "success"
+    assert redis_client.smembers(keys.batch_held("p1")) == {"high_value", "vip"}
+    assert redis_client.smembers(keys.batch_segments("p1")) == {"cart_abandoners"}
+    assert redis_client.smembers(keys.batch_held("p2")) == {"champions"}
+    assert not redis_client.exists(keys.batch_segments("p2"))
+    # p1 is no longer held out of anything; p2 leaves the mart: both sets go
+    project.held = {"p3": "vip"}
+    project.write([("p1", "cart_abandoners", "u1", AS_OF_2), ("p3", "", "u3", AS_OF_2)])
+    assert project.run().status == "success"
+    assert not redis_client.exists(keys.batch_held("p1"))
+    assert not redis_client.exists(keys.batch_held("p2"))
+    assert redis_client.smembers(keys.batch_held("p3")) == {"vip"}
 
 
 def test_a_mapping_without_the_two_fields_is_refused_with_their_names(project):
