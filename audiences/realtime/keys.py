@@ -120,6 +120,11 @@ class RedisKeys:
         """Set of the outbox ids claimed for a request whose answer is not recorded yet."""
         return f"{self.prefix}rt:trig:{trigger}:sending"
 
+    def trigger_settled(self, trigger: str) -> str:
+        """Sorted set: outbox id -> when it was settled (sent, rejected or unknown; epoch
+        seconds), so settled rows can be pruned after the trigger's retention."""
+        return f"{self.prefix}rt:trig:{trigger}:settled"
+
     def trigger_counts(self, trigger: str) -> str:
         """Hash of counters: ``enqueued``, ``sent``, ``rejected``, ``unknown``,
         ``skipped_anonymous``."""

@@ -4,7 +4,10 @@ this module is only the storage (:class:`reverse_etl.event_outbox.OutboxStore`).
 
 Layout (audiences/realtime/keys.py): ``rt:trig:{name}:rows`` (hash: outbox id -> the change
 and its status as JSON), ``rt:trig:{name}:pending`` (list of ids, oldest first),
-``rt:trig:{name}:sending`` (set of claimed ids) and ``rt:trig:{name}:counts``. Every step is
+``rt:trig:{name}:sending`` (set of claimed ids), ``rt:trig:{name}:settled`` (sorted set of
+settled ids by when) and ``rt:trig:{name}:counts``. Settled rows are pruned after the
+trigger's ``keep_settled_days``: their stream entries were acknowledged long before, so no
+re-delivery can need them for idempotency. Every step is
 one Lua script, which Redis runs atomically and writes to its AOF as one unit, so each step
 is all-or-nothing whatever the moment a process is killed.
 """
@@ -12,13 +15,16 @@ is all-or-nothing whatever the moment a process is killed.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 
 from audiences.realtime.keys import RedisKeys
 from reverse_etl.core.clock import now
 from reverse_etl.event_outbox import OutboxRow, event_id
+
+#: settled rows deleted per prune call at most (one bounded script run)
+PRUNE_PER_CALL = 1000
 
 # KEYS rows, pending, counts. ARGV skipped-count, then (id, row JSON) pairs. A row whose id is
 # already in the outbox (a re-delivered stream entry) is left as it is: enqueue is idempotent.
@@ -57,10 +63,11 @@ end
 return out
 """
 
-# KEYS rows, pending, sending, counts. ARGV now, then (id, status, error) triples.
+# KEYS rows, pending, sending, counts, settled. ARGV now (ISO 8601), now (epoch seconds),
+# then (id, status, error) triples.
 _SETTLE = """
 local requeue = {}
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   local id, st, err = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local raw = redis.call('HGET', KEYS[1], id)
   if raw then
@@ -72,6 +79,7 @@ for i = 2, #ARGV, 3 do
     redis.call('SREM', KEYS[3], id)
     if st == 'pending' then table.insert(requeue, id) else
       redis.call('HINCRBY', KEYS[4], st, 1)
+      redis.call('ZADD', KEYS[5], ARGV[2], id)
     end
   end
 end
@@ -79,8 +87,8 @@ for i = #requeue, 1, -1 do redis.call('LPUSH', KEYS[2], requeue[i]) end
 return #requeue
 """
 
-# KEYS rows, pending, sending, counts. ARGV resend (1/0), why. Claimed rows of a killed
-# process become pending again (resend) or unknown.
+# KEYS rows, pending, sending, counts, settled. ARGV resend (1/0), why, now (epoch seconds).
+# Claimed rows of a killed process become pending again (resend) or unknown.
 _RECOVER = """
 local ids = redis.call('SMEMBERS', KEYS[3])
 table.sort(ids)
@@ -95,6 +103,7 @@ for _, id in ipairs(ids) do
     else
       r['status'] = 'unknown'
       redis.call('HINCRBY', KEYS[4], 'unknown', 1)
+      redis.call('ZADD', KEYS[5], ARGV[3], id)
     end
     redis.call('HSET', KEYS[1], id, cjson.encode(r))
   end
@@ -102,6 +111,21 @@ for _, id in ipairs(ids) do
 end
 return #ids
 """
+
+# KEYS rows, settled. ARGV cut-off (epoch seconds), at most how many. Deletes the rows settled
+# at or before the cut-off; returns how many.
+_PRUNE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids == 0 then return 0 end
+redis.call('HDEL', KEYS[1], unpack(ids))
+redis.call('ZREM', KEYS[2], unpack(ids))
+return #ids
+"""
+
+
+def _epoch(utc: datetime) -> str:
+    """Whole epoch seconds of a naive UTC datetime (the clock's)."""
+    return str(int(utc.replace(tzinfo=UTC).timestamp()))
 
 
 def _row(data: dict[str, object]) -> OutboxRow:
@@ -125,10 +149,12 @@ class RedisOutboxStore:
         self.pending_key = keys.trigger_pending(trigger)
         self.sending_key = keys.trigger_sending(trigger)
         self.counts_key = keys.trigger_counts(trigger)
+        self.settled_key = keys.trigger_settled(trigger)
         self._enqueue = client.register_script(_ENQUEUE)
         self._claim = client.register_script(_CLAIM)
         self._settle = client.register_script(_SETTLE)
         self._recover = client.register_script(_RECOVER)
+        self._prune = client.register_script(_PRUNE)
 
     def row_id(self, row: OutboxRow) -> str:
         return event_id(self.trigger, row.person_id, row.segment_key, row.change, row.changed_at)
@@ -168,15 +194,35 @@ class RedisOutboxStore:
     def settle(self, rows: list[tuple[OutboxRow, str, str | None]]) -> None:
         if not rows:
             return
-        args: list[str] = [now().isoformat()]
+        at = now()
+        args: list[str] = [at.isoformat(), _epoch(at)]
         for row, status, error in rows:
             args += [self.row_id(row), status, error or ""]
-        keys = [self.rows_key, self.pending_key, self.sending_key, self.counts_key]
+        keys = [
+            self.rows_key,
+            self.pending_key,
+            self.sending_key,
+            self.counts_key,
+            self.settled_key,
+        ]
         self._settle(keys=keys, args=args)
 
     def recover(self, resend: bool, why: str) -> int:
-        keys = [self.rows_key, self.pending_key, self.sending_key, self.counts_key]
-        return int(self._recover(keys=keys, args=["1" if resend else "0", why]))
+        keys = [
+            self.rows_key,
+            self.pending_key,
+            self.sending_key,
+            self.counts_key,
+            self.settled_key,
+        ]
+        args = ["1" if resend else "0", why, _epoch(now())]
+        return int(self._recover(keys=keys, args=args))
+
+    def prune(self, keep: timedelta, limit: int = PRUNE_PER_CALL) -> int:
+        """Delete the rows settled longer than ``keep`` ago (at most ``limit``); the counts
+        are kept. Returns how many rows were deleted."""
+        cutoff = _epoch(now() - keep)
+        return int(self._prune(keys=[self.rows_key, self.settled_key], args=[cutoff, limit]))
 
     # --- reading (status, tests) ------------------------------------------------------------
     def pending_count(self) -> int:

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis
 
@@ -94,6 +95,7 @@ class ForwarderStats:
     entries: int = 0
     malformed: int = 0
     requests: int = 0
+    pruned: int = 0  # settled outbox rows deleted after their retention
     failures: list[str] = field(default_factory=list)
 
 
@@ -246,6 +248,7 @@ class TriggerForwarder:
                 t.error, t.backoff = None, RETRY_FIRST_SECONDS
             finally:
                 self.stats.requests += t.transport.requests - before
+            self.stats.pruned += t.store.prune(timedelta(days=t.config.keep_settled_days))
 
     # --- loops ----------------------------------------------------------------------------------
     def run_once(self, from_start: bool = False) -> ForwarderStats:

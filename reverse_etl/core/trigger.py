@@ -53,6 +53,13 @@ class TriggerConfig(BaseModel):
         default=None, description="override of the destination's published rate; 'off' disables"
     )
     options: dict[str, Any] = Field(default_factory=dict, description="destination specific")
+    keep_settled_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="days a sent, rejected or unknown change stays in the outbox (for "
+        "`--status`) before it is pruned",
+    )
 
     @field_validator("name")
     @classmethod

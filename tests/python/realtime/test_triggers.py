@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from triggers_support import SECRET, add_change, forwarder, write_syncs
@@ -327,3 +327,34 @@ def test_one_forwarder_per_prefix(redis_client, keys, hook, tmp_path):
     second._keep_lock()
     assert redis_client.get(keys.triggers_lock) == second._token
     second.close()
+
+
+def test_settled_rows_are_pruned_after_the_retention_and_counts_stay(
+    redis_client, keys, hook, tmp_path, monkeypatch
+):
+    import audiences.realtime.trigger_outbox as trigger_outbox
+    from reverse_etl.core.clock import now
+    from reverse_etl.event_outbox import OutboxRow
+
+    hook.config.reject_segments = {"cart_abandoners"}
+    trigger = {**webhook_trigger(hook), "keep_settled_days": 7}
+    syncs = write_syncs(tmp_path, [trigger])
+    add_change(redis_client, keys, "u-1", "cart_abandoners", "entered")
+    add_change(redis_client, keys, "u-2", "viewed_product_3x_24h", "entered")
+    fw = forwarder(redis_client, keys, syncs)
+    assert fw.run_once(from_start=True).pruned == 0  # settled just now: kept
+    store = fw.triggers[0].store
+    assert sorted(r["status"] for r in store.rows().values()) == ["rejected", "sent"]
+    # a change still waiting to be sent is never pruned
+    waiting = OutboxRow("u-3", "u-3", "viewed_product_3x_24h", "entered", datetime(2026, 11, 24))
+    assert store.enqueue([waiting]) == 1
+
+    started = now()
+    monkeypatch.setattr(trigger_outbox, "now", lambda: started + timedelta(days=7, seconds=-5))
+    assert store.prune(timedelta(days=7)) == 0  # not 7 days yet
+    monkeypatch.setattr(trigger_outbox, "now", lambda: started + timedelta(days=7, seconds=5))
+    assert store.prune(timedelta(days=7)) == 2
+    assert [r["person_id"] for r in store.rows().values()] == ["u-3"]
+    assert not redis_client.exists(keys.trigger_settled("to_crm"))
+    assert store.counts() == {"enqueued": 3, "sent": 1, "rejected": 1}
+    assert store.prune(timedelta(days=7)) == 0
