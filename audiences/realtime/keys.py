@@ -39,6 +39,11 @@ class RedisKeys:
         """Stream of accepted tracker events; field ``e`` holds the event as JSON."""
         return f"{self.prefix}events"
 
+    def dead_letters(self, group: str) -> str:
+        """Hash: entry id -> JSON ``{"event" or "raw", "error", "at"}`` of the stream entries
+        the consumer group could not use (kept, never lost; the group moved on)."""
+        return f"{self.prefix}dead:{group}"
+
     def seen(self, event_id: str) -> str:
         """Set (NX, with a TTL) when an event id is first accepted: idempotency."""
         return f"{self.prefix}seen:{event_id}"

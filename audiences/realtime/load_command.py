@@ -122,10 +122,16 @@ def load_stream(
             stats = loader.run(once=once)
         except KeyboardInterrupt:
             stats = loader.stats
+        dead = keys.dead_letters(loader.group)
         click.echo(
             f"done: {stats.inserted} events loaded in {stats.batches} "
             + ("batch" if stats.batches == 1 else "batches")
             + (f", {stats.skipped} already loaded before a restart" if stats.skipped else "")
+            + (
+                f", {stats.dead_lettered} unusable entries kept in {dead}"
+                if stats.dead_lettered
+                else ""
+            )
         )
     except redis.RedisError as exc:
         raise click.ClickException(

@@ -102,7 +102,7 @@ def _parse_time(entry_id: str, value: Any) -> datetime:
 def to_row(entry: StreamEntry, loaded_at: datetime) -> tuple[Any, ...]:
     """One row of raw.events (values in :data:`COLUMN_NAMES` order) for a stream entry."""
     event = entry.event
-    if not isinstance(event, dict):
+    if entry.unreadable is not None or not isinstance(event, dict):
         raise EventDataError(f"stream entry {entry.entry_id}: the event is not a JSON object")
     values: list[Any] = []
     for name in COLUMN_NAMES:
@@ -142,6 +142,9 @@ class LoadStats:
     #: entries found at or below the watermark (loaded before a crash): acknowledged only
     skipped: int = 0
     busy_retries: int = 0
+    #: entries that are not events of the raw contract: kept in the dead letters
+    #: (keys.dead_letters), acknowledged, never loaded
+    dead_lettered: int = 0
 
 
 class Loader:
@@ -192,8 +195,16 @@ class Loader:
         if not entries:
             return 0
         loaded_at = self.now()
-        # convert first: a bad entry stops the loader before anything is written
-        rows = [(EntryId.parse(e.entry_id), to_row(e, loaded_at)) for e in entries]
+        # convert first; an entry that is not an event of the raw contract is kept in the
+        # dead letters after the commit, before the acknowledgement (a crash in between keeps
+        # it pending: it is kept again, idempotently), and the others are loaded
+        rows: list[tuple[EntryId, tuple[Any, ...]]] = []
+        unusable: list[tuple[StreamEntry, EventDataError]] = []
+        for e in entries:
+            try:
+                rows.append((EntryId.parse(e.entry_id), to_row(e, loaded_at)))
+            except EventDataError as exc:
+                unusable.append((e, exc))
         inserted = 0
         with self.sink.transaction(self.stream_name, self.group) as tx:
             mark = tx.watermark()
@@ -205,17 +216,22 @@ class Loader:
                 inserted = len(fresh)
             self.crash("after_insert")
         self.crash("after_commit")
+        for e, exc in unusable:
+            self.stream.dead_letter(self.group, e, str(exc))
+            self.echo(f"{exc}: kept in the dead letters of group {self.group!r}, not loaded")
+        self.stats.dead_lettered += len(unusable)
         self.stream.ack(self.group, [e.entry_id for e in entries])
         self.trimmer.maybe()
         self.stats.batches += 1
         self.stats.inserted += inserted
-        self.stats.skipped += len(entries) - inserted
+        self.stats.skipped += len(rows) - inserted
         return inserted
 
     def _load_retrying(self, entries: Sequence[StreamEntry]) -> None:
         """:meth:`load`, waiting while another process holds the warehouse."""
         started = time.monotonic()
         while True:
+            dead_before = self.stats.dead_lettered
             try:
                 inserted = self.load(entries)
             except WarehouseBusyError as exc:
@@ -233,7 +249,7 @@ class Loader:
                 )
                 time.sleep(self.busy_retry_seconds)
                 continue
-            skipped = len(entries) - inserted
+            skipped = len(entries) - inserted - (self.stats.dead_lettered - dead_before)
             note = f" ({skipped} already loaded before a restart)" if skipped else ""
             self.echo(
                 f"loaded {inserted} events into {self.sink.name} up to entry "

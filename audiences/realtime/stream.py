@@ -40,10 +40,13 @@ return added
 
 @dataclass(frozen=True)
 class StreamEntry:
-    """One delivered event: its position in the stream and the event (raw column names)."""
+    """One delivered event: its position in the stream and the event (raw column names).
+    An entry whose payload is not a JSON object has ``event`` empty and the payload in
+    ``unreadable``."""
 
     entry_id: str
     event: dict[str, Any]
+    unreadable: str | None = None
 
 
 class EventStream(Protocol):
@@ -74,6 +77,11 @@ class EventStream(Protocol):
     def trim_acknowledged(self, groups: Sequence[str]) -> int:
         """Delete the entries every one of ``groups`` has acknowledged (none while one of them
         does not exist yet: it would read the stream from its start); return how many."""
+        ...
+
+    def dead_letter(self, group: str, entry: StreamEntry, error: str) -> None:
+        """Keep an entry the group cannot use, with the reason, before it acknowledges it
+        (idempotent: the same entry kept twice is kept once)."""
         ...
 
 
@@ -121,8 +129,23 @@ class RedisEventStream:
                 if raw is None:
                     raw = fields.get(b"e")
                 eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                out.append(StreamEntry(eid, json.loads(raw)))
+                out.append(_entry(eid, raw))
         return out
+
+    def dead_letter(self, group: str, entry: StreamEntry, error: str) -> None:
+        kept: dict[str, Any] = {
+            "error": error,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        if entry.unreadable is not None:
+            kept["raw"] = entry.unreadable
+        else:
+            kept["event"] = entry.event
+        self.client.hset(
+            self.keys.dead_letters(group),
+            entry.entry_id,
+            json.dumps(kept, separators=(",", ":"), ensure_ascii=False),
+        )
 
     def ack(self, group: str, entry_ids: Sequence[str]) -> None:
         if entry_ids:
@@ -168,6 +191,17 @@ class StreamTrimmer:
         n = self.stream.trim_acknowledged(self.groups)
         self.trimmed += n
         return n
+
+
+def _entry(entry_id: str, raw: Any) -> StreamEntry:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        event = json.loads(text) if text is not None else None
+    except (TypeError, ValueError):
+        event = None
+    if not isinstance(event, dict):
+        return StreamEntry(entry_id, {}, unreadable=str(text))
+    return StreamEntry(entry_id, event)
 
 
 def _text(value: Any) -> str:

@@ -226,7 +226,8 @@ class Evaluator:
             try:
                 event = normalize(entry.event, entry.entry_id)
             except BadEvent as exc:
-                log.warning("skipping an unreadable event: %s", exc)
+                log.warning("skipping an unreadable event (kept in the dead letters): %s", exc)
+                self.stream.dead_letter(EVALUATOR_GROUP, entry, str(exc))
                 result.bad_events.append(str(exc))
                 continue
             by_device.setdefault(event.anonymous_id, []).append(event)

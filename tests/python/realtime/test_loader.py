@@ -346,3 +346,31 @@ def test_a_second_loader_of_the_same_stream_and_warehouse_is_refused(
     again = _run(target, keys, redis_url, "--once")
     assert again.returncode == 0, again.stderr
     assert _counts(target) == {f"ev{i:03d}": 1 for i in range(3)}
+
+
+def test_entries_that_are_not_events_go_to_the_dead_letters_and_the_rest_is_loaded(
+    target, redis_client, keys, redis_url
+):
+    import json
+
+    stream = RedisEventStream(redis_client, keys)
+    stream.publish([_event(1)])
+    # written by something other than `serve`: not JSON, and an event without occurred_at
+    redis_client.xadd(keys.events, {"e": "{not json"})
+    redis_client.xadd(keys.events, {"e": json.dumps({**_event(2), "occurred_at": None})})
+    stream.publish([_event(3)])
+    bad = [entry_id for entry_id, _ in redis_client.xrange(keys.events)][1:3]
+    done = _run(target, keys, redis_url, "--once")
+    assert done.returncode == 0, done.stderr
+    assert "done: 2 events loaded in 1 batch, 2 unusable entries kept in" in done.stdout
+    assert f"stream entry {bad[0]}: the event is not a JSON object" in done.stdout
+    assert _counts(target) == {"ev001": 1, "ev003": 1}
+    assert stream.lag(LOADER_GROUP) == 0
+    kept = {
+        k: json.loads(v) for k, v in redis_client.hgetall(keys.dead_letters(LOADER_GROUP)).items()
+    }
+    assert sorted(kept) == bad
+    assert kept[bad[0]]["raw"] == "{not json"
+    assert kept[bad[0]]["error"] == f"stream entry {bad[0]}: the event is not a JSON object"
+    assert kept[bad[1]]["event"]["event_id"] == "ev002"
+    assert kept[bad[1]]["error"] == f"stream entry {bad[1]}: occurred_at is missing"
