@@ -8,9 +8,9 @@
 
 Every call under ``/v1`` needs ``Authorization: Bearer <key>`` (401 otherwise); publishable
 keys only from their origin (403), every key at most ``api_rate_limit`` requests per second
-(429). A lookup is one round trip on an asyncio Redis client; the other Redis calls run in
-the thread pool, one request's calls in one function. A Redis failure is a 503 and the next
-request reconnects.
+(429). The /v1 calls use an asyncio Redis client (a lookup is one round trip, a batch of
+events two: the rate counter, then one script); ``/healthz`` runs on the thread pool. A Redis
+failure is a 503 and the next request reconnects.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import redis
 import redis.asyncio
@@ -52,15 +52,13 @@ from audiences.realtime.lookup import (
     parse_utc,
 )
 from audiences.realtime.settings import RealtimeSettings, normalize_origin
-from audiences.realtime.stream import RedisEventStream
+from audiences.realtime.stream import AsyncEventPublisher, RedisEventStream
 
 log = logging.getLogger("audiences.realtime.api")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 REDIS_RETRY_AFTER = 5
 CORS_MAX_AGE = 600
-
-T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -157,6 +155,7 @@ class _Services:
     keys: RedisKeys
     keyring: KeyRing
     limiter: RateLimiter
+    publisher: AsyncEventPublisher
     stream: RedisEventStream
     lookup: SegmentLookup
     vocabulary: EventVocabulary
@@ -184,7 +183,8 @@ def create_app(
         client=client,
         keys=keys,
         keyring=KeyRing(settings),
-        limiter=RateLimiter(client, keys, settings.api_rate_limit),
+        limiter=RateLimiter(async_client, keys, settings.api_rate_limit),
+        publisher=AsyncEventPublisher(async_client, keys, dedup_ttl_seconds=settings.dedup_ttl),
         stream=RedisEventStream(client, keys, dedup_ttl_seconds=settings.dedup_ttl),
         lookup=SegmentLookup(async_client, keys, timedelta(seconds=settings.stale_after)),
         vocabulary=vocabulary or load_vocabulary(settings.project_dir),
@@ -228,7 +228,12 @@ def create_app(
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> JSONResponse:
         caller = _authorize(services, request)
-        await _in_thread(services, _rate_limit, services, caller)
+        try:
+            await services.limiter.enforce(caller, services.clock())
+        except RateLimited:
+            raise _rate_limited(services) from None
+        except redis.RedisError:
+            raise _redis_unavailable(services) from None
         body = await _read_body(request, services.settings.max_body_bytes)
         try:
             payload = json.loads(body)
@@ -272,7 +277,10 @@ def create_app(
                     for e in exc.errors[:50]
                 ],
             ) from None
-        new = await _in_thread(services, services.stream.publish, accepted)
+        try:
+            new = await services.publisher.publish(accepted)
+        except redis.RedisError:
+            raise _redis_unavailable(services) from None
         return JSONResponse(
             {"accepted": new, "duplicates": len(accepted) - new},
             status_code=202,
@@ -420,18 +428,6 @@ def _authorize(services: _Services, request: Request) -> Caller:
     return caller
 
 
-def _rate_limit(services: _Services, caller: Caller) -> None:
-    _limited(services, services.limiter.enforce, caller, services.clock())
-
-
-def _limited(services: _Services, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)``, with RateLimited as a 429."""
-    try:
-        return fn(*args)
-    except RateLimited:
-        raise _rate_limited(services) from None
-
-
 def _rate_limited(services: _Services) -> ApiError:
     return ApiError(
         429,
@@ -471,14 +467,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise too_big
     return bytes(body)
-
-
-async def _in_thread(services: _Services, fn: Callable[..., T], *args: Any) -> T:
-    """Run Redis work in the thread pool; a Redis failure becomes a 503."""
-    try:
-        return await run_in_threadpool(fn, *args)
-    except redis.RedisError:
-        raise _redis_unavailable(services) from None
 
 
 def _health(services: _Services) -> dict[str, Any]:

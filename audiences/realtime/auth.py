@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import redis
+import redis.asyncio
 
 from audiences.realtime.keys import RedisKeys
 from audiences.realtime.settings import RealtimeSettings, key_id
@@ -120,7 +120,7 @@ class RateLimiter:
     """At most ``limit`` requests per key per second: a Redis counter per key and second
     (``keys.rate``), shared by every `serve` process on the same Redis."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys, limit: int):
+    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, limit: int):
         self.client = client
         self.keys = keys
         self.limit = limit
@@ -128,11 +128,11 @@ class RateLimiter:
     def check(self, caller: Caller, now: datetime) -> RateCheck:
         return RateCheck(self.keys.rate(caller.key_id, int(now.timestamp())), self.limit)
 
-    def enforce(self, caller: Caller, now: datetime) -> None:
+    async def enforce(self, caller: Caller, now: datetime) -> None:
         """Count the request on its own; RateLimited over the limit."""
         check = self.check(caller, now)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incr(check.counter)
-        pipe.expire(check.counter, RATE_COUNTER_TTL)
-        count, _ = pipe.execute()
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.incr(check.counter)
+            pipe.expire(check.counter, RATE_COUNTER_TTL)
+            count, _ = await pipe.execute()
         check.verify(int(count))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
+import redis.asyncio
 
 from audiences.realtime.keys import RedisKeys
 
@@ -97,11 +98,8 @@ class RedisEventStream:
     def publish(self, events: Sequence[dict[str, Any]]) -> int:
         if not events:
             return 0
-        seen = [self.keys.seen(str(e["event_id"])) for e in events]
-        bodies = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in events]
-        return int(
-            self._publish(keys=[*seen, self.keys.events], args=[self.dedup_ttl_seconds, *bodies])
-        )
+        keys, args = _publish_call(self.keys, events, self.dedup_ttl_seconds)
+        return int(self._publish(keys=keys, args=args))
 
     def ensure_group(self, group: str) -> None:
         try:
@@ -172,6 +170,33 @@ class RedisEventStream:
             if name == group:
                 return int(info.get("lag") or 0) + int(info.get("pending") or 0)
         return int(self.client.xlen(self.keys.events))
+
+
+class AsyncEventPublisher:
+    """:meth:`RedisEventStream.publish` on an asyncio client (the API's request path): the
+    same script, atomic and idempotent on ``event_id``."""
+
+    def __init__(
+        self, client: redis.asyncio.Redis, keys: RedisKeys, dedup_ttl_seconds: int = 7 * 86400
+    ):
+        self.keys = keys
+        self.dedup_ttl_seconds = dedup_ttl_seconds
+        self._publish = client.register_script(_PUBLISH)
+
+    async def publish(self, events: Sequence[dict[str, Any]]) -> int:
+        if not events:
+            return 0
+        keys, args = _publish_call(self.keys, events, self.dedup_ttl_seconds)
+        return int(await self._publish(keys=keys, args=args))
+
+
+def _publish_call(
+    keys: RedisKeys, events: Sequence[dict[str, Any]], ttl: int
+) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of the publish script for a batch."""
+    seen = [keys.seen(str(e["event_id"])) for e in events]
+    bodies = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in events]
+    return [*seen, keys.events], [ttl, *bodies]
 
 
 class StreamTrimmer:
