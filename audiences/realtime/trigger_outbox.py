@@ -198,25 +198,22 @@ class RedisOutboxStore:
         args: list[str] = [at.isoformat(), _epoch(at)]
         for row, status, error in rows:
             args += [self.row_id(row), status, error or ""]
-        keys = [
-            self.rows_key,
-            self.pending_key,
-            self.sending_key,
-            self.counts_key,
-            self.settled_key,
-        ]
-        self._settle(keys=keys, args=args)
+        self._settle(keys=self._status_keys, args=args)
 
     def recover(self, resend: bool, why: str) -> int:
-        keys = [
+        args = ["1" if resend else "0", why, _epoch(now())]
+        return int(self._recover(keys=self._status_keys, args=args))
+
+    @property
+    def _status_keys(self) -> list[str]:
+        """KEYS of the scripts that change a row's status."""
+        return [
             self.rows_key,
             self.pending_key,
             self.sending_key,
             self.counts_key,
             self.settled_key,
         ]
-        args = ["1" if resend else "0", why, _epoch(now())]
-        return int(self._recover(keys=keys, args=args))
 
     def prune(self, keep: timedelta, limit: int = PRUNE_PER_CALL) -> int:
         """Delete the rows settled longer than ``keep`` ago (at most ``limit``); the counts

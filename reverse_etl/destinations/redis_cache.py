@@ -78,6 +78,10 @@ def _split(text: str | None) -> list[str]:
     return sorted({part.strip() for part in (text or "").split(";") if part.strip()})
 
 
+def _acked(records: list[Record]) -> list[RowResult]:
+    return [RowResult(r.key, Outcome.ACKED, dest_id=r.key) for r in records]
+
+
 def _where(url: str) -> str:
     """host:port/db of a Redis URL: no user, no password."""
     try:
@@ -199,12 +203,15 @@ class RedisCacheDestination:
                     tx.set(k.person_of(i), r.key)
             tx.execute()
         except redis.RedisError as exc:
-            raise TransientError(
-                f"Redis at {_where(self._url())} failed while writing a batch "
-                f"({type(exc).__name__}); nothing of the batch is applied, the next run sends "
-                "it again"
-            ) from None
-        return [RowResult(r.key, Outcome.ACKED, dest_id=r.key) for r in records]
+            raise self._batch_failed("a batch", exc) from None
+        return _acked(records)
+
+    def _batch_failed(self, what: str, exc: redis.RedisError) -> TransientError:
+        return TransientError(
+            f"Redis at {_where(self._url())} failed while writing {what} "
+            f"({type(exc).__name__}); nothing of the batch is applied, the next run sends it "
+            "again"
+        )
 
     def _erase(self, records: list[Record]) -> list[RowResult]:
         self.connect()
@@ -222,12 +229,8 @@ class RedisCacheDestination:
                     tx.xadd(k.erasures, {"id": erased_id})
             tx.execute()
         except redis.RedisError as exc:
-            raise TransientError(
-                f"Redis at {_where(self._url())} failed while writing a batch of erasures "
-                f"({type(exc).__name__}); nothing of the batch is applied, the next run sends "
-                "it again"
-            ) from None
-        return [RowResult(r.key, Outcome.ACKED, dest_id=r.key) for r in records]
+            raise self._batch_failed("a batch of erasures", exc) from None
+        return _acked(records)
 
     def send_upserts(self, records: list[Record]) -> list[RowResult]:
         if self.options.load == "erasures":
@@ -236,8 +239,7 @@ class RedisCacheDestination:
 
     def send_removals(self, records: list[Record]) -> list[RowResult]:
         if self.options.load == "erasures":
-            # an erasure is never taken back
-            return [RowResult(r.key, Outcome.ACKED, dest_id=r.key) for r in records]
+            return _acked(records)  # an erasure is never taken back
         return self._apply(records, upsert=False)
 
     # --- completion ---------------------------------------------------------------------

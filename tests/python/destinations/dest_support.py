@@ -29,6 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reverse_etl"))
 import retl_support as hubspot_support
+from dbt_support import write_dbt_artifacts
 
 from audiences_emulators.base import Emulator
 from audiences_emulators.braze import BrazeConfig, BrazeEmulator
@@ -641,28 +642,7 @@ def insert(db: Path, table: str, rows: list[dict[str, Any]]) -> None:
 
 def write_manifest(target: Path, extra: dict[str, str] | None = None) -> None:
     """Models of this suite (+ ``extra`` name -> schema) with passing builds."""
-    target.mkdir(parents=True, exist_ok=True)
-    names = {n: SCHEMA for n in TABLES} | (extra or {})
-    nodes = {
-        f"model.audiences.{n}": {
-            "resource_type": "model",
-            "name": n,
-            "alias": n,
-            "schema": s,
-            "database": "warehouse",
-            "unique_id": f"model.audiences.{n}",
-            "package_name": "audiences",
-        }
-        for n, s in names.items()
-    }
-    (target / "manifest.json").write_text(
-        json.dumps({"metadata": {"project_name": "audiences"}, "nodes": nodes, "unit_tests": {}})
-    )
-    (target / "run_results.json").write_text(
-        json.dumps(
-            {"results": [{"unique_id": u, "status": "success", "message": "OK"} for u in nodes]}
-        )
-    )
+    write_dbt_artifacts(target, {n: SCHEMA for n in TABLES} | (extra or {}))
 
 
 @dataclass

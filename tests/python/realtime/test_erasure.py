@@ -5,13 +5,13 @@ answering 404 at once, and the evaluator forgetting what it held (docs/realtime.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
+from dbt_support import write_dbt_artifacts
 
 from audiences.realtime.evaluator import Evaluator, load_rules
 from audiences.realtime.evaluator.state_keys import StateKeys
@@ -44,24 +44,7 @@ def write_erasures(root, prefix: str, rows: list[tuple[str, str]]) -> None:
             )
     finally:
         wh.close()
-    target = root / "target"
-    target.mkdir(exist_ok=True)
-    uid = f"model.audiences.{TABLE}"
-    node = {
-        "resource_type": "model",
-        "name": TABLE,
-        "alias": TABLE,
-        "schema": SCHEMA,
-        "database": "warehouse",
-        "unique_id": uid,
-        "package_name": "audiences",
-    }
-    (target / "manifest.json").write_text(
-        json.dumps({"metadata": {}, "nodes": {uid: node}, "unit_tests": {}})
-    )
-    (target / "run_results.json").write_text(
-        json.dumps({"results": [{"unique_id": uid, "status": "success", "message": "OK"}]})
-    )
+    write_dbt_artifacts(root / "target", {TABLE: SCHEMA})
     sync = {
         "name": "realtime_erasures",
         "model": TABLE,

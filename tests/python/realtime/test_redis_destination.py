@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from dbt_support import write_dbt_artifacts
 
 from reverse_etl.config import load_project
 from reverse_etl.engine import SyncEngine
@@ -56,24 +57,7 @@ class Project:
                 )
         finally:
             wh.close()
-        target = self.root / "target"
-        target.mkdir(exist_ok=True)
-        uid = f"model.audiences.{TABLE}"
-        node = {
-            "resource_type": "model",
-            "name": TABLE,
-            "alias": TABLE,
-            "schema": SCHEMA,
-            "database": "warehouse",
-            "unique_id": uid,
-            "package_name": "audiences",
-        }
-        (target / "manifest.json").write_text(
-            json.dumps({"metadata": {}, "nodes": {uid: node}, "unit_tests": {}})
-        )
-        (target / "run_results.json").write_text(
-            json.dumps({"results": [{"unique_id": uid, "status": "success", "message": "OK"}]})
-        )
+        write_dbt_artifacts(self.root / "target", {TABLE: SCHEMA})
         sync = {
             "name": "realtime_profiles",
             "model": TABLE,
