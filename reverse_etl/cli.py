@@ -224,14 +224,15 @@ def status(config_path, target, limit, as_json):
         st = StateStore(wh)
         st.ensure()
         runs, rejections = st.runs(limit=limit), st.rejections()
+        metrics = st.metrics([r.run_id for r in runs])
     except ReverseEtlError as exc:
         _fail(str(exc), as_json)
     finally:
         wh.close()
     if as_json:
-        click.echo(report.dumps(report.status_dict(runs, rejections)))
+        click.echo(report.dumps(report.status_dict(runs, rejections, metrics)))
     else:
-        report.print_status(_console(), runs, rejections)
+        report.print_status(_console(), runs, rejections, metrics)
 
 
 @click.group("sandbox")
