@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reverse_etl import gate, manifest, settings
+from reverse_etl import gate, manifest, match_rates, settings
 from reverse_etl.config import Project
 from reverse_etl.core.errors import (
     BatchRejectedError,
@@ -64,6 +64,9 @@ class Plan:
     members: int
     samples: dict[str, list[Record]]
     gate_notes: list[str] = field(default_factory=list)
+    match: match_rates.MatchRates | None = None  # before sending (docs/match-rates.md)
+    warnings: list[str] = field(default_factory=list)  # size floor, health brake
+    min_audience_size: int = 0
 
 
 @dataclass
@@ -274,6 +277,10 @@ class SyncEngine:
     ) -> Plan:
         _, diff, relation, notes = self._prepare(sync, ignore_tests, full_resync)
         counts = diff.counts()
+        try:
+            warnings = self._size_checks(sync, counts)
+        except SafetyBrakeError as exc:  # a plan shows what the run would refuse
+            warnings = [str(exc)]
         return Plan(
             sync,
             f"{relation.schema}.{relation.identifier}",
@@ -281,6 +288,11 @@ class SyncEngine:
             self.state.member_count(sync.name),
             diff.samples(samples),
             notes,
+            match_rates.measure(
+                sync.name, sync.destination, sync.mapping, diff.model_fields(self.page_size)
+            ),
+            warnings,
+            self.min_audience_size(sync),
         )
 
     def transport_for(self, dest: Destination, *, limited: bool = True) -> HttpTransport:

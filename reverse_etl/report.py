@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reverse_etl.engine import Plan, SyncResult
+from reverse_etl.match_rates import MatchRates
 from reverse_etl.state import Rejection, RunRecord
 
 EXIT_OK = 0
@@ -57,6 +58,9 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
             for a, recs in plan.samples.items()
         },
         "notes": plan.gate_notes,
+        "match_rates": None if plan.match is None else plan.match.as_dict(),
+        "min_audience_size": plan.min_audience_size,
+        "warnings": plan.warnings,
     }
 
 
@@ -86,8 +90,38 @@ def print_plan(console: Console, plan: Plan) -> None:
             )
         t.add_row(action, str(n), escape(sample))
     console.print(t)
+    if plan.match is not None:
+        print_match_rates(console, plan.match)
+    for w in plan.warnings:
+        console.print(f"[yellow]warning: {escape(w)}[/]", soft_wrap=True)
     for note in plan.gate_notes:
         console.print(f"[dim]note: {note}[/]")
+
+
+def print_match_rates(console: Console, m: MatchRates) -> None:
+    t = Table(
+        "identifier",
+        "fields",
+        "members with it",
+        "coverage",
+        "valid",
+        "validity",
+        title=f"match rates before sending ({m.members} members)",
+    )
+    for r in m.identifiers:
+        t.add_row(
+            r.identifier,
+            " + ".join(r.fields),
+            str(r.present),
+            f"{100 * r.coverage:.1f} %",
+            str(r.valid),
+            f"{100 * r.validity:.1f} %",
+        )
+    console.print(t)
+    console.print(
+        f"expected match keys: {m.match_keys}; members with at least one usable identifier: "
+        f"{m.matchable} ({100 * m.matchable_share:.1f} %)"
+    )
 
 
 def print_results(console: Console, results: list[SyncResult]) -> None:
