@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from rich.console import Console
 from dest_support import AS_OF, SEGMENT
+from rich.console import Console
 
 from reverse_etl.engine import SyncEngine
 from reverse_etl.match_rates import MatchRateCounter, measure

@@ -206,6 +206,7 @@ def test_without_any_mart_every_section_says_not_built_yet(chromium, tmp_path):
     )
     page, stderr = _open(chromium, out, tmp_path / "profile")
     assert page.root.get("data-report-errors") == "0", page.root.get("data-report-last-error")
+    assert "Uncaught" not in stderr
     assert page.root.get("data-report-plots") == "0"
     assert list(page.sections) == SECTION_IDS
     assert set(page.sections.values()) == {"missing"} and page.not_built == 7
