@@ -211,3 +211,114 @@ def test_without_any_mart_every_section_says_not_built_yet(chromium, tmp_path):
     assert list(page.sections) == SECTION_IDS
     assert set(page.sections.values()) == {"missing"} and page.not_built == 7
     assert "Not built yet: the model segment_lift is missing or empty." in out.read_text()
+
+
+# --- DuckDB and PostgreSQL give the same report --------------------------------------------------
+def _pg_or_skip():
+    import os
+
+    from reverse_etl.core.errors import WarehouseError
+    from reverse_etl.warehouse.postgres import PostgresWarehouse
+
+    dsn = os.environ.get("AUDIENCES_PG_DSN")
+    if dsn is None and not os.environ.get("PGHOST"):
+        pytest.skip(
+            "no PostgreSQL configured: set AUDIENCES_PG_DSN or PGHOST/PGUSER/PGPASSWORD/PGDATABASE"
+        )
+    try:
+        return PostgresWarehouse(dsn or "")
+    except WarehouseError as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+
+
+def _portable_marts(wh, schema: str) -> None:
+    """The same contract-shaped rows as _marts, in SQL both engines run."""
+    wh.execute(f"CREATE SCHEMA {schema}")
+    wh.execute(
+        f"CREATE TABLE {schema}.segment_size_history (built_at TIMESTAMP, segment_key VARCHAR, "
+        "members BIGINT, entries BIGINT, exits BIGINT)"
+    )
+    wh.execute(
+        f"CREATE TABLE {schema}.segment_lift (segment_key VARCHAR, destination VARCHAR, "
+        "window_days INTEGER, metric VARCHAR, treated_members BIGINT, holdout_members BIGINT, "
+        "treated_value DOUBLE PRECISION, holdout_value DOUBLE PRECISION, "
+        "absolute_lift DOUBLE PRECISION, relative_lift DOUBLE PRECISION, "
+        "ci_low DOUBLE PRECISION, ci_high DOUBLE PRECISION, p_value DOUBLE PRECISION, "
+        "is_too_small_to_tell BOOLEAN)"
+    )
+    wh.execute(
+        f"CREATE TABLE {schema}.aud_meta_custom_audience (user_id VARCHAR, email VARCHAR, "
+        "phone VARCHAR, first_name VARCHAR, last_name VARCHAR, postal_code VARCHAR, "
+        "country VARCHAR)"
+    )
+    for week in range(3):
+        for i, seg in enumerate(SEGMENTS):
+            wh.execute(
+                f"INSERT INTO {schema}.segment_size_history VALUES (?, ?, ?, ?, ?)",
+                (datetime(2026, 11, 3) + timedelta(days=7 * week), seg, 10 * i + week, 2, 1),
+            )
+    wh.execute(
+        f"INSERT INTO {schema}.segment_lift VALUES ('high_value', 'all', 14, "
+        "'conversion_rate', 900, 100, 0.06, 0.04, 0.02, 0.5, 0.001, 0.039, 0.04, false)"
+    )
+    wh.execute(
+        f"INSERT INTO {schema}.aud_meta_custom_audience VALUES "
+        "('u1', 'a@x.com', '+4915112345678', 'Ana', 'Lopez', '10115', 'DE'), "
+        "('u2', '', NULL, 'Ben', 'Ode', NULL, 'DE')"
+    )
+
+
+def _summary(sections) -> list:
+    return [
+        (
+            s.key,
+            s.missing,
+            [fig.to_plotly_json()["data"] for fig in s.figures],
+            s.tables,
+            s.notes,
+        )
+        for s in sections
+    ]
+
+
+def test_duckdb_and_postgres_give_the_same_report(tmp_path):
+    import json
+    import uuid
+
+    from audiences.html_report import collect
+
+    schema = f"r_{uuid.uuid4().hex[:10]}"
+    manifest = tmp_path / "manifest.json"
+    nodes = {
+        f"model.audiences.{name}": {"resource_type": "model", "name": name, "schema": schema}
+        for name in ("segment_size_history", "segment_lift", "aud_meta_custom_audience")
+    }
+    manifest.write_text(json.dumps({"nodes": nodes}))
+    duck = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    pg = _pg_or_skip()
+    try:
+        got = []
+        for wh in (duck, pg):
+            _portable_marts(wh, schema)
+            got.append(_summary(collect(wh, manifest)))
+        assert got[0] == got[1]
+        shown = {key: missing is None for key, missing, *_ in got[0]}
+        assert shown == {
+            "sizes": True,
+            "overlaps": False,
+            "lift": True,
+            "kpis": False,
+            "match": True,
+            "personas": False,
+            "propensity": False,
+        }
+        coverage = got[0][4][2][-1]  # the ad mart's coverage: email 1 of 2, phone 1, address 1
+        assert [(t["name"], list(t["y"])) for t in coverage] == [
+            ("email", [0.5]),
+            ("phone", [0.5]),
+            ("full address", [0.5]),
+        ]
+    finally:
+        pg.execute(f"DROP SCHEMA {schema} CASCADE")
+        pg.close()
+        duck.close()
