@@ -274,6 +274,7 @@ class SyncEngine:
         ignore_tests: bool = False,
         full_resync: bool = False,
         samples: int = 5,
+        match: bool = True,
     ) -> Plan:
         _, diff, relation, notes = self._prepare(sync, ignore_tests, full_resync)
         counts = diff.counts()
@@ -290,7 +291,9 @@ class SyncEngine:
             notes,
             match_rates.measure(
                 sync.name, sync.destination, sync.mapping, diff.model_fields(self.page_size)
-            ),
+            )
+            if match
+            else None,
             warnings,
             self.min_audience_size(sync),
         )
