@@ -49,7 +49,9 @@ def test_plan_shows_coverage_validity_and_expected_match_keys(dest_env, name):
     env = dest_env(name, rows=ROWS)
     wh = DuckDBWarehouse(str(env.db))
     try:
-        plan = SyncEngine(env.project(), wh, destination_factory=env.factory).plan(env.sync)
+        engine = SyncEngine(env.project(), wh, destination_factory=env.factory)
+        plan = engine.plan(env.sync)
+        assert engine.plan(env.sync, match=False).match is None  # --no-match-rates
     finally:
         wh.close()
     assert plan.match is not None
