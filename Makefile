@@ -17,6 +17,7 @@ AS_OF ?= 2026-11-24T00:00:00
 SEED ?= 42
 DEMO_EVENTS ?= 1000000
 DEMO_DB ?= audiences.duckdb
+DEMO_REPORT ?= report.html
 TEST_EVENTS ?= 200000
 TEST_DB ?= .test/audiences-test.duckdb
 DBT_VARS := {as_of: '$(AS_OF)'}
@@ -48,6 +49,8 @@ demo: setup  ## run the whole job on DuckDB with generated demo data and sync to
 	bash scripts/redis_up.sh
 	@# exit 3 = partial: some rows were rejected by a destination (listed above, retried next run)
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences sandbox demo || test $$? -eq 3
+	@# the HTML report (docs/report.md): segment health, lift, KPIs, match rates; prints its path
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences report --html $(DEMO_REPORT)
 	@# real time: audiences serve on 127.0.0.1, a visitor's events move them into a segment
 	@# (lookup before and after), the demo page's URL; the server keeps running for the page
 	audiences realtime-demo $(if $(CI),--stop,)

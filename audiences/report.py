@@ -360,6 +360,21 @@ def render(data: dict, console: Console) -> None:
 @click.option(
     "--no-record", is_flag=True, help="Do not record this build's sizes for the next report."
 )
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the HTML report (one static file, charts inline) to this path instead "
+    "(docs/report.md).",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["duckdb", "postgres"]),
+    default="duckdb",
+    show_default=True,
+    help="Warehouse the HTML report reads (PostgreSQL from AUDIENCES_PG_DSN).",
+)
 def report(
     as_json: bool,
     database: str,
@@ -367,13 +382,40 @@ def report(
     top: int,
     segments: tuple[str, ...],
     no_record: bool,
+    html_path: Path | None,
+    target: str,
 ) -> None:
-    """Segment sizes, overlaps between the main segments and change since the previous build."""
+    """Segment sizes, overlaps between the main segments and change since the previous build
+    (with --html: the HTML report of segment health, lift, KPIs and match rates)."""
+    if html_path is not None:
+        _write_html(html_path, database, target_path, target)
+        return
     data = build_report(database, target_path, top, write_history=not no_record, segments=segments)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         render(data, Console(width=max(120, Console().width)))
+
+
+def _write_html(path: Path, database: str, target_path: str, target: str) -> None:
+    from audiences.html_report import write_report
+    from reverse_etl.core.errors import ReverseEtlError
+    from reverse_etl.warehouse import connect
+
+    if target == "duckdb" and not Path(database).exists():
+        raise ReportError(f"DuckDB file {database} not found (set AUDIENCES_DUCKDB_PATH).")
+    try:
+        wh = connect(target, path=database) if target == "duckdb" else connect(target)
+        try:
+            sections = write_report(wh, path, Path(target_path) / "manifest.json")
+        finally:
+            wh.close()
+    except ReverseEtlError as exc:
+        raise ReportError(str(exc)) from None
+    missing = [s.title for s in sections if s.missing]
+    click.echo(f"HTML report written to {path.resolve()}")
+    if missing:
+        click.echo(f"not built yet: {'; '.join(missing)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

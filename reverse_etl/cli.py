@@ -168,9 +168,16 @@ def sync(
 @target_option
 @click.option("--full-resync", is_flag=True, help="plan a full re-send")
 @click.option("--samples", default=5, show_default=True, help="sample rows per action")
+@click.option(
+    "--match-rates/--no-match-rates",
+    default=True,
+    show_default=True,
+    help="normalise every member's identifiers to show coverage, validity and expected match "
+    "keys (docs/match-rates.md); reads the whole model",
+)
 @ignore_option
 @json_option
-def plan(names, config_path, target, full_resync, samples, ignore_tests, as_json):
+def plan(names, config_path, target, full_resync, samples, match_rates, ignore_tests, as_json):
     """Show what a sync would send: counts and sample rows per action. Sends nothing."""
     try:
         project, wh = _open(config_path, target)
@@ -184,7 +191,11 @@ def plan(names, config_path, target, full_resync, samples, ignore_tests, as_json
             try:
                 plans.append(
                     engine.plan(
-                        s, ignore_tests=ignore_tests, full_resync=full_resync, samples=samples
+                        s,
+                        ignore_tests=ignore_tests,
+                        full_resync=full_resync,
+                        samples=samples,
+                        match=match_rates,
                     )
                 )
             except ReverseEtlError as exc:
@@ -224,14 +235,15 @@ def status(config_path, target, limit, as_json):
         st = StateStore(wh)
         st.ensure()
         runs, rejections = st.runs(limit=limit), st.rejections()
+        metrics = st.metrics([r.run_id for r in runs])
     except ReverseEtlError as exc:
         _fail(str(exc), as_json)
     finally:
         wh.close()
     if as_json:
-        click.echo(report.dumps(report.status_dict(runs, rejections)))
+        click.echo(report.dumps(report.status_dict(runs, rejections, metrics)))
     else:
-        report.print_status(_console(), runs, rejections)
+        report.print_status(_console(), runs, rejections, metrics)
 
 
 @click.group("sandbox")

@@ -265,6 +265,15 @@ class Diff:
         if batch:
             yield kind, batch
 
+    def model_fields(self, page_size: int = 5000) -> Iterator[dict[str, str]]:
+        """Every row of the model as the destination fields ('' for NULL), page by page
+        (for the match rates of a plan: :mod:`reverse_etl.match_rates`)."""
+        cols = ", ".join(f"COALESCE(f{i}, '')" for i in range(len(self.fields)))
+        sql = f"SELECT {cols} FROM ({self.src}) s WHERE s.k IS NOT NULL AND s.k <> ''"
+        for page in self.wh.stream(sql, (), page_size):
+            for row in page:
+                yield dict(zip(self.fields, row, strict=True))
+
     def samples(self, n: int = 5) -> dict[str, list[Record]]:
         out = {
             "add": [

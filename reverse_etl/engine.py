@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reverse_etl import gate, manifest, settings
+from reverse_etl import gate, manifest, match_rates, settings
 from reverse_etl.config import Project
 from reverse_etl.core.errors import (
     BatchRejectedError,
@@ -34,11 +34,12 @@ from reverse_etl.destinations.capabilities import (
     EventsAfterSync,
     Reconciling,
     Replacing,
+    ReportsCounts,
     ReportsRequestIds,
     TriggerTarget,
     Validating,
 )
-from reverse_etl.destinations.registry import build_destination
+from reverse_etl.destinations.registry import REGISTRY, build_destination
 from reverse_etl.diff import Diff, DiffCounts
 from reverse_etl.encode_ahead import EncodeAhead, default_workers, workers_for
 from reverse_etl.event_outbox import EventOutbox
@@ -63,6 +64,9 @@ class Plan:
     members: int
     samples: dict[str, list[Record]]
     gate_notes: list[str] = field(default_factory=list)
+    match: match_rates.MatchRates | None = None  # before sending (docs/match-rates.md)
+    warnings: list[str] = field(default_factory=list)  # size floor, health brake
+    min_audience_size: int = 0
 
 
 @dataclass
@@ -76,6 +80,11 @@ class SyncResult:
     seconds: float = 0.0
     rejections: list[tuple[str, str]] = field(default_factory=list)  # (key, error) of this run
     plan: Plan | None = None  # what a dry run would send
+    #: (key, identifiers) of members sent without the identifiers that were malformed
+    dropped: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    #: named counts recorded with the run (reverse_etl.run_metrics)
+    metrics: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. below the size floor
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +96,9 @@ class SyncResult:
             "error": self.error,
             "seconds": round(self.seconds, 3),
             "rejections": [{"key": k, "error": e} for k, e in self.rejections],
+            "dropped_identifiers": [{"key": k, "identifiers": list(d)} for k, d in self.dropped],
+            "metrics": self.metrics,
+            "warnings": self.warnings,
         }
 
 
@@ -208,6 +220,45 @@ class SyncEngine:
                 "syncs.yml for one run; otherwise fix the model (an empty or broken build?)."
             )
 
+    def min_audience_size(self, sync: SyncConfig) -> int:
+        """The sync's size floor: ``min_audience_size`` or its platform's minimum."""
+        if sync.min_audience_size is not None:
+            return sync.min_audience_size
+        if sync.destination in REGISTRY.names():
+            return REGISTRY.spec(sync.destination).min_audience_size
+        return 0
+
+    def _size_checks(self, sync: SyncConfig, counts: DiffCounts) -> list[str]:
+        """The segment health brake and the size floor (docs/match-rates.md). Raises
+        :class:`SafetyBrakeError` to refuse; returns the warnings to show otherwise."""
+        size = counts.total_model
+        before = self.state.last_metric(sync.name, "audience_size")
+        limit = sync.max_size_change_pct
+        if limit is not None and before:
+            change = 100.0 * (size - before) / before
+            if abs(change) > limit:
+                raise SafetyBrakeError(
+                    f"sync {sync.name!r} stopped by the segment health brake before sending "
+                    f"anything: its audience changed from {before} to {size} members since "
+                    f"the last run ({change:+.1f} %), more than max_size_change_pct = "
+                    f"{limit:g} %. If the change is real (a new segment rule, a campaign "
+                    f"ended), raise max_size_change_pct for {sync.name!r} in syncs.yml for "
+                    "one run (or set it to null); otherwise check the model's last build."
+                )
+        floor = self.min_audience_size(sync)
+        if size >= floor:
+            return []
+        message = (
+            f"sync {sync.name!r}: the audience has {size} members, below the minimum useful "
+            f"size of {floor} for {sync.destination} (min_audience_size)"
+        )
+        if sync.below_min_size == "refuse":
+            raise SafetyBrakeError(
+                f"{message}; nothing was sent (below_min_size: refuse). Widen the segment, or "
+                "set below_min_size: warn to send it anyway."
+            )
+        return [f"{message}: the platform may not serve it yet"]
+
     def _record_refusal(self, sync: SyncConfig, message: str) -> None:
         try:
             self.state.ensure()
@@ -223,9 +274,14 @@ class SyncEngine:
         ignore_tests: bool = False,
         full_resync: bool = False,
         samples: int = 5,
+        match: bool = True,
     ) -> Plan:
         _, diff, relation, notes = self._prepare(sync, ignore_tests, full_resync)
         counts = diff.counts()
+        try:
+            warnings = self._size_checks(sync, counts)
+        except SafetyBrakeError as exc:  # a plan shows what the run would refuse
+            warnings = [str(exc)]
         return Plan(
             sync,
             f"{relation.schema}.{relation.identifier}",
@@ -233,6 +289,13 @@ class SyncEngine:
             self.state.member_count(sync.name),
             diff.samples(samples),
             notes,
+            match_rates.measure(
+                sync.name, sync.destination, sync.mapping, diff.model_fields(self.page_size)
+            )
+            if match
+            else None,
+            warnings,
+            self.min_audience_size(sync),
         )
 
     def transport_for(self, dest: Destination, *, limited: bool = True) -> HttpTransport:
@@ -307,6 +370,7 @@ class SyncEngine:
             counts = diff.counts()
             members = self.state.member_count(sync.name)
             self._brake(sync, counts, members)
+            warnings = self._size_checks(sync, counts)
         except (GateError, SafetyBrakeError, StateAccountError) as exc:
             if not dry_run:
                 self._record_refusal(sync, str(exc))
@@ -336,6 +400,7 @@ class SyncEngine:
                 seconds=time.monotonic() - t0,
                 rejections=bad,
                 plan=plan,
+                warnings=warnings,
             )
         inflight = self.state.inflight_count(sync.name)
         if counts.added + counts.changed + counts.removed == 0 and inflight == 0:
@@ -353,6 +418,8 @@ class SyncEngine:
                     error=redact(str(exc)),
                     seconds=time.monotonic() - t0,
                 )
+            metrics = {"audience_size": counts.total_model}
+            self.state.record_metrics(run_id, sync.name, metrics)
             self.state.finish_run(run_id, "success", counts={"unchanged": counts.unchanged})
             self.state.prune_rejections(sync.name, run_id)
             return SyncResult(
@@ -362,6 +429,8 @@ class SyncEngine:
                 {"unchanged": counts.unchanged, **extra},
                 counts,
                 seconds=time.monotonic() - t0,
+                metrics=metrics,
+                warnings=warnings,
             )
         if not self.wh.lock(sync.name):
             return SyncResult(
@@ -390,6 +459,8 @@ class SyncEngine:
                 self._complete(dest, diff)
         except ReverseEtlError as exc:
             msg = redact(str(exc))
+            metrics = runner.metrics()
+            self.state.record_metrics(run_id, sync.name, metrics)
             self.state.finish_run(run_id, "failed", msg, runner.flush_counts())
             return SyncResult(
                 sync.name,
@@ -400,6 +471,9 @@ class SyncEngine:
                 msg,
                 time.monotonic() - t0,
                 runner.rejections,
+                dropped=runner.dropped,
+                metrics=metrics,
+                warnings=warnings,
             )
         except Exception as exc:
             msg = redact(f"{type(exc).__name__}: {exc}")
@@ -409,6 +483,8 @@ class SyncEngine:
         finally:
             runner.close()
         status = "partial" if runner.totals.get("rejected") else "success"
+        metrics = runner.metrics()
+        self.state.record_metrics(run_id, sync.name, metrics)
         self.state.finish_run(run_id, status, None, runner.flush_counts())
         self.state.prune_rejections(sync.name, run_id)
         return SyncResult(
@@ -420,6 +496,9 @@ class SyncEngine:
             None,
             time.monotonic() - t0,
             runner.rejections,
+            dropped=runner.dropped,
+            metrics=metrics,
+            warnings=warnings,
         )
 
 
@@ -452,6 +531,7 @@ class _Run:
             "retries": 0,
         }
         self.rejections: list[tuple[str, str]] = []
+        self.dropped: list[tuple[str, tuple[str, ...]]] = []
         self._reported = {"requests": 0, "retries": 0}
         self._unchanged_reported = False
         self.transport: HttpTransport | None = None
@@ -492,6 +572,20 @@ class _Run:
         if not self._unchanged_reported:
             out["unchanged"] = self.totals["unchanged"]
             self._unchanged_reported = True
+        return out
+
+    def metrics(self) -> dict[str, int]:
+        """What the run records in ``run_metrics``: the audience size it was started for,
+        identifiers dropped as malformed (``dropped_<identifier>``), and the counts the
+        platform reported (``<destination>_<count>``)."""
+        out = {"audience_size": self.planned.total_model}
+        for _, names in self.dropped:
+            for name in names:
+                metric = f"dropped_{name.lower()}"
+                out[metric] = out.get(metric, 0) + 1
+        if isinstance(self.dest, ReportsCounts):
+            for k, v in self.dest.drain_reported_counts().items():
+                out[f"{self.sync.destination}_{k}"] = v
         return out
 
     def _progress(self, n: int) -> None:
@@ -537,6 +631,8 @@ class _Run:
         for rec, res in pairs:
             if res.outcome is Outcome.ACKED:
                 counts[{"add": "added", "change": "changed", "remove": "removed"}[rec.action]] += 1
+                if res.dropped:
+                    self.dropped.append((rec.key, res.dropped))
             else:
                 counts["rejected"] += 1
                 self.rejections.append((rec.key, res.error or "rejected"))

@@ -378,16 +378,20 @@ def google_user_identifiers(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """(identifiers, problem) for one member, hashed as Google requires; the problem names
     the field, never its value. Email and phone each give one identifier; first name, last
-    name, country and postal code together give an address identifier."""
+    name, country and postal code together give an address identifier. A malformed email or
+    phone is left out (:func:`google_dropped` names it) and the member keeps its other
+    identifiers; the problem is set only when none is left."""
     country = fields.get("country")
     out: list[dict[str, Any]] = []
+    malformed: list[str] = []
     for field, key in (("email", keys.email), ("phone", keys.phone)):
         raw = fields.get(field, "")
         if raw.strip():
             hashed = google_hash(field, raw, country, api=keys.api)
             if hashed is None:
-                return [], f"{field} is malformed (value withheld); fix it in the model"
-            out.append({key: hashed})
+                malformed.append(field)
+            else:
+                out.append({key: hashed})
     given = google_hash("first_name", fields.get("first_name", ""))
     family = google_hash("last_name", fields.get("last_name", ""))
     region = google_region(country)
@@ -404,5 +408,22 @@ def google_user_identifiers(
             }
         )
     if not out:
-        return [], "no usable identifier (email, phone or full address)"
+        bad = "".join(f"; {field} is malformed" for field in malformed)
+        return [], (
+            f"no usable identifier (email, phone or full address{bad}; values withheld); "
+            "fix it in the model"
+        )
     return out, None
+
+
+def google_dropped(
+    fields: dict[str, str], identifiers: list[dict[str, Any]], keys: GoogleIdentifierKeys
+) -> tuple[str, ...]:
+    """The fields (``email``, ``phone``) given for a member but left out of its identifiers
+    by :func:`google_user_identifiers` because they are malformed."""
+    sent = {k for ident in identifiers for k in ident}
+    return tuple(
+        field
+        for field, key in (("email", keys.email), ("phone", keys.phone))
+        if fields.get(field, "").strip() and key not in sent
+    )

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reverse_etl.engine import Plan, SyncResult
+from reverse_etl.match_rates import MatchRates
 from reverse_etl.state import Rejection, RunRecord
 
 EXIT_OK = 0
@@ -57,6 +58,9 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
             for a, recs in plan.samples.items()
         },
         "notes": plan.gate_notes,
+        "match_rates": None if plan.match is None else plan.match.as_dict(),
+        "min_audience_size": plan.min_audience_size,
+        "warnings": plan.warnings,
     }
 
 
@@ -86,8 +90,38 @@ def print_plan(console: Console, plan: Plan) -> None:
             )
         t.add_row(action, str(n), escape(sample))
     console.print(t)
+    if plan.match is not None:
+        print_match_rates(console, plan.match)
+    for w in plan.warnings:
+        console.print(f"[yellow]warning: {escape(w)}[/]", soft_wrap=True)
     for note in plan.gate_notes:
         console.print(f"[dim]note: {note}[/]")
+
+
+def print_match_rates(console: Console, m: MatchRates) -> None:
+    t = Table(
+        "identifier",
+        "fields",
+        "members with it",
+        "coverage",
+        "valid",
+        "validity",
+        title=f"match rates before sending ({m.members} members)",
+    )
+    for r in m.identifiers:
+        t.add_row(
+            r.identifier,
+            " + ".join(r.fields),
+            str(r.present),
+            f"{100 * r.coverage:.1f} %",
+            str(r.valid),
+            f"{100 * r.validity:.1f} %",
+        )
+    console.print(t)
+    console.print(
+        f"expected match keys: {m.match_keys}; members with at least one usable identifier: "
+        f"{m.matchable} ({100 * m.matchable_share:.1f} %)"
+    )
 
 
 def print_results(console: Console, results: list[SyncResult]) -> None:
@@ -138,6 +172,20 @@ def print_results(console: Console, results: list[SyncResult]) -> None:
     for r in results:
         if r.error:
             console.print(f"[red]{r.sync_name}: {escape(r.error)}[/]", soft_wrap=True)
+        for w in r.warnings:
+            console.print(f"[yellow]warning: {escape(w)}[/]", soft_wrap=True)
+        reported = platform_counts(r.metrics)
+        if reported:
+            console.print(f"{r.sync_name}: {escape(reported)}", soft_wrap=True)
+        if r.dropped:
+            by_id = dropped_counts(r.metrics)
+            console.print(
+                f"[yellow]{r.sync_name}: {len(r.dropped)} member(s) sent without a malformed "
+                f"identifier ({by_id}); fix these values in the model:[/]",
+                soft_wrap=True,
+            )
+            for key, names in r.dropped[:5]:
+                console.print(f"  {escape(key)}: {', '.join(names)} malformed (value withheld)")
         if r.rejections:
             console.print(
                 f"[yellow]{r.sync_name}: {len(r.rejections)} row(s) rejected "
@@ -147,7 +195,33 @@ def print_results(console: Console, results: list[SyncResult]) -> None:
                 console.print(f"  {escape(key)}: {escape(err)}", soft_wrap=True)
 
 
-def status_dict(runs: list[RunRecord], rejections: list[Rejection]) -> dict[str, Any]:
+def dropped_counts(metrics: dict[str, int]) -> str:
+    """``PHONE: 9, EMAIL: 1`` from a run's ``dropped_<identifier>`` metrics."""
+    return ", ".join(
+        f"{k.removeprefix('dropped_')}: {v}"
+        for k, v in sorted(metrics.items())
+        if k.startswith("dropped_")
+    )
+
+
+def platform_counts(metrics: dict[str, int]) -> str:
+    """What the platform itself reported for a run (Meta ``num_received`` ...), one line."""
+    own = {
+        k: v
+        for k, v in sorted(metrics.items())
+        if k != "audience_size" and not k.startswith("dropped_")
+    }
+    if not own:
+        return ""
+    return "platform reported " + ", ".join(f"{k} {v}" for k, v in own.items())
+
+
+def status_dict(
+    runs: list[RunRecord],
+    rejections: list[Rejection],
+    metrics: dict[str, dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    metrics = metrics or {}
     return {
         "runs": [
             {
@@ -159,6 +233,7 @@ def status_dict(runs: list[RunRecord], rejections: list[Rejection]) -> dict[str,
                 "started_at": r.started_at,
                 "ended_at": r.ended_at,
                 "counts": r.counts,
+                "metrics": metrics.get(r.run_id, {}),
                 "error": r.error,
             }
             for r in runs
@@ -178,7 +253,12 @@ def status_dict(runs: list[RunRecord], rejections: list[Rejection]) -> dict[str,
     }
 
 
-def print_status(console: Console, runs: list[RunRecord], rejections: list[Rejection]) -> None:
+def print_status(
+    console: Console,
+    runs: list[RunRecord],
+    rejections: list[Rejection],
+    metrics: dict[str, dict[str, int]] | None = None,
+) -> None:
     t = Table(
         "sync",
         "run",
@@ -210,6 +290,13 @@ def print_status(console: Console, runs: list[RunRecord], rejections: list[Rejec
     for r in runs:
         if r.error and r.status in ("failed", "refused", "interrupted"):
             console.print(f"[dim]{r.run_id}: {escape(r.error)}[/]", soft_wrap=True)
+        m = (metrics or {}).get(r.run_id, {})
+        line = platform_counts(m)
+        dropped = dropped_counts(m)
+        if dropped:
+            line = (line + "; " if line else "") + f"identifiers dropped as malformed: {dropped}"
+        if line:
+            console.print(f"[dim]{r.run_id}: {escape(line)}[/]", soft_wrap=True)
     if rejections:
         t = Table("sync", "key", "action", "attempts", "last seen", "error", title="rejected rows")
         for j in rejections:

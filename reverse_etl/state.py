@@ -20,6 +20,7 @@ from reverse_etl.state_schema import (
     SYNC_STATE_TABLES,
     T_ACCOUNTS,
     T_INFLIGHT,
+    T_METRICS,
     T_REJECTIONS,
     T_REPLACE,
     T_REQUESTS,
@@ -183,6 +184,42 @@ class StateStore:
             counts = dict(zip(COUNTERS, (int(v) for v in r[7 : 7 + len(COUNTERS)]), strict=True))
             out.append(RunRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], counts, r[-1]))
         return out
+
+    # --- run metrics -------------------------------------------------------------------
+    def record_metrics(self, run_id: str, sync_name: str, metrics: dict[str, int]) -> None:
+        """Named counts of a run (``audience_size``, ``dropped_phone``, ``meta_num_received``
+        ...), written once when the run ends."""
+        self.wh.insert_rows(
+            T_METRICS,
+            ("run_id", "sync_name", "metric", "value"),
+            [(run_id, sync_name, k, int(v)) for k, v in sorted(metrics.items())],
+            conflict=("run_id", "metric"),
+            update=("value",),
+        )
+
+    def metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """run_id -> {metric: value} of the given runs."""
+        if not run_ids:
+            return {}
+        rows = self.wh.query(
+            f"SELECT run_id, metric, value FROM {T_METRICS} WHERE run_id IN {_in(run_ids)} "
+            "ORDER BY run_id, metric",
+            list(run_ids),
+        )
+        out: dict[str, dict[str, int]] = {}
+        for run_id, metric, value in rows:
+            out.setdefault(run_id, {})[metric] = int(value)
+        return out
+
+    def last_metric(self, sync_name: str, metric: str) -> int | None:
+        """``metric`` of the sync's latest run that sent its audience (success or partial)."""
+        rows = self.wh.query(
+            f"SELECT m.value FROM {T_METRICS} m JOIN {T_RUNS} r ON r.run_id = m.run_id "
+            "WHERE m.sync_name = ? AND m.metric = ? AND r.status IN ('success', 'partial') "
+            "ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1",
+            (sync_name, metric),
+        )
+        return int(rows[0][0]) if rows else None
 
     # --- members ---------------------------------------------------------------------
     def member_count(self, sync_name: str) -> int:

@@ -11,6 +11,8 @@
   ``sync_state`` in one transaction when the session completes.
 - ``event_outbox`` / ``event_outbox_syncs``: events to deliver exactly once (ADR 0005).
 - ``google_dm_requests``: Data Manager ``requestId``s, for Google's diagnostics endpoint.
+- ``run_metrics``: named counts of a run beyond the ``runs`` counters (docs/match-rates.md):
+  the audience size, identifiers dropped as malformed, what the platform reported.
 
 Only :mod:`reverse_etl.state`, :mod:`reverse_etl.event_outbox` and :mod:`reverse_etl.diff`
 read or write these tables.
@@ -30,6 +32,7 @@ T_ACCOUNTS = f"{SCHEMA}.sync_accounts"
 T_OUTBOX = f"{SCHEMA}.event_outbox"
 T_OUTBOX_SYNCS = f"{SCHEMA}.event_outbox_syncs"
 T_REQUESTS = f"{SCHEMA}.google_dm_requests"
+T_METRICS = f"{SCHEMA}.run_metrics"
 
 DDL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -109,6 +112,12 @@ DDL = [
         run_id VARCHAR NOT NULL,
         request_id VARCHAR NOT NULL,
         recorded_at TIMESTAMP NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {T_METRICS} (
+        run_id VARCHAR NOT NULL,
+        sync_name VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        value BIGINT NOT NULL,
+        PRIMARY KEY (run_id, metric))""",
 ]
 
 #: tables holding a sync's state (what forgetting a sync deletes; runs stay as history)

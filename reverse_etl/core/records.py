@@ -36,6 +36,9 @@ class RowResult:
     outcome: Outcome
     dest_id: str | None = None
     error: str | None = None
+    #: identifiers left out of an acknowledged row because they were malformed (e.g.
+    #: ``("PHONE",)``): the member was sent with its other identifiers
+    dropped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 FilterValue = str | list[str]  # (module level: the field "list" shadows the builtin)
 
+#: default of ``max_size_change_pct`` (docs/match-rates.md)
+DEFAULT_MAX_SIZE_CHANGE_PCT: float | None = None
+
 
 class DestinationCatalog(Protocol):
     """What validation needs to know about the registered destinations."""
@@ -78,6 +81,21 @@ class SyncConfig(BaseModel):
     mapping: dict[str, str] = Field(description="destination field -> model column")
     list: str | None = Field(default=None, description="list / audience name in the destination")
     max_removal_pct: float = Field(default=10.0, ge=0, le=100)
+    max_size_change_pct: float | None = Field(
+        default=DEFAULT_MAX_SIZE_CHANGE_PCT,
+        ge=0,
+        description="segment health brake: refuse when the audience grew or shrank by more "
+        "than this share since the last run (null: off)",
+    )
+    min_audience_size: int | None = Field(
+        default=None,
+        ge=0,
+        description="size floor: below it an ad audience is too small to serve (default: the "
+        "platform's minimum, 100 for Meta and Google Customer Match, 0 elsewhere)",
+    )
+    below_min_size: Literal["warn", "refuse"] = Field(
+        default="warn", description="what a sync below min_audience_size does"
+    )
     schedule: str | None = Field(default=None, description="hint for the orchestrator, e.g. cron")
     rate_limit: RateLimit | Literal["off"] | None = Field(
         default=None, description="override of the destination's published rate; 'off' disables"

@@ -189,6 +189,14 @@ class ReportsRequestIds(Protocol):
         ...
 
 
+@runtime_checkable
+class ReportsCounts(Protocol):
+    def drain_reported_counts(self) -> dict[str, int]:
+        """Counts the platform itself reported since the last call (Meta's ``num_received``
+        / ``num_invalid_entries``, ...); the engine records them with the run."""
+        ...
+
+
 @dataclass(frozen=True)
 class EventSpec:
     """Where a sync's events come from and how an unknown outcome is treated (ADR 0005)."""

@@ -61,6 +61,9 @@ ADS_IDENTIFIER_KEYS = ids.GoogleIdentifierKeys(
     api="ads",
 )
 
+#: a Customer Match list needs at least 100 members to serve (Google Ads / Data Manager)
+MIN_AUDIENCE_SIZE = 100
+
 
 class GoogleAdsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -248,7 +251,14 @@ class GoogleAdsDestination:
             if i in failed:
                 out[r.key] = RowResult(r.key, Outcome.REJECTED, error=failed[i])
             else:
-                out[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=_flatten(idents))
+                out[r.key] = RowResult(
+                    r.key,
+                    Outcome.ACKED,
+                    dest_id=_flatten(idents),
+                    dropped=ids.google_dropped(r.fields, idents, ADS_IDENTIFIER_KEYS)
+                    if kind == "create"
+                    else (),
+                )
         return out
 
     def _wait(self, transport: Transport, job: str) -> None:
@@ -317,4 +327,5 @@ SPEC = DestinationSpec(
     env=(URL_ENV, CUSTOMER_ENV, LOGIN_ENV),
     build=GoogleAdsDestination.from_sync,
     mirror_needs_list=True,
+    min_audience_size=MIN_AUDIENCE_SIZE,
 )

@@ -50,6 +50,9 @@ MEMBER_LIMIT = 10_000
 IDENTIFIER_LIMIT = 10
 REQUESTS_PER_MINUTE = 300
 
+#: a Customer Match list needs at least 100 members to serve (Google Ads / Data Manager)
+MIN_AUDIENCE_SIZE = 100
+
 
 _MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
 
@@ -224,8 +227,15 @@ class GoogleDataManagerDestination:
                     rid,
                 )
             for r, member in items:
-                dest_id = self.dest_id(member["userData"]["userIdentifiers"])
-                out[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=dest_id)
+                idents = member["userData"]["userIdentifiers"]
+                out[r.key] = RowResult(
+                    r.key,
+                    Outcome.ACKED,
+                    dest_id=self.dest_id(idents),
+                    dropped=ids.google_dropped(r.fields, idents, DM_IDENTIFIER_KEYS)
+                    if verb == "ingest"
+                    else (),
+                )
             break
         return out
 
@@ -303,4 +313,5 @@ SPEC = DestinationSpec(
     secret_env=(TOKEN_ENV,),
     env=(URL_ENV,),
     build=GoogleDataManagerDestination.from_sync,
+    min_audience_size=MIN_AUDIENCE_SIZE,
 )

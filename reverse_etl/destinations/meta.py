@@ -12,6 +12,8 @@ through ``/{audience_id}/users`` with SHA-256 hashes of normalised identifiers.
 - The hashed row is kept as the destination id in the sync state, so a member who leaves the
   model (consent withdrawn, erased) is removed with exactly the hashes that were added, and a
   member whose identifiers changed has the old row removed.
+- A malformed email or phone drops only that identifier: the member is sent with the others
+  and the row result names the dropped key (the engine reports it with the run).
 - ``num_invalid_entries`` cannot be tied to a row by Meta; the rows are checked locally first
   (a row without any usable identifier is rejected with the reason) and any invalid entries
   Meta still reports are rejected by matching the returned samples or, failing that, recorded
@@ -62,6 +64,8 @@ PER_AUDIENCE = 40
 THROTTLE_CODES = {4, 17, 32, 613, 80000, 80003, 80004, 80014}
 TRANSIENT_CODES = {1, 2, 803}
 SCHEMA_KEYS = (*ids.META_HASHED_KEYS, *ids.META_CLEAR_KEYS)
+#: Meta needs about 100 matched people for a usable audience (destination-apis.md 3.7)
+MIN_AUDIENCE_SIZE = 100
 
 
 class _RedactSecrets(logging.Filter):
@@ -163,6 +167,7 @@ class MetaDestination:
         self.audience_id: str | None = options.audience_id
         self._token: str | None = None
         self.replace_counts: dict[str, int] = {}
+        self.reported: dict[str, int] = {}
         self.classifier = ResponseClassifier(
             product="Meta",
             credentials_hint=f"check that {TOKEN_ENV} is a valid token with ads_management on "
@@ -249,17 +254,26 @@ class MetaDestination:
         return self._hash_row(fields)
 
     def problem(self, fields: dict[str, str]) -> str | None:
-        """Why a row cannot be sent: a non-empty email or phone that is malformed (the value
-        itself is never put in the message)."""
+        """Why a row cannot be sent: no usable identifier is left once malformed ones are
+        dropped (the values themselves are never put in the message)."""
         return self.hashed(fields)[1]
 
     def hashed(self, fields: dict[str, str]) -> tuple[list[str], str | None]:
-        """The hashed row and :meth:`problem`, normalising and hashing each value once."""
+        """The hashed row and :meth:`problem`, normalising and hashing each value once. A
+        malformed email or phone only empties its own cell: the member is still sent with
+        the identifiers that are usable (:meth:`dropped` names the ones left out)."""
         row = self.hashed_row(fields)
-        for k, pos in self._checked:
-            if not row[pos] and fields.get(k, "").strip():
-                return row, f"{k} is malformed (value withheld); fix it in the model"
-        return row, None
+        if self._usable(self.schema, row):
+            return row, None
+        bad = "; ".join(f"{k} is malformed" for k in self.dropped(fields, row))
+        return row, (
+            "no usable identifier after normalisation (email, phone, name ... all empty or "
+            f"malformed{': ' + bad if bad else ''}; values withheld); fix it in the model"
+        )
+
+    def dropped(self, fields: dict[str, str], row: list[str]) -> tuple[str, ...]:
+        """The EMAIL / PHONE keys whose value was given but is malformed (left empty)."""
+        return tuple(k for k, pos in self._checked if not row[pos] and fields.get(k, "").strip())
 
     def _dest_id(self, row: list[str]) -> str:
         return "+".join(self.schema) + "|" + ",".join(row)
@@ -314,6 +328,17 @@ class MetaDestination:
         body = self._auth({"payload": {"schema": schema, "data": rows}, "session": session})
         return json_body(transport.request(method, f"/{self.audience_id}/{edge}", json_body=body))
 
+    def _count(self, answer: dict[str, Any]) -> None:
+        """Add what Meta reported for an upload to :meth:`drain_reported_counts`."""
+        for field in ("num_received", "num_invalid_entries"):
+            self.reported[field] = self.reported.get(field, 0) + int(answer.get(field) or 0)
+
+    def drain_reported_counts(self) -> dict[str, int]:
+        """Meta's own counts (``num_received``, ``num_invalid_entries``) of the uploads of
+        members since the last call (capability ``ReportsCounts``)."""
+        out, self.reported = self.reported, {}
+        return out
+
     def _invalid(self, answer: dict[str, Any], n: int) -> int:
         return min(n, int(answer.get("num_invalid_entries") or 0))
 
@@ -338,17 +363,6 @@ class MetaDestination:
             if why:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
                 continue
-            if not self._usable(self.schema, row):
-                results[r.key] = RowResult(
-                    r.key,
-                    Outcome.REJECTED,
-                    error=(
-                        "no usable identifier after normalisation (email, phone, name ... all "
-                        "empty "
-                        "or malformed)"
-                    ),
-                )
-                continue
             rows.append(row)
             sent.append(r)
             old = self._row_of(r.dest_id)
@@ -356,6 +370,7 @@ class MetaDestination:
                 stale.append(old[1] if old[0] == self.schema else [])
         if rows:
             answer = self._upload(transport, "POST", "users", self.schema, rows)
+            self._count(answer)
             bad = self._invalid(answer, len(rows))
             samples = " ".join(str(v) for v in (answer.get("invalid_entry_samples") or {}).values())
             if bad and len(sent) > 1:
@@ -376,7 +391,12 @@ class MetaDestination:
                         ),
                     )
                 else:
-                    results[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=self._dest_id(rows[i]))
+                    results[r.key] = RowResult(
+                        r.key,
+                        Outcome.ACKED,
+                        dest_id=self._dest_id(rows[i]),
+                        dropped=self.dropped(r.fields, rows[i]),
+                    )
         stale = [s for s in stale if s]
         if stale:
             self._upload(transport, "DELETE", "users", self.schema, stale)
@@ -464,13 +484,15 @@ class MetaDestination:
                 rows: list[list[str]] = []
                 for r in pending:
                     row, why = self.hashed(r.fields)
-                    why = why or (
-                        None if self._usable(self.schema, row) else "no usable identifier"
-                    )
                     if why:
                         out[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
                     else:
-                        out[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=self._dest_id(row))
+                        out[r.key] = RowResult(
+                            r.key,
+                            Outcome.ACKED,
+                            dest_id=self._dest_id(row),
+                            dropped=self.dropped(r.fields, row),
+                        )
                         rows.append(row)
                 if rows or nxt is None:
                     session = self._session([], seq, nxt is None, session_id, total)
@@ -479,6 +501,8 @@ class MetaDestination:
                         transport, "POST", "usersreplace", self.schema, rows or filler, session
                     )
                     self.replace_counts["invalid_entries"] += self._invalid(answer, len(rows))
+                    if rows:
+                        self._count(answer)
                 else:
                     seq -= 1
                 yield [out[r.key] for r in pending]
@@ -494,4 +518,5 @@ SPEC = DestinationSpec(
     env=(URL_ENV,),
     build=MetaDestination.from_sync,
     mirror_needs_list=True,
+    min_audience_size=MIN_AUDIENCE_SIZE,
 )

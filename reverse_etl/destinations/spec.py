@@ -23,6 +23,8 @@ class DestinationSpec:
     - ``env``: other environment variables it reads (base URLs, account ids);
     - ``build``: makes the destination for one sync;
     - ``mirror_needs_list``: mode ``mirror`` requires a ``list`` (the list it keeps in step);
+    - ``min_audience_size``: the platform's minimum useful audience size (the default size
+      floor of its syncs, ``min_audience_size`` in syncs.yml overrides it);
     - ``trigger_options`` / ``build_trigger``: for a destination that takes real-time
       triggers (``triggers:`` in syncs.yml), the pydantic model of a trigger's ``options``
       and what makes the :class:`TriggerTarget` of one trigger.
@@ -34,5 +36,6 @@ class DestinationSpec:
     build: Callable[[SyncConfig], AnyDestination]
     env: tuple[str, ...] = ()
     mirror_needs_list: bool = False
+    min_audience_size: int = 0
     trigger_options: type[BaseModel] | None = None
     build_trigger: Callable[[TriggerConfig], TriggerTarget] | None = None

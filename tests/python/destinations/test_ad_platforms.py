@@ -166,10 +166,18 @@ def test_data_manager_validate_only_applies_nothing(dest_env):
         )
         for r in env.model_rows()
     ]
-    recs[4] = Record(recs[4].key, "add", None, {**recs[4].fields, "email": "x@@y"})
+    # a member whose only identifier is a malformed email cannot be sent
+    unusable = {**recs[4].fields, "email": "x@@y", "phone": "", "first_name": ""}
+    recs[4] = Record(recs[4].key, "add", None, unusable)
+    # a malformed phone only drops the phone: the member is sent with its email
+    recs[5] = Record(recs[5].key, "add", None, {**recs[5].fields, "phone": "not a phone"})
     res = dest.validate(tr, recs)
     assert sum(r.outcome.value == "acked" for r in res) == 11
-    assert "email is malformed" in res[4].error and "x@@y" not in res[4].error
+    assert res[4].error == (
+        "no usable identifier (email, phone or full address; email is malformed; values "
+        "withheld); fix it in the model"
+    )
+    assert res[5].outcome.value == "acked" and res[5].dropped == ("phone",)
     assert env.emulator.dm_list(ACCOUNT, USER_LIST) == set() and len(dest.request_ids) == 1
 
 
@@ -328,14 +336,20 @@ def test_sync_config_options_are_validated():
 
 
 def test_meta_full_resync_replaces_members_and_state_at_the_last_batch(dest_env):
-    from dest_support import ads_rows, insert
+    from dest_support import META_MAPPING, ads_rows, insert
 
     opts = {"ad_account_id": "act_1001", "batch_size": 10, "upload": "replace"}
-    env = dest_env("meta", n=30, options=opts)
+    # without EXTERN_ID, a member whose only identifier is a malformed email is unusable
+    mapping = {k: v for k, v in META_MAPPING.items() if k != "EXTERN_ID"}
+    env = dest_env("meta", n=30, options=opts, mapping=mapping)
     assert env.run().status == "success"  # an ordinary run: adds through /users
     env.exec(f"DELETE FROM {T} WHERE user_id < 'u0000005'")
     insert(env.db, "aud_meta_custom_audience", ads_rows(3, start=100))
-    env.exec(f"UPDATE {T} SET email = 'x@@y' WHERE user_id = 'u0000101'")
+    env.exec(
+        f"UPDATE {T} SET email = 'x@@y', phone = NULL, first_name = NULL, last_name = NULL, "
+        "city = NULL, region = NULL, postal_code = NULL, birth_date = NULL, gender = NULL "
+        "WHERE user_id = 'u0000101'"
+    )
     res = env.run(full_resync=True)
     assert res.status == "partial", res.error
     assert {k: res.counts[k] for k in ("added", "removed", "rejected")} == {

@@ -84,7 +84,9 @@ def test_one_audience_per_segment_through_the_row_filter(dest_env, name):
 def test_dry_run_validates_with_validate_only(dest_env):
     env = dest_env("google_data_manager", n=30)
     env.exec(
-        f"UPDATE {SCHEMA}.aud_google_customer_match SET email = 'x@@y' WHERE user_id = 'u0000002'"
+        # a malformed email and nothing else usable (a bad email alone only drops the email)
+        f"UPDATE {SCHEMA}.aud_google_customer_match SET email = 'x@@y', phone = NULL, "
+        "first_name = NULL WHERE user_id = 'u0000002'"
     )
     res = env.run(dry_run=True)
     assert res.status == "dry_run" and res.counts == {"validated": 30, "invalid": 1}
@@ -102,7 +104,9 @@ def test_cli_dry_run_is_the_engine_dry_run_with_validate_only(dest_env, monkeypa
 
     env = dest_env("google_data_manager", n=30)
     env.exec(
-        f"UPDATE {SCHEMA}.aud_google_customer_match SET email = 'x@@y' WHERE user_id = 'u0000002'"
+        # a malformed email and nothing else usable (a bad email alone only drops the email)
+        f"UPDATE {SCHEMA}.aud_google_customer_match SET email = 'x@@y', phone = NULL, "
+        "first_name = NULL WHERE user_id = 'u0000002'"
     )
     config = str(env.write_syncs())
     monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(env.db))

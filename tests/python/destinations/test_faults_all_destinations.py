@@ -93,18 +93,22 @@ THROTTLE = {
         },
     ),
 }
-# The rows the poisoned-row scenario breaks, and how (a malformed email is refused by every
-# destination: by Braze's and HubSpot's validation, by the ad platforms' normalisation before
-# hashing).
+# The rows the poisoned-row scenario breaks, and how (a malformed email is refused by the
+# validation of Braze, HubSpot and Marketo; the ad platforms drop only the identifier, see
+# test_a_malformed_identifier_drops_only_that_identifier).
 POISON = "bad@@example"
 # What each destination says about that row.
 POISON_ERROR = {
     "braze": f"'email' is not a valid email address: {POISON}",
-    "meta": "EMAIL is malformed (value withheld); fix it in the model",
-    "google_data_manager": "email is malformed (value withheld); fix it in the model",
-    "google_ads": "email is malformed (value withheld); fix it in the model",
     "hubspot": f"Email address {POISON} is invalid",  # (207 multi-status or whole-batch 400)
     "marketo": f"Invalid value '{POISON}'. Required of type 'email' (1001)",  # skipped record
+}
+AD_PLATFORMS = ["meta", "google_data_manager", "google_ads"]
+# how each ad platform names the email and the phone identifier
+AD_KEYS = {
+    "meta": ("EMAIL", "PHONE"),
+    "google_data_manager": ("email", "phone"),
+    "google_ads": ("email", "phone"),
 }
 SECRET_VARS = {
     "braze": ["BRAZE_API_KEY"],
@@ -183,7 +187,7 @@ def test_persistent_5xx_fails_and_next_run_resumes(dest_env, name):
 
 @pytest.mark.parametrize(
     ("name", "reject_mode"),
-    [pytest.param(n, None, id=n) for n in EVERY]
+    [pytest.param(n, None, id=n) for n in EVERY if n in POISON_ERROR]
     # HubSpot can also refuse the whole batch (400) for one bad input: the engine splits it
     + [pytest.param("hubspot", "whole_batch", id="hubspot-whole_batch")],
 )
@@ -201,7 +205,6 @@ def test_poisoned_row_is_isolated_recorded_and_retried(dest_env, name, reject_mo
     assert len(res.rejections) == 1 and res.rejections[0][0] == key
     assert POISON_ERROR[name] in res.rejections[0][1], res.rejections
     # the ad platforms withhold the value (Braze, HubSpot and Marketo were sent it in clear)
-    assert POISON not in res.rejections[0][1] or name in ("braze", "hubspot", "marketo")
     assert t.holdings(env.emulator) == {
         t.marker(r) for r in env.model_rows() if r[sel] != "u0000057"
     }
@@ -219,6 +222,33 @@ def test_poisoned_row_is_isolated_recorded_and_retried(dest_env, name, reject_mo
     assert res3.status == "success" and res3.counts["added"] == 1
     assert env.sql("SELECT count(*) FROM reverse_etl.rejections") == [(0,)]
     env.assert_destination_equals_model()
+
+
+@pytest.mark.parametrize("name", AD_PLATFORMS)
+@pytest.mark.parametrize(
+    ("column", "value", "which"), [("phone", "not a phone", 1), ("email", POISON, 0)]
+)
+def test_a_malformed_identifier_drops_only_that_identifier(dest_env, name, column, value, which):
+    """Issue 16: a member with a valid email and a malformed phone (or the reverse) is sent
+    with its other identifiers, and the malformed one is reported with the run."""
+    env = dest_env(name, n=120)
+    t = env.target
+    table, sel = f"{SCHEMA}.{t.table}", t.row_id
+    env.exec(f"UPDATE {table} SET {column} = '{value}' WHERE {sel} = 'u0000057'")
+    key = next(r[t.identity] for r in env.model_rows() if r[sel] == "u0000057")
+    res = env.run()
+    assert (res.status, res.counts["added"], res.counts["rejected"]) == ("success", 120, 0)
+    identifier = AD_KEYS[name][which]
+    assert res.dropped == [(key, (identifier,))]
+    assert res.metrics["dropped_" + identifier.lower()] == 1
+    # the member is in the audience: by its email hash when the phone was the bad one
+    held = t.holdings(env.emulator)
+    expected = {t.marker(r) for r in env.model_rows() if r[sel] != "u0000057" or which == 1}
+    assert held == expected
+    assert env.sql("SELECT count(*) FROM reverse_etl.rejections") == [(0,)]
+    assert env.sql(
+        "SELECT metric, value FROM reverse_etl.run_metrics WHERE metric LIKE 'dropped%'"
+    ) == [("dropped_" + identifier.lower(), 1)]
 
 
 # --- kill -9 -------------------------------------------------------------------------------------

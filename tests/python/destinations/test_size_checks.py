@@ -1,0 +1,98 @@
+"""Size floors, the segment health brake and what the platform reported, recorded per run
+(docs/match-rates.md), against the real emulators over loopback and a real DuckDB file."""
+
+from __future__ import annotations
+
+from dest_support import SCHEMA, ads_rows, insert
+
+T = f"{SCHEMA}.aud_meta_custom_audience"
+
+
+def _metrics(env, run_id: str) -> dict[str, int]:
+    rows = env.sql(
+        f"SELECT metric, value FROM reverse_etl.run_metrics WHERE run_id = '{run_id}' "
+        "ORDER BY metric"
+    )
+    return dict(rows)
+
+
+def test_meta_counts_are_recorded_with_the_run(dest_env):
+    env = dest_env("meta", n=120)
+    res = env.run()
+    assert res.status == "success" and res.warnings == []
+    assert res.metrics == {
+        "audience_size": 120,
+        "meta_num_received": 120,
+        "meta_num_invalid_entries": 0,
+    }
+    assert _metrics(env, res.run_id) == {
+        "audience_size": 120,
+        "meta_num_invalid_entries": 0,
+        "meta_num_received": 120,
+    }
+
+
+def test_an_ad_audience_below_the_floor_warns_by_default(dest_env):
+    env = dest_env("meta", n=30)
+    res = env.run()
+    assert res.status == "success" and res.counts["added"] == 30
+    assert res.warnings == [
+        "sync 'meta_sync': the audience has 30 members, below the minimum useful size of 100 "
+        "for meta (min_audience_size): the platform may not serve it yet"
+    ]
+
+
+def test_below_the_floor_refuses_when_the_sync_says_so(dest_env):
+    env = dest_env("google_data_manager", n=30, below_min_size="refuse", min_audience_size=50)
+    res = env.run()
+    assert res.status == "refused"
+    assert res.error == (
+        "sync 'google_data_manager_sync': the audience has 30 members, below the minimum "
+        "useful size of 50 for google_data_manager (min_audience_size); nothing was sent "
+        "(below_min_size: refuse). Widen the segment, or set below_min_size: warn to send it "
+        "anyway."
+    )
+    assert env.target.holdings(env.emulator) == set()
+    assert env.sql("SELECT status FROM reverse_etl.runs") == [("refused",)]
+
+
+def test_a_floor_of_zero_never_warns(dest_env):
+    env = dest_env("meta", n=5, min_audience_size=0)
+    assert env.run().warnings == []
+
+
+def test_the_health_brake_refuses_a_sudden_change_and_says_what_changed(dest_env):
+    env = dest_env("meta", n=100, max_size_change_pct=20)
+    assert env.run().status == "success"
+    insert(env.db, "aud_meta_custom_audience", ads_rows(30, start=500))
+    held = env.target.holdings(env.emulator)
+    res = env.run()
+    assert res.status == "refused"
+    assert res.error == (
+        "sync 'meta_sync' stopped by the segment health brake before sending anything: its "
+        "audience changed from 100 to 130 members since the last run (+30.0 %), more than "
+        "max_size_change_pct = 20 %. If the change is real (a new segment rule, a campaign "
+        "ended), raise max_size_change_pct for 'meta_sync' in syncs.yml for one run (or set "
+        "it to null); otherwise check the model's last build."
+    )
+    assert env.target.holdings(env.emulator) == held  # nothing was sent
+    # a refused run does not become the new reference: the next run compares with 100 again
+    env.exec(f"DELETE FROM {T} WHERE user_id >= 'u0000520'")  # 120 members: +20 %, allowed
+    res = env.run()
+    assert res.status == "success" and res.counts["added"] == 20
+    assert res.metrics["audience_size"] == 120
+    # a shrink is braked too (120 -> 90 is -25 %)
+    env.exec(f"DELETE FROM {T} WHERE user_id < 'u0000030'")
+    res = env.run()
+    assert res.status == "refused" and "from 120 to 90 members" in res.error
+    assert "(-25.0 %)" in res.error
+
+
+def test_the_health_brake_can_be_overridden_for_one_run(dest_env):
+    env = dest_env("meta", n=100, max_size_change_pct=20)
+    assert env.run().status == "success"
+    env.exec(f"DELETE FROM {T} WHERE user_id < 'u0000050'")
+    assert env.run().status == "refused"
+    env.sync = env.sync.model_copy(update={"max_size_change_pct": None})
+    res = env.run()
+    assert res.status == "success" and res.counts["removed"] == 50
