@@ -137,10 +137,12 @@ def new_customer_members(
     return SegmentMembers(person, since, holdout)
 
 
-def _web_devices(
+def _latest_devices(
     con: duckdb.DuckDBPyConnection, schema: str, user_ids: np.ndarray
 ) -> dict[str, tuple]:
-    """Latest web device (no app session_id) each user was identified on, with its attributes."""
+    """Latest device each user was identified on (anonymous_id, whether it is an app device,
+    device attributes). Every new customer has one: orders inside the event window always
+    come with a purchase event of the same user."""
     if len(user_ids) == 0:
         return {}
     con.register("__gen_campaign_users", pa.table({"uid": pa.array(list(user_ids), pa.string())}))
@@ -148,13 +150,12 @@ def _web_devices(
         rows = con.execute(
             f"""
             select user_id,
-                arg_max(anonymous_id, occurred_at), arg_max(device_type, occurred_at),
-                arg_max(browser, occurred_at), arg_max(os, occurred_at),
-                arg_max(country, occurred_at), arg_max(region, occurred_at),
-                arg_max(city, occurred_at)
+                arg_max(anonymous_id, occurred_at), bool_or(session_id is not null),
+                arg_max(device_type, occurred_at), arg_max(browser, occurred_at),
+                arg_max(os, occurred_at), arg_max(country, occurred_at),
+                arg_max(region, occurred_at), arg_max(city, occurred_at)
             from {quote(schema)}.{quote(STAGING_PREFIX + "events")}
-            where session_id is null
-                and user_id in (select uid from __gen_campaign_users)
+            where user_id in (select uid from __gen_campaign_users)
             group by user_id
             order by user_id
             """
@@ -226,60 +227,92 @@ def plant(
         lead = rng.integers(2 * MIN, 20 * MIN, k)
         writer.write(
             "events",
-            _landing_events(
-                con, schema, person, ordered - lead, product, effect, as_of_ms, id_salt
+            _campaign_events(
+                con, schema, person, ordered, ordered - lead, product, effect, as_of_ms, id_salt
             ),
         )
         planted += k
     return planted
 
 
-def _landing_events(
+def _campaign_events(
     con: duckdb.DuckDBPyConnection,
     schema: str,
     person: np.ndarray,
-    started: np.ndarray,
+    ordered: np.ndarray,
+    landed: np.ndarray,
     product: np.ndarray,
     effect: PlantedEffect,
     as_of_ms: int,
     id_salt: int,
 ) -> pa.Table:
-    """One product page view per planted order on the person's latest web device, tagged
-    utm_source=braze, utm_medium=email, utm_campaign=aud_<segment_key>."""
-    devices = _web_devices(con, schema, person)
-    keep = np.array([p in devices for p in person], dtype=bool)
-    person, started, product = person[keep], started[keep], product[keep]
-    n = len(person)
+    """Per planted order, on the person's latest device: a landing page view of the product
+    tagged utm_source=braze, utm_medium=email, utm_campaign=aud_<segment_key>, then the
+    purchase event at the order's time (every order in the event window has one). App
+    devices get a tracker session id for the pair."""
+    devices = _latest_devices(con, schema, person)
+    missing = [p for p in person if p not in devices]
+    if missing:
+        raise RuntimeError(f"planted order of {missing[0]} has no device to carry its purchase")
+    k = len(person)
+    n = 2 * k
     cat = catalog()
     attrs = [devices[p] for p in person]
-    column = {
-        name: pa.array([a[i] for a in attrs], pa.string())
-        for i, name in enumerate(
-            ("anonymous_id", "device_type", "browser", "os", "country", "region", "city")
+    is_app = np.array([a[1] for a in attrs], dtype=bool)
+    pair = np.repeat(np.arange(k), 2)
+    is_landing = np.tile(np.array([True, False]), k)
+    columns = {
+        name: pa.array([attrs[i][j] for i in pair], pa.string())
+        for j, name in (
+            (0, "anonymous_id"),
+            (2, "device_type"),
+            (3, "browser"),
+            (4, "os"),
+            (5, "country"),
+            (6, "region"),
+            (7, "city"),
         )
     }
-    null_str = pa.nulls(n, pa.string())
-    occurred = np.minimum(started, as_of_ms)
+    session_ids = uuid_ids(np.arange(k, dtype=np.int64), id_salt ^ 0xA55)
+    occurred = np.where(is_landing, np.maximum(landed[pair], 0), ordered[pair])
+    occurred = np.minimum(occurred, as_of_ms)
+    page = np.where(is_landing, cat.product_page0 + product[pair], cat.checkout_page)
     return pa.table(
         {
             "event_id": uuid_ids(np.arange(n, dtype=np.int64), id_salt ^ 0x5E55),
-            "user_id": pa.array(list(person), pa.string()),
-            "session_id": null_str,
-            "event_type": pa.array(["page_view"] * n, pa.string()),
-            "page_type": pa.array(["product"] * n, pa.string()),
-            "page_url": lookup(cat.page_url, cat.product_page0 + product),
-            "product_id": cat.product_id.take(pa.array(product)),
-            "product_category": lookup(category_names(), cat.product_category[product]),
+            "user_id": pa.array([person[i] for i in pair], pa.string()),
+            "session_id": pa.array(
+                [session_ids[i].as_py() if is_app[i] else None for i in pair], pa.string()
+            ),
+            "event_type": pa.array(
+                ["page_view" if x else "purchase" for x in is_landing], pa.string()
+            ),
+            "page_type": pa.array(
+                ["product" if x else "checkout" for x in is_landing], pa.string()
+            ),
+            "page_url": lookup(cat.page_url, page),
+            "product_id": pa.array(
+                [
+                    cat.product_id[product[i]].as_py() if landing else None
+                    for i, landing in zip(pair, is_landing, strict=True)
+                ],
+                pa.string(),
+            ),
+            "product_category": lookup(
+                category_names(), cat.product_category[product[pair]], is_landing
+            ),
             "engaged_seconds": pa.nulls(n, pa.int32()),
-            "search_term": null_str,
+            "search_term": pa.nulls(n, pa.string()),
             "scroll_depth_percent": pa.nulls(n, pa.int32()),
-            "referrer": null_str,
-            "utm_source": pa.array(["braze"] * n, pa.string()),
-            "utm_medium": pa.array(["email"] * n, pa.string()),
-            "utm_campaign": pa.array([effect.utm_campaign] * n, pa.string()),
+            "referrer": pa.nulls(n, pa.string()),
+            "utm_source": pa.array(["braze" if x else None for x in is_landing], pa.string()),
+            "utm_medium": pa.array(["email" if x else None for x in is_landing], pa.string()),
+            "utm_campaign": pa.array(
+                [effect.utm_campaign if x else None for x in is_landing], pa.string()
+            ),
             "occurred_at": timestamps(occurred * 1000),
             "loaded_at": timestamps(np.minimum(occurred + 5 * SEC, as_of_ms) * 1000),
-            **column,
+            **columns,
         }
     )
 

@@ -194,22 +194,19 @@ final as (
         cast(metric as {{ dbt.type_string() }}) as metric,
         cast(treated_members as {{ dbt.type_bigint() }}) as treated_members,
         cast(holdout_members as {{ dbt.type_bigint() }}) as holdout_members,
-        cast(treated_value as {{ type_double() }}) as treated_value,
-        cast(holdout_value as {{ type_double() }}) as holdout_value,
-        cast(absolute_lift as {{ type_double() }}) as absolute_lift,
-        cast(absolute_lift / nullif(holdout_value, 0) as {{ type_double() }}) as relative_lift,
-        cast(absolute_lift - {{ normal_critical_95() }} * standard_error as {{ type_double() }})
+        {{ round_double('treated_value', 10) }} as treated_value,
+        {{ round_double('holdout_value', 10) }} as holdout_value,
+        {{ round_double('absolute_lift', 10) }} as absolute_lift,
+        {{ round_double('absolute_lift / nullif(holdout_value, 0)', 10) }} as relative_lift,
+        {{ round_double('absolute_lift - ' ~ normal_critical_95() ~ ' * standard_error', 10) }}
             as ci_low,
-        cast(absolute_lift + {{ normal_critical_95() }} * standard_error as {{ type_double() }})
+        {{ round_double('absolute_lift + ' ~ normal_critical_95() ~ ' * standard_error', 10) }}
             as ci_high,
-        cast(
-            case
-                when standard_error > 0
-                    then {{ normal_two_sided_p_value('absolute_lift / standard_error') }}
-                when standard_error = 0 and absolute_lift = 0 then 1.0
-                when standard_error = 0 then 0.0
-            end as {{ type_double() }}
-        ) as p_value,
+        {{ round_double(
+            'case when standard_error > 0 then '
+            ~ normal_two_sided_p_value('absolute_lift / standard_error')
+            ~ ' when standard_error = 0 and absolute_lift = 0 then 1.0'
+            ~ ' when standard_error = 0 then 0.0 end', 6) }} as p_value,
         (
             treated_members < {{ var('lift_min_members_per_group') }}
             or holdout_members < {{ var('lift_min_members_per_group') }}
