@@ -15,7 +15,11 @@ sessions as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select
+        *,
+        {{ dbt.dateadd('day', -1 * var('attribution_window_days'), 'ordered_at') }}
+            as window_start_at
+    from {{ ref('fct_orders') }}
     where is_completed and ordered_at <= {{ as_of() }}
 
 ),
@@ -56,9 +60,8 @@ touches as (
     inner join campaign_sessions
         on
             orders.person_id = campaign_sessions.person_id
-            and campaign_sessions.started_at <= orders.ordered_at
-            and campaign_sessions.started_at > {{
-                dbt.dateadd('day', -1 * var('attribution_window_days'), 'orders.ordered_at') }}
+            and orders.ordered_at >= campaign_sessions.started_at
+            and orders.window_start_at < campaign_sessions.started_at
 
 ),
 

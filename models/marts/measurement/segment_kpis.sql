@@ -40,8 +40,10 @@ weeks as (
 periods as (
 
     select
-        cast({{ dbt.dateadd('day', '-7 * weeks_back', dbt.date_trunc('week', as_of())) }}
-            as {{ dbt.type_timestamp() }}) as period_start_at
+        cast(
+            {{ dbt.dateadd('day', '-7 * weeks_back', dbt.date_trunc('week', as_of())) }}
+            as {{ dbt.type_timestamp() }}
+        ) as period_start_at
     from weeks
 
 ),
@@ -94,7 +96,7 @@ member_period_orders as (
     inner join orders
         on
             member_periods.person_id = orders.person_id
-            and orders.ordered_at < member_periods.period_end_at
+            and member_periods.period_end_at > orders.ordered_at
     group by member_periods.person_id, member_periods.segment_key, member_periods.period_start_at
 
 ),
@@ -109,8 +111,8 @@ member_period_sessions as (
     inner join sessions
         on
             member_periods.person_id = sessions.person_id
-            and sessions.started_at >= member_periods.period_start_at
-            and sessions.started_at < member_periods.period_end_at
+            and member_periods.period_start_at <= sessions.started_at
+            and member_periods.period_end_at > sessions.started_at
 
 ),
 

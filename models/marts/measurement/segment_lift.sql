@@ -59,8 +59,8 @@ member_orders as (
     inner join orders
         on
             members.person_id = orders.person_id
-            and orders.ordered_at > members.member_since
-            and orders.ordered_at <= members.window_end
+            and members.member_since < orders.ordered_at
+            and members.window_end >= orders.ordered_at
     group by members.person_id, members.segment_key
 
 ),
@@ -75,8 +75,8 @@ member_sessions as (
     inner join sessions
         on
             members.person_id = sessions.person_id
-            and sessions.started_at > members.member_since
-            and sessions.started_at <= members.window_end
+            and members.member_since < sessions.started_at
+            and members.window_end >= sessions.started_at
     group by members.person_id, members.segment_key
 
 ),
@@ -91,8 +91,8 @@ member_clicks as (
     inner join email_clicks
         on
             members.person_id = email_clicks.user_id
-            and email_clicks.occurred_at > members.member_since
-            and email_clicks.occurred_at <= members.window_end
+            and members.member_since < email_clicks.occurred_at
+            and members.window_end >= email_clicks.occurred_at
     group by members.person_id, members.segment_key
 
 ),
@@ -175,9 +175,11 @@ standard_errors as (
         sqrt(
             case
                 when is_rate
-                    then treated_value * (1 - treated_value) / nullif(treated_members, 0)
-                    + holdout_value * (1 - holdout_value) / nullif(holdout_members, 0)
-                else treated_variance / nullif(treated_members, 0)
+                    then
+                        treated_value * (1 - treated_value) / nullif(treated_members, 0)
+                        + holdout_value * (1 - holdout_value) / nullif(holdout_members, 0)
+                else
+                    treated_variance / nullif(treated_members, 0)
                     + holdout_variance / nullif(holdout_members, 0)
             end
         ) as standard_error

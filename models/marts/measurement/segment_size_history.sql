@@ -1,7 +1,8 @@
 {#- Segment sizes per build: each build appends one row per segment at its as_of (built_at);
     re-running a build with the same as_of replaces its rows. entries: memberships the
     snapshot opened in this build (their as_of is this build's); exits: the identity
-    previous members + entries - members, against this table's latest earlier build. -#}
+    previous members + entries - members, against this table's latest earlier build (0 on
+    the first build that records the segment). -#}
 {{
     config(
         materialized='incremental',
@@ -87,10 +88,13 @@ final as (
         cast(coalesce(current_sizes.members, 0) as {{ dbt.type_bigint() }}) as members,
         cast(coalesce(entries.entries, 0) as {{ dbt.type_bigint() }}) as entries,
         cast(
-            coalesce(previous_sizes.members, 0)
-            + coalesce(entries.entries, 0)
-            - coalesce(current_sizes.members, 0)
-            as {{ dbt.type_bigint() }}
+            case
+                when previous_sizes.segment_key is null then 0
+                else
+                    previous_sizes.members
+                    + coalesce(entries.entries, 0)
+                    - coalesce(current_sizes.members, 0)
+            end as {{ dbt.type_bigint() }}
         ) as exits
     from segment_keys
     left join current_sizes
