@@ -3,13 +3,14 @@
 After the base tables are generated (still in the writer's staging tables), the members of
 the segment `new_customer` are found exactly as dbt finds them (first completed order in
 (as_of - NEW_CUSTOMER_DAYS, as_of], erased people excluded) and split into treated and
-holdout with the project's holdout rule (docs/decisions/0004-holdout.md), reproduced here
-in Python (`holdout_bucket`). Each TREATED member gets, with probability
-`PlantedEffect.extra_order_probability`, one extra completed order inside their lift window
-(member_since, member_since + LIFT_WINDOW_DAYS], capped at as_of, plus a landing session a
-few minutes before it whose utm_campaign follows the attribution convention `aud_<segment_key>`
-(docs/measurement.md). Holdout members get nothing, and NO_EFFECT_SEGMENT gets nothing: its
-lift must be zero.
+holdout with the project's holdout rule (docs/decisions/0004-holdout.md), whose one Python
+definition is `audiences.realtime.evaluator.evaluate.is_holdout` (shared with the real-time
+path). Each TREATED member gets, with probability `PlantedEffect.extra_order_probability`,
+one extra completed order inside their lift window (member_since, member_since +
+LIFT_WINDOW_DAYS], capped at as_of, with a landing page view a few minutes before it whose
+utm_campaign follows the attribution convention `aud_<segment_key>` (docs/measurement.md)
+and the purchase event every order in the event window has. Holdout members get nothing,
+and NO_EFFECT_SEGMENT gets nothing: its lift must be zero.
 
 The extra orders do not change who is a new customer (their first order stays the first) and
 come from their own random stream and id salt: every other generated row is unchanged for the
@@ -18,7 +19,6 @@ same seed. Only the base slice is planted (not `--append` slices).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import duckdb
@@ -30,6 +30,7 @@ from audiences.generator.catalog import catalog, category_names
 from audiences.generator.commerce import DAY, MIN, SEC
 from audiences.generator.ids import decimals, hex_ids, lookup, timestamps, uuid_ids
 from audiences.generator.writer import STAGING_PREFIX, Writer, quote
+from audiences.realtime.evaluator.evaluate import holdout_bucket, is_holdout
 
 # must equal the dbt vars of the same meaning (dbt_project.yml)
 HOLDOUT_PERCENT = 10  # var holdout_percent
@@ -53,7 +54,7 @@ class PlantedEffect:
         return CAMPAIGN_PREFIX + self.segment_key
 
 
-PLANTED_EFFECTS = (PlantedEffect("new_customer", 0.35),)
+PLANTED_EFFECTS = (PlantedEffect("new_customer", 0.5),)
 
 
 @dataclass(frozen=True)
@@ -63,29 +64,6 @@ class SegmentMembers:
     person_id: np.ndarray  # object (str)
     member_since: np.ndarray  # int64 ms
     is_holdout: np.ndarray  # bool
-
-
-def holdout_bucket(person_id: str, segment_key: str) -> float:
-    """The macro holdout_bucket (macros/segments/holdout.sql) in Python: the first 8 hex
-    digits of md5(person_id || '|' || segment_key) as an integer, mod 10000, / 100."""
-    digest = hashlib.md5(f"{person_id}|{segment_key}".encode(), usedforsecurity=False)
-    return (int(digest.hexdigest()[:8], 16) % 10000) / 100.0
-
-
-def is_holdout(
-    person_id: str,
-    segment_key: str,
-    holdout_percent: float = HOLDOUT_PERCENT,
-    global_holdout_percent: float = 0.0,
-) -> bool:
-    """The macro is_holdout: the segment's bucket below holdout_percent, or (global holdout
-    on) the bucket of the pseudo segment '__global__' below global_holdout_percent."""
-    if (
-        global_holdout_percent > 0
-        and holdout_bucket(person_id, "__global__") < global_holdout_percent
-    ):
-        return True
-    return holdout_bucket(person_id, segment_key) < holdout_percent
 
 
 def new_customer_members(
