@@ -1,3 +1,5 @@
+{{ config(enabled=(target.type != 'spark')) }}
+
 {#- Conversions and revenue per audience campaign. A session belongs to the campaign of its
     utm_campaign when it follows the convention var campaign_prefix || segment_key
     (default aud_<segment_key>, docs/measurement.md). A completed order is credited to one

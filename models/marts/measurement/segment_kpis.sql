@@ -1,3 +1,5 @@
+{{ config(enabled=(target.type != 'spark')) }}
+
 {#- Segment KPIs per week (Monday starts), the last var kpi_weeks weeks up to as_of. The
     members of a week are today's members of the segment (holdout included) who had entered
     it before the week ended (member_since < period end); the period end of the current week

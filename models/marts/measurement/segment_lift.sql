@@ -1,3 +1,5 @@
+{{ config(enabled=(target.type != 'spark')) }}
+
 {#- Lift of every segment: treated (sent) members against holdout members (never sent), per
     metric, measured from each member's member_since over var lift_window_days (capped at
     as_of). Method: docs/decisions/0010-segment-lift-method.md. One destination, 'all': a

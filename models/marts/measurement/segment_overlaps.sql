@@ -1,3 +1,5 @@
+{{ config(enabled=(target.type != 'spark')) }}
+
 {#- How segments overlap: one row per pair of segments (segment_key_a < segment_key_b) that
     share at least one member, holdout members included (they are members). -#}
 

@@ -5,6 +5,7 @@
     the first build that records the segment). -#}
 {{
     config(
+        enabled=(target.type != 'spark'),
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['built_at', 'segment_key'],

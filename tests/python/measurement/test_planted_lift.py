@@ -23,6 +23,7 @@ from dbt_support import run_dbt_command
 from audiences.generator import campaigns
 from audiences.generator.config import GenerationConfig
 from audiences.generator.runner import generate, to_ms
+from audiences.realtime.evaluator.evaluate import is_holdout
 
 AS_OF = datetime(2026, 11, 24)
 EVENTS = 500_000
@@ -74,7 +75,16 @@ def _lift(con, segment_key: str, metric: str) -> dict:
 def test_holdout_bucket_matches_the_pinned_buckets_of_decision_0004():
     assert campaigns.holdout_bucket("u5", "high_value") == 2.86
     assert campaigns.holdout_bucket("u1", "high_value") == 11.04
-    assert campaigns.is_holdout("u5", "high_value") and not campaigns.is_holdout("u1", "high_value")
+    assert is_holdout("u5", "high_value", 10) and not is_holdout("u1", "high_value", 10)
+
+
+def test_global_holdout_holds_people_out_of_every_segment():
+    # the buckets of the dbt unit test segment_memberships_global_holdout
+    assert is_holdout("u1", "high_value", 10, 15)  # global 14.85
+    assert not is_holdout("u1", "high_value", 10)  # high_value 11.04, global off
+    assert is_holdout("u4", "high_value", 10, 15)  # global 9.01
+    assert is_holdout("u5", "high_value", 10, 15)  # high_value 2.86
+    assert not is_holdout("u8", "high_value", 10, 15)  # global 15.54, high_value 70.20
 
 
 def test_generator_and_dbt_agree_on_members_and_holdout(con):
