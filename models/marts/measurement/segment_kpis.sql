@@ -174,14 +174,14 @@ final as (
         cast(period_start_at as date) as period_start,
         cast(members as {{ dbt.type_bigint() }}) as members,
         {{ round_double('conversion_rate', 10) }} as conversion_rate,
-        {{ round_double('average_order_value', 6) }} as average_order_value,
+        {{ round_double('average_order_value', 10) }} as average_order_value,
         {{ round_double('repeat_rate', 10) }} as repeat_rate,
         {{ round_double('engaged_rate', 10) }} as engagement_rate,
         {{ round_double(
             'coalesce(lifetime_order_value, 0) * orders_per_member_year * case'
             ~ ' when repeat_rate is null or repeat_rate >= 1 - 1.0 / '
             ~ var('clv_max_lifetime_years') ~ ' then ' ~ var('clv_max_lifetime_years')
-            ~ ' else 1.0 / (1 - repeat_rate) end', 6) }} as clv_estimate
+            ~ ' else 1.0 / (1 - repeat_rate) end', 10) }} as clv_estimate
     from rates
 
 )
