@@ -54,7 +54,7 @@ class PlantedEffect:
         return CAMPAIGN_PREFIX + self.segment_key
 
 
-PLANTED_EFFECTS = (PlantedEffect("new_customer", 0.5),)
+PLANTED_EFFECT = PlantedEffect("new_customer", 0.5)
 
 
 @dataclass(frozen=True)
@@ -155,62 +155,62 @@ def plant(
     `holdout_percent` must be the dbt var of the same name the data will be built with."""
     schema = writer.schema
     members = new_customer_members(con, schema, as_of_ms, STAGING_PREFIX, holdout_percent)
-    planted = 0
-    for effect in PLANTED_EFFECTS:
-        n = len(members.person_id)
-        draw = rng.random(n)
-        offset_share = rng.random(n)
-        chosen = ~members.is_holdout & (draw < effect.extra_order_probability)
-        person = members.person_id[chosen]
-        since = members.member_since[chosen]
-        # inside (member_since, min(member_since + window, as_of)]
-        span = np.minimum(LIFT_WINDOW_DAYS * DAY, as_of_ms - since) - SEC
-        ordered = since + SEC + (offset_share[chosen] * np.maximum(span, 0)).astype(np.int64)
-        k = len(person)
-        if k == 0:
-            continue
-        cat = catalog()
-        product = commerce.random_products(rng, k, None)
-        quantity = rng.choice([1, 2], k, p=[0.85, 0.15])
-        price = cat.product_price_cents[product]
-        loaded = np.minimum(ordered + rng.integers(30 * SEC, 10 * MIN, k), as_of_ms)
-        order_id = hex_ids("ord_", np.arange(k, dtype=np.int64), id_salt, 16)
-        writer.write(
-            "orders",
-            pa.table(
-                {
-                    "order_id": order_id,
-                    "user_id": pa.array(list(person), pa.string()),
-                    "ordered_at": timestamps(ordered * 1000),
-                    "status": pa.array(["completed"] * k, pa.string()),
-                    "order_total": decimals(price * quantity),
-                    "currency": pa.array(["USD"] * k, pa.string()),
-                    "loaded_at": timestamps(loaded * 1000),
-                }
-            ),
-        )
-        writer.write(
-            "order_items",
-            pa.table(
-                {
-                    "order_id": order_id,
-                    "line_number": pa.array(np.ones(k, dtype=np.int32)),
-                    "product_id": cat.product_id.take(pa.array(product)),
-                    "product_category": lookup(category_names(), cat.product_category[product]),
-                    "quantity": pa.array(quantity.astype(np.int32)),
-                    "unit_price": decimals(price),
-                }
-            ),
-        )
-        lead = rng.integers(2 * MIN, 20 * MIN, k)
-        writer.write(
-            "events",
-            _campaign_events(
-                con, schema, person, ordered, ordered - lead, product, effect, as_of_ms, id_salt
-            ),
-        )
-        planted += k
-    return planted
+    effect = PLANTED_EFFECT
+    n = len(members.person_id)
+    draw = rng.random(n)
+    offset_share = rng.random(n)
+    # a member who entered in the last 2 seconds before as_of has no room for an order
+    room = as_of_ms - members.member_since >= 2 * SEC
+    chosen = ~members.is_holdout & (draw < effect.extra_order_probability) & room
+    person = members.person_id[chosen]
+    since = members.member_since[chosen]
+    # inside (member_since, min(member_since + window, as_of)]
+    span = np.minimum(LIFT_WINDOW_DAYS * DAY, as_of_ms - since) - SEC
+    ordered = since + SEC + (offset_share[chosen] * np.maximum(span, 0)).astype(np.int64)
+    k = len(person)
+    if k == 0:
+        return 0
+    cat = catalog()
+    product = commerce.random_products(rng, k, None)
+    quantity = rng.choice([1, 2], k, p=[0.85, 0.15])
+    price = cat.product_price_cents[product]
+    loaded = np.minimum(ordered + rng.integers(30 * SEC, 10 * MIN, k), as_of_ms)
+    order_id = hex_ids("ord_", np.arange(k, dtype=np.int64), id_salt, 16)
+    writer.write(
+        "orders",
+        pa.table(
+            {
+                "order_id": order_id,
+                "user_id": pa.array(list(person), pa.string()),
+                "ordered_at": timestamps(ordered * 1000),
+                "status": pa.array(["completed"] * k, pa.string()),
+                "order_total": decimals(price * quantity),
+                "currency": pa.array(["USD"] * k, pa.string()),
+                "loaded_at": timestamps(loaded * 1000),
+            }
+        ),
+    )
+    writer.write(
+        "order_items",
+        pa.table(
+            {
+                "order_id": order_id,
+                "line_number": pa.array(np.ones(k, dtype=np.int32)),
+                "product_id": cat.product_id.take(pa.array(product)),
+                "product_category": lookup(category_names(), cat.product_category[product]),
+                "quantity": pa.array(quantity.astype(np.int32)),
+                "unit_price": decimals(price),
+            }
+        ),
+    )
+    lead = rng.integers(2 * MIN, 20 * MIN, k)
+    writer.write(
+        "events",
+        _campaign_events(
+            con, schema, person, ordered, ordered - lead, product, effect, as_of_ms, id_salt
+        ),
+    )
+    return k
 
 
 def _campaign_events(
@@ -299,7 +299,7 @@ __all__ = [
     "CAMPAIGN_PREFIX",
     "LIFT_WINDOW_DAYS",
     "NO_EFFECT_SEGMENT",
-    "PLANTED_EFFECTS",
+    "PLANTED_EFFECT",
     "PlantedEffect",
     "SegmentMembers",
     "holdout_bucket",

@@ -28,7 +28,7 @@ from audiences.realtime.evaluator.evaluate import is_holdout
 AS_OF = datetime(2026, 11, 24)
 EVENTS = 500_000
 HOLDOUT_PERCENT = 50
-PLANTED = campaigns.PLANTED_EFFECTS[0]
+PLANTED = campaigns.PLANTED_EFFECT
 
 
 @pytest.fixture(scope="module")
