@@ -27,6 +27,7 @@ class GenerationConfig:
     append: bool = False
     days: int = 90
     schema: str = "raw"
+    holdout_percent: float = 10.0
 
     def validate(self) -> None:
         if self.events <= 0:
@@ -35,6 +36,8 @@ class GenerationConfig:
             raise ValueError("days must be positive")
         if self.as_of.tzinfo is not None:
             raise ValueError("as_of must be a naive UTC datetime")
+        if not 0 <= self.holdout_percent <= 100:
+            raise ValueError("holdout_percent must be between 0 and 100")
         if not self.schema or not self.schema.replace("_", "").isalnum():
             raise ValueError(f"invalid schema name: {self.schema!r}")
 

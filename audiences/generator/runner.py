@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from audiences.generator import campaigns as campaign_effect
 from audiences.generator import clickstream, commerce, crm, email, population
 from audiences.generator.catalog import (
     EVENT_TYPES,
@@ -426,6 +427,16 @@ def _produce(
             )
             writer.write("customers", updates)
         batch += 1
+
+    if state is None:  # the planted campaign effect (audiences/generator/campaigns.py)
+        campaign_effect.plant(
+            con,
+            writer,
+            stream(seed, slice_key, "campaign"),
+            as_of,
+            salt(seed, slice_key, "campaign"),
+            config.holdout_percent,
+        )
 
 
 def _floor_updates(customers: pa.Table, floor: int) -> pa.Table:

@@ -102,10 +102,10 @@ def _visitor_not_held_out() -> str:
     from audiences.realtime.evaluator.evaluate import is_holdout
     from audiences.realtime.evaluator.rules import load_rules
 
-    percent = load_rules(Path.cwd()).holdout_percent
+    rules = load_rules(Path.cwd())
     while True:
         anon = f"demo-visitor-{uuid.uuid4().hex[:8]}"
-        if not is_holdout(anon, SEGMENT, percent):
+        if not is_holdout(anon, SEGMENT, rules.holdout_percent, rules.global_holdout_percent):
             return anon
 
 

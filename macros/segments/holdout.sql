@@ -11,8 +11,18 @@
     ) as {{ type_double() }}) / 100.0)
 {%- endmacro %}
 
+{#- With var global_holdout_percent > 0, a person whose bucket for the pseudo segment key
+    '__global__' is below it is held out of every segment as well (the global holdout,
+    docs/measurement.md); at 0 (the default) the expression is the per-segment one only. -#}
 {% macro is_holdout(person_id, segment_key) -%}
+    {%- if var('global_holdout_percent', 0) | float > 0 -%}
+    (
+        {{ holdout_bucket(person_id, segment_key) }} < {{ var('holdout_percent') }}
+        or {{ holdout_bucket(person_id, "'__global__'") }} < {{ var('global_holdout_percent') }}
+    )
+    {%- else -%}
     ({{ holdout_bucket(person_id, segment_key) }} < {{ var('holdout_percent') }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The first 8 hex digits of a hex string as a non-negative bigint. -#}

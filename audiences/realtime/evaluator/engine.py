@@ -284,7 +284,8 @@ class Evaluator:
         if known:
             full = Evaluation(self.rules, events, as_of, batch_keys).segments()
             percent = self.rules.holdout_percent
-            segments = {s for s in full if not is_holdout(person, s, percent)}
+            global_percent = self.rules.global_holdout_percent
+            segments = {s for s in full if not is_holdout(person, s, percent, global_percent)}
         return segments, next_change(self.rules, events, as_of)
 
     def _commit(

@@ -200,7 +200,19 @@ def holdout_bucket(person_id: str, segment_key: str) -> float:
     return (int(md5_hex(f"{person_id}|{segment_key}")[:8], 16) % 10000) / 100.0
 
 
-def is_holdout(person_id: str, segment_key: str, holdout_percent: float) -> bool:
+GLOBAL_HOLDOUT_KEY = "__global__"
+
+
+def is_holdout(
+    person_id: str, segment_key: str, holdout_percent: float, global_holdout_percent: float = 0.0
+) -> bool:
+    """The macro is_holdout: the segment's bucket below holdout_percent or, with the global
+    holdout on (var global_holdout_percent > 0), the bucket of the pseudo segment key
+    '__global__' below global_holdout_percent (docs/measurement.md)."""
+    if global_holdout_percent > 0 and (
+        holdout_bucket(person_id, GLOBAL_HOLDOUT_KEY) < global_holdout_percent
+    ):
+        return True
     return holdout_bucket(person_id, segment_key) < holdout_percent
 
 

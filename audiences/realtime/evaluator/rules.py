@@ -156,6 +156,7 @@ class RuleSet:
     holdout_percent: float
     max_window_s: int
     durations_s: tuple[int, ...] = field(default=())  # every window / within of streamable rules
+    global_holdout_percent: float = 0.0  # var global_holdout_percent; 0 = off
 
     @property
     def streamable(self) -> tuple[Segment, ...]:
@@ -390,6 +391,7 @@ def load_rules(
         holdout_percent=float(dbt_vars.get("holdout_percent", 10)),
         max_window_s=max_window_s,
         durations_s=tuple(sorted(durations)),
+        global_holdout_percent=float(dbt_vars.get("global_holdout_percent", 0) or 0),
     )
 
 
