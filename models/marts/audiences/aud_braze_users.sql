@@ -10,6 +10,12 @@ contacts as (
 
 ),
 
+recommendations as (
+
+    select * from {{ ref('int_ml__top_recommended_products') }}
+
+),
+
 final as (
 
     select
@@ -27,8 +33,16 @@ final as (
         {{ round_double("lifetime_revenue", 2) }} as lifetime_revenue,
         cast(orders_count as {{ dbt.type_int() }}) as orders_count,
         cast(last_order_at as {{ dbt.type_timestamp() }}) as last_order_at,
+        cast(recommendations.recommended_product_1 as {{ dbt.type_string() }})
+            as recommended_product_1,
+        cast(recommendations.recommended_product_2 as {{ dbt.type_string() }})
+            as recommended_product_2,
+        cast(recommendations.recommended_product_3 as {{ dbt.type_string() }})
+            as recommended_product_3,
         {{ as_of() }} as as_of
     from contacts
+    left join recommendations
+        on contacts.user_id = recommendations.person_id
 
 )
 

@@ -1,0 +1,12 @@
+{#- The relation of table `table_name` of the source `ml` (written by `audiences ml`), or
+    none when var ml_segments is false or the table does not exist (the step has not run,
+    or the engine is Spark). source() is always called, so dbt records the dependency. -#}
+{% macro ml_source_relation(table_name) -%}
+    {%- set declared = source('ml', table_name) -%}
+    {%- if not execute or not var('ml_segments') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = adapter.get_relation(
+        database=declared.database, schema=declared.schema, identifier=declared.identifier) -%}
+    {{ return(found) }}
+{%- endmacro %}
