@@ -20,7 +20,7 @@ from scipy import sparse
 from audiences.ml.errors import NotEnoughDataError
 from audiences.ml.interactions import Interactions, load, relevant_items
 from audiences.ml.settings import MlSettings
-from audiences.ml.store import Column, TableSpec, replace_table
+from audiences.ml.store import Column, TableSpec, replace_table_columns
 from audiences.ml.tables import write_metrics
 from reverse_etl.warehouse.base import Warehouse
 
@@ -31,8 +31,7 @@ HOLDOUT_DAYS = 7
 
 @dataclass
 class Recommendations:
-    #: (person_id, product_id, rank, score, source), by person_id then rank
-    rows: list[tuple[str, str, int, float, str]]
+    frame: RecFrame
     metrics: dict[str, float]
 
 
@@ -88,42 +87,114 @@ def _keep_top(similarity: sparse.csr_matrix) -> sparse.csr_matrix:
     )
 
 
-def recommend(
-    model: Model, data: Interactions, count: int, include_purchased: bool
-) -> list[tuple[str, str, int, float, str]]:
-    """Top ``count`` products for every person of the model, best first."""
+@dataclass
+class RecFrame:
+    """Recommendations as columns: indexes into ``people`` / ``products``, by person then
+    rank."""
+
+    people: list[str]
+    products: list[str]
+    person: np.ndarray
+    product: np.ndarray
+    rank: np.ndarray
+    score: np.ndarray
+    popular: np.ndarray  # True: a most-popular fill
+
+    def rows(self) -> list[tuple[str, str, int, float, str]]:
+        return [
+            (self.people[i], self.products[j], int(r), float(sc), "popular" if p else "item_item")
+            for i, j, r, sc, p in zip(
+                self.person, self.product, self.rank, self.score, self.popular, strict=True
+            )
+        ]
+
+
+def recommend(model: Model, data: Interactions, count: int, include_purchased: bool) -> RecFrame:
+    """Top ``count`` products for every person of the model, best first (ties: the lower
+    product id). Scores stay sparse: only products related to the person's history."""
+    n_products = len(model.products)
     product_index = {p: i for i, p in enumerate(model.products)}
-    popular = np.lexsort((np.arange(len(model.products)), -model.popularity))
-    out: list[tuple[str, str, int, float, str]] = []
+    popular = np.lexsort((np.arange(n_products), -model.popularity))
+    bought = _purchased_matrix(model, data, product_index)
+    take = min(count, n_products)
+    parts: list[tuple[np.ndarray, ...]] = []
     for start in range(0, len(model.people), BATCH):
         chunk = model.matrix[start : start + BATCH]
-        scores = np.round((chunk @ model.similarity).toarray(), 6)
-        for offset in range(chunk.shape[0]):
-            person = model.people[start + offset]
-            row = scores[offset]
-            excluded = set()
+        scores = (chunk @ model.similarity).tocsr()
+        scores.data = np.round(scores.data, 6)
+        chunk_bought = bought[start : start + BATCH]
+        if not include_purchased:
+            scores = (scores - scores.multiply(chunk_bought)).tocsr()
+        scores.data[scores.data <= 0] = 0.0
+        scores.eliminate_zeros()
+        scores.sort_indices()
+        lengths = np.diff(scores.indptr)
+        rows = np.repeat(np.arange(scores.shape[0]), lengths)
+        order = np.lexsort((scores.indices, -scores.data, rows))
+        position = np.arange(len(order)) - scores.indptr[rows[order]]
+        keep = order[position < take]
+        person = rows[keep] + start
+        product = scores.indices[keep]
+        score = scores.data[keep]
+        rank = position[position < take] + 1
+        filled = np.zeros(len(keep), dtype=bool)
+        short = np.flatnonzero(np.minimum(lengths, take) < take)
+        fill_person, fill_product, fill_rank = [], [], []
+        for r in short:
+            have = set(scores.indices[scores.indptr[r] : scores.indptr[r + 1]].tolist())
             if not include_purchased:
-                excluded = {
-                    product_index[p] for p in data.purchased.get(person, ()) if p in product_index
-                }
-            picked: list[tuple[int, float, str]] = []
-            order = np.lexsort((np.arange(len(row)), -row))
-            for j in order:
-                if len(picked) == count or row[j] <= 0:
-                    break
-                if j not in excluded:
-                    picked.append((int(j), float(row[j]), "item_item"))
-            chosen = {j for j, _, _ in picked}
+                have |= set(
+                    chunk_bought.indices[
+                        chunk_bought.indptr[r] : chunk_bought.indptr[r + 1]
+                    ].tolist()
+                )
+            next_rank = min(int(lengths[r]), take) + 1
             for j in popular:
-                if len(picked) == count:
+                if next_rank > take:
                     break
-                if j not in chosen and j not in excluded:
-                    picked.append((int(j), 0.0, "popular"))
-            out.extend(
-                (person, model.products[j], rank, score, source)
-                for rank, (j, score, source) in enumerate(picked, start=1)
+                if int(j) not in have:
+                    fill_person.append(r + start)
+                    fill_product.append(int(j))
+                    fill_rank.append(next_rank)
+                    next_rank += 1
+        parts.append(
+            (
+                np.concatenate([person, np.array(fill_person, dtype=np.int64)]),
+                np.concatenate([product, np.array(fill_product, dtype=np.int64)]),
+                np.concatenate([rank, np.array(fill_rank, dtype=np.int64)]),
+                np.concatenate([score, np.zeros(len(fill_person))]),
+                np.concatenate([filled, np.ones(len(fill_person), dtype=bool)]),
             )
-    return out
+        )
+    person, product, rank, score, pop = (
+        np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(5)
+    )
+    order = np.lexsort((rank, person))
+    return RecFrame(
+        model.people,
+        model.products,
+        person[order].astype(np.int64),
+        product[order].astype(np.int64),
+        rank[order].astype(np.int64),
+        score[order],
+        pop[order].astype(bool),
+    )
+
+
+def _purchased_matrix(
+    model: Model, data: Interactions, product_index: dict[str, int]
+) -> sparse.csr_matrix:
+    """people x products, 1 where the person bought the product."""
+    rows, cols = [], []
+    for i, person in enumerate(model.people):
+        for product in data.purchased.get(person, ()):
+            j = product_index.get(product)
+            if j is not None:
+                rows.append(i)
+                cols.append(j)
+    return sparse.csr_matrix(
+        (np.ones(len(rows)), (rows, cols)), shape=(len(model.people), len(model.products))
+    )
 
 
 def _precision_recall(
@@ -146,8 +217,9 @@ def evaluate(wh: Warehouse, settings: MlSettings, count: int, include: bool) -> 
     train = load(wh, settings, cut - timedelta(days=lookback), cut)
     model = fit(train)
     by_person: dict[str, list[str]] = {}
-    for person, product, _, _, _ in recommend(model, train, count, include):
-        by_person.setdefault(person, []).append(product)
+    recs = recommend(model, train, count, include)
+    for i, j in zip(recs.person.tolist(), recs.product.tolist(), strict=True):
+        by_person.setdefault(model.people[i], []).append(model.products[j])
     relevant = relevant_items(wh, settings, cut, settings.as_of)
     if not include:  # a product bought before the cut-off is never recommended
         relevant = {
@@ -156,12 +228,18 @@ def evaluate(wh: Warehouse, settings: MlSettings, count: int, include: bool) -> 
             if items - train.purchased.get(p, set())
         }
     popular_order = np.lexsort((np.arange(len(model.products)), -model.popularity))
-    popular_recs = {}
-    for person in model.people:
+    popular_recs: dict[str, list[str]] = {}
+    for person in relevant:
+        if person not in by_person:
+            continue
         bought = set() if include else train.purchased.get(person, set())
-        popular_recs[person] = [
-            model.products[j] for j in popular_order if model.products[j] not in bought
-        ][:count]
+        picks: list[str] = []
+        for j in popular_order:
+            if len(picks) == count:
+                break
+            if model.products[j] not in bought:
+                picks.append(model.products[j])
+        popular_recs[person] = picks
     p, r, n = _precision_recall(by_person, relevant, count)
     bp, br, _ = _precision_recall(popular_recs, relevant, count)
     return {
@@ -181,10 +259,10 @@ def run(wh: Warehouse, settings: MlSettings) -> Recommendations:
     metrics = evaluate(wh, settings, count, include)
     data = load(wh, settings, settings.as_of - timedelta(days=lookback), settings.as_of)
     model = fit(data)
-    rows = recommend(model, data, count, include)
+    frame = recommend(model, data, count, include)
     metrics["people"] = float(len(model.people))
     metrics["products"] = float(len(model.products))
-    return Recommendations(rows, metrics)
+    return Recommendations(frame, metrics)
 
 
 PRODUCT_RECOMMENDATIONS = TableSpec(
@@ -201,7 +279,22 @@ PRODUCT_RECOMMENDATIONS = TableSpec(
 
 
 def write(wh: Warehouse, schema: str, as_of: datetime, recs: Recommendations) -> None:
-    replace_table(wh, schema, PRODUCT_RECOMMENDATIONS, [(*row, as_of) for row in recs.rows])
+    f = recs.frame
+    people = np.array(f.people, dtype=object)
+    products = np.array(f.products, dtype=object)
+    replace_table_columns(
+        wh,
+        schema,
+        PRODUCT_RECOMMENDATIONS,
+        {
+            "person_id": people[f.person] if len(f.person) else [],
+            "product_id": products[f.product] if len(f.product) else [],
+            "rank": f.rank,
+            "score": f.score,
+            "source": np.where(f.popular, "popular", "item_item").astype(object),
+            "as_of": [as_of] * len(f.person),
+        },
+    )
     write_metrics(wh, schema, as_of, "recommendations_item_item", recs.metrics)
 
 

@@ -7,8 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from audiences.ml.errors import MissingTableError
 from reverse_etl.warehouse.base import Warehouse
+from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 #: column types of the tables the step writes, portable between DuckDB and PostgreSQL
 TYPES = {
@@ -65,6 +69,44 @@ def replace_table(
         wh.execute(f"DROP TABLE IF EXISTS {target}")
         wh.execute(f"CREATE TABLE {target} ({ddl})")
         insert(wh, target, spec, rows)
+
+
+def replace_table_columns(
+    wh: Warehouse, schema: str, spec: TableSpec, columns: dict[str, Any]
+) -> None:
+    """:func:`replace_table` from columns (lists or numpy arrays, one per spec column):
+    DuckDB loads them as one Arrow table, other engines row by row in chunks."""
+    target = f"{wh.quote(schema)}.{wh.quote(spec.name)}"
+    ddl = ", ".join(f"{wh.quote(c.name)} {TYPES[c.type]}" for c in spec.columns)
+    names = spec.column_names
+    wh.execute(f"CREATE SCHEMA IF NOT EXISTS {wh.quote(schema)}")
+    with wh.transaction():
+        wh.execute(f"DROP TABLE IF EXISTS {target}")
+        wh.execute(f"CREATE TABLE {target} ({ddl})")
+        if isinstance(wh, DuckDBWarehouse):
+            data = pa.table({n: _arrow(columns[n]) for n in names})
+            view = f"_ml_rows_{id(data)}"
+            wh.con.register(view, data)
+            try:
+                wh.execute(
+                    f"INSERT INTO {target} SELECT {', '.join(wh.quote(n) for n in names)} "
+                    f"FROM {view}"
+                )
+            finally:
+                wh.con.unregister(view)
+        else:
+            lists = [_plain(columns[n]) for n in names]
+            insert(wh, target, spec, list(zip(*lists, strict=True)))
+
+
+def _arrow(values: Any) -> pa.Array:
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return pa.array(values)
+    return pa.array(list(values))
+
+
+def _plain(values: Any) -> list[Any]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def append_rows(

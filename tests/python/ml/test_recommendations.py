@@ -43,7 +43,9 @@ def test_scores_are_weights_times_cosine_similarities():
     assert model.similarity[0, 1] == pytest.approx(COS_XY)
     assert model.similarity[0, 2] == pytest.approx(COS_XZ)
     assert model.similarity[1, 2] == 0
-    recs = _by_person(recommendations.recommend(model, DATA, count=3, include_purchased=False))
+    recs = _by_person(
+        recommendations.recommend(model, DATA, count=3, include_purchased=False).rows()
+    )
     # a: x and y tie (1 * cos(x, y)): product order breaks the tie; z from x
     assert recs["a"] == [
         ("x", round(COS_XY, 6), "item_item"),
@@ -59,18 +61,24 @@ def test_scores_are_weights_times_cosine_similarities():
 
 def test_purchased_products_come_back_only_when_configured():
     model = recommendations.fit(DATA)
-    recs = _by_person(recommendations.recommend(model, DATA, count=3, include_purchased=True))
+    recs = _by_person(
+        recommendations.recommend(model, DATA, count=3, include_purchased=True).rows()
+    )
     assert [p for p, _, _ in recs["c"]] == ["x", "y", "z"]
 
 
 def test_short_histories_are_filled_with_the_most_popular_products():
     model = recommendations.fit(DATA)
-    recs = _by_person(recommendations.recommend(model, DATA, count=1, include_purchased=False))
+    recs = _by_person(
+        recommendations.recommend(model, DATA, count=1, include_purchased=False).rows()
+    )
     assert recs["b"] == [("x", round(COS_XY, 6), "item_item")]
     # popularity: z 5, x 3, y 2, w 1; d's only product w has no neighbour: popular fill
     lone = Interactions({("d", "w"): 1.0, **DATA.weights}, {"c": {"z"}})
     recs = _by_person(
-        recommendations.recommend(recommendations.fit(lone), lone, 2, include_purchased=False)
+        recommendations.recommend(
+            recommendations.fit(lone), lone, 2, include_purchased=False
+        ).rows()
     )
     assert recs["d"] == [("z", 0.0, "popular"), ("x", 0.0, "popular")]
 
