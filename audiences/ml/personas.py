@@ -87,8 +87,10 @@ def load_people(wh: Warehouse, settings: MlSettings) -> PeopleData:
     rows = fetch(
         wh,
         f"select person_id, {cols}, top_product_category_lifetime, first_touch_utm_medium, "
-        f"primary_device_type from {wh.quote(core)}.{wh.quote('dim_users')} order by person_id",
+        f"primary_device_type from {wh.quote(core)}.{wh.quote('dim_users')}",
     )
+    # sorted here, not in SQL: PostgreSQL orders text by its collation, DuckDB by code point
+    rows.sort(key=lambda r: str(r[0]))
     n = len(FEATURES)
     raw = np.array(
         [[np.nan if v is None else float(v) for v in r[1 : n + 1]] for r in rows],

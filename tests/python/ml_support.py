@@ -11,6 +11,15 @@ from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = "2026-11-24T00:00:00"
+#: the tables `audiences ml` writes, with the columns that order their rows
+ML_TABLES = {
+    "personas": "persona_key",
+    "persona_assignments": "person_id",
+    "propensity_scores": "person_id",
+    "propensity_calibration": "model, bin",
+    "product_recommendations": "person_id, rank",
+    "model_metrics": "as_of, model, metric",
+}
 
 
 def built_warehouse() -> Path:

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ml_support import open_warehouse
+from ml_support import ML_TABLES, open_warehouse
 
 from audiences.ml.command import run_steps
 from audiences.ml.settings import MlSettings
 
-TABLES = {
-    "personas": "persona_key",
-    "persona_assignments": "person_id",
-    "propensity_scores": "person_id",
-    "propensity_calibration": "model, bin",
-    "product_recommendations": "person_id, rank",
-    "model_metrics": "as_of, model, metric",
-}
+TABLES = ML_TABLES
 
 
 def _snapshot(path: Path) -> dict[str, list[tuple]]:
