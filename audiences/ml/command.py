@@ -1,6 +1,6 @@
-"""`audiences ml`: fit personas, purchase propensity and recommendations on the warehouse
-and write them into its `ml` schema (docs/ml.md). Run it after `dbt build`, then
-`dbt build -s +ml_outputs+` brings the results into segment_memberships and the marts."""
+"""`audiences ml`: fit personas, purchase propensity, micro-segments and recommendations on
+the warehouse and write them into its `ml` schema (docs/ml.md). Run it after `dbt build`;
+then `dbt build -s source:ml+` brings the results into segment_memberships and the marts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import click
 import yaml
 
-from audiences.ml import personas, propensity, recommendations, tables
+from audiences.ml import micro_segments, personas, propensity, recommendations, tables
 from audiences.ml.errors import MlError
 from audiences.ml.evaluation import Evaluation
 from audiences.ml.settings import MlSettings, load_settings
@@ -19,7 +19,7 @@ from reverse_etl.core.errors import ConfigError, WarehouseError
 from reverse_etl.warehouse import connect
 from reverse_etl.warehouse.base import Warehouse
 
-STEPS = ("personas", "propensity", "recommendations")
+STEPS = ("personas", "propensity", "micro_segments", "recommendations")
 
 
 def persona_table(result: personas.PersonaResult) -> str:
@@ -73,6 +73,12 @@ def run_steps(
         tables.write_propensity(wh, schema, settings.as_of, scored)
         echo(f"propensity ({time.monotonic() - started:.1f} s):")
         echo(evaluation_table(scored.evaluation, scored.baseline))
+    if "micro_segments" in steps:
+        started = time.monotonic()
+        micro = micro_segments.run(wh, settings)
+        tables.write_micro_segments(wh, schema, settings.as_of, micro)
+        echo(f"micro-segments ({time.monotonic() - started:.1f} s):")
+        echo(micro_segments.table(micro))
     if "recommendations" in steps:
         started = time.monotonic()
         recs = recommendations.run(wh, settings)
@@ -100,7 +106,7 @@ def run_steps(
     help="Run only these steps (repeatable); default all.",
 )
 def ml_command(as_of: str, target: str, vars_text: str, only: tuple[str, ...]) -> None:
-    """Fit personas, purchase propensity and recommendations; write them to the ml schema."""
+    """Fit personas, propensity, micro-segments and recommendations into the ml schema."""
     try:
         overrides = yaml.safe_load(vars_text) if vars_text else {}
         if overrides is not None and not isinstance(overrides, dict):

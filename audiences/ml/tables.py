@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from audiences.ml.micro_segments import MicroResult
 from audiences.ml.personas import FEATURES, PersonaResult
 from audiences.ml.propensity import PropensityResult
 from audiences.ml.store import Column, TableSpec, append_rows, replace_table
@@ -60,6 +61,26 @@ PROPENSITY_CALIBRATION = TableSpec(
         Column("people", "bigint"),
         Column("mean_predicted", "double"),
         Column("observed_rate", "double"),
+    ),
+)
+MICRO_SEGMENTS = TableSpec(
+    "micro_segments",
+    (
+        Column("micro_segment_key", "text"),
+        Column("parent_segment_key", "text"),
+        Column("rule", "text"),
+        Column("size", "bigint"),
+        Column("outcome_rate", "double"),
+        Column("parent_outcome_rate", "double"),
+        Column("as_of", "timestamp"),
+    ),
+)
+MICRO_SEGMENT_ASSIGNMENTS = TableSpec(
+    "micro_segment_assignments",
+    (
+        Column("person_id", "text"),
+        Column("micro_segment_key", "text"),
+        Column("as_of", "timestamp"),
     ),
 )
 #: one row per (build as_of, model, metric): the history the drift check reads
@@ -131,6 +152,34 @@ def write_propensity(wh: Warehouse, schema: str, as_of: datetime, result: Propen
     )
     for ev in (result.evaluation, result.baseline):
         write_metrics(wh, schema, as_of, ev.model, ev.metrics())
+
+
+def write_micro_segments(wh: Warehouse, schema: str, as_of: datetime, result: MicroResult) -> None:
+    replace_table(
+        wh,
+        schema,
+        MICRO_SEGMENTS,
+        [
+            (s.key, s.parent, s.rule_text(), s.size, s.outcome_rate, s.parent_outcome_rate, as_of)
+            for s in result.segments
+        ],
+    )
+    replace_table(
+        wh,
+        schema,
+        MICRO_SEGMENT_ASSIGNMENTS,
+        [(p, k, as_of) for p, k in zip(result.person_ids, result.keys, strict=True) if k],
+    )
+    write_metrics(
+        wh,
+        schema,
+        as_of,
+        "micro_segments",
+        {
+            "micro_segments": float(len(result.segments)),
+            **{f"size_{s.key}": float(s.size) for s in result.segments},
+        },
+    )
 
 
 def write_metrics(

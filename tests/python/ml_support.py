@@ -17,6 +17,8 @@ ML_TABLES = {
     "persona_assignments": "person_id",
     "propensity_scores": "person_id",
     "propensity_calibration": "model, bin",
+    "micro_segments": "micro_segment_key",
+    "micro_segment_assignments": "person_id",
     "product_recommendations": "person_id, rank",
     "model_metrics": "as_of, model, metric",
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ml_support import ML_TABLES, open_warehouse
 
-from audiences.ml.command import run_steps
+from audiences.ml.command import STEPS, run_steps
 from audiences.ml.settings import MlSettings
 
 TABLES = ML_TABLES
@@ -25,7 +25,7 @@ def _run(path: Path, settings: MlSettings) -> list[str]:
     out: list[str] = []
     wh = open_warehouse(path)
     try:
-        run_steps(wh, settings, ("personas", "propensity", "recommendations"), out.append)
+        run_steps(wh, settings, STEPS, out.append)
     finally:
         wh.close()
     return out

@@ -17,7 +17,7 @@ from ml_support import ML_TABLES, open_warehouse
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
-from audiences.ml.command import run_steps
+from audiences.ml.command import STEPS, run_steps
 from audiences.ml.settings import MlSettings
 from audiences.warehouse_copy import postgres_dsn_from_env
 from reverse_etl.warehouse.postgres import PostgresWarehouse
@@ -28,8 +28,10 @@ INPUTS = {
         "person_id", "sessions_30d", "page_views_30d", "product_views_30d", "add_to_carts_30d",
         "orders_lifetime", "revenue_lifetime", "average_order_value", "days_since_last_visit",
         "evening_session_share", "email_open_rate_90d", "primary_device_type",
-        "top_product_category_lifetime", "first_touch_utm_medium",
+        "top_product_category_lifetime", "first_touch_utm_medium", "time_on_site_seconds_30d",
+        "email_opens_30d", "orders_30d",
     ],
+    ("analytics_segments", "segment_memberships"): ["person_id", "segment_key"],
     ("analytics_core", "fct_page_views"): [
         "page_view_id", "person_id", "page_type", "product_id", "viewed_at", "dwell_seconds",
     ],
@@ -120,7 +122,7 @@ def test_duckdb_and_postgres_write_the_same_tables(
     warehouse_copy: Path, postgres_dsn: str, settings: MlSettings
 ):
     copy_inputs(warehouse_copy, postgres_dsn)
-    steps = ("personas", "propensity", "recommendations")
+    steps = STEPS
     pg = PostgresWarehouse(postgres_dsn)
     try:
         run_steps(pg, settings, steps, lambda _: None)
