@@ -47,7 +47,7 @@
         cast(null as {{ type_double() }}) as persona_distance,
         cast(null as {{ type_double() }}) as persona_probability,
         cast(null as {{ dbt.type_timestamp() }}) as as_of
-    from (select 1 as no_rows) as nothing
+    from (select 1 as no_rows) as empty_input
     where 1 = 0
 
 {% endif %}

@@ -37,7 +37,7 @@
         cast(null as {{ type_double() }}) as recommendation_score,
         cast(null as {{ dbt.type_string() }}) as recommendation_source,
         cast(null as {{ dbt.type_timestamp() }}) as as_of
-    from (select 1 as no_rows) as nothing
+    from (select 1 as no_rows) as empty_input
     where 1 = 0
 
 {% endif %}

@@ -33,7 +33,7 @@
         cast(null as {{ type_double() }}) as purchase_probability_7d,
         cast(null as {{ dbt.type_int() }}) as propensity_decile,
         cast(null as {{ dbt.type_timestamp() }}) as as_of
-    from (select 1 as no_rows) as nothing
+    from (select 1 as no_rows) as empty_input
     where 1 = 0
 
 {% endif %}
