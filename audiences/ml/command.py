@@ -11,7 +11,7 @@ from collections.abc import Callable
 import click
 import yaml
 
-from audiences.ml import micro_segments, personas, propensity, recommendations, tables
+from audiences.ml import drift, micro_segments, personas, propensity, recommendations, tables
 from audiences.ml.errors import MlError
 from audiences.ml.evaluation import Evaluation
 from audiences.ml.settings import MlSettings, load_settings
@@ -85,6 +85,11 @@ def run_steps(
         recommendations.write(wh, schema, settings.as_of, recs)
         echo(f"recommendations ({time.monotonic() - started:.1f} s):")
         echo(recommendations.evaluation_table(recs))
+    warnings = drift.check(wh, settings)
+    for warning in warnings:
+        echo(f"WARNING drift since the previous build: {warning}")
+    if not warnings:
+        echo("drift: no metric moved beyond its threshold since the previous build")
 
 
 @click.command("ml")

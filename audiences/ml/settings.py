@@ -42,6 +42,10 @@ VAR_DEFAULTS: dict[str, Any] = {
     "recommendation_lookback_days": 90,
     "recommendation_count": 10,
     "recommendation_include_purchased": False,
+    "ml_drift_max_silhouette_change": 0.1,
+    "ml_drift_max_size_change_percent": 25,
+    "ml_drift_max_auc_drop": 0.05,
+    "ml_drift_max_precision_drop": 0.02,
     "intent_lookback_days": 30,
     "intent_half_life_days": 7,
 }
