@@ -19,6 +19,7 @@ from audiences.ml.store import fetch, require_tables
 from reverse_etl.warehouse.base import Warehouse
 
 DECIMALS = 6
+EPOCH = datetime(1970, 1, 1)
 #: days a person with no such event at all is given as "days since" (about never)
 NEVER_DAYS = 365.0
 
@@ -98,7 +99,12 @@ def _source_sql(
         conds = [f"({f.condition})"]
         if f.window_days is not None:
             conds.append(f"{t} >= ?")
-        selects.append(f"{f.aggregate} filter (where {' and '.join(conds)}) as f_{f.name}")
+        aggregate = f"{f.aggregate} filter (where {' and '.join(conds)})"
+        if f.kind == "days_since":
+            # seconds since 1970 of the latest row; days before the cut-off computed in Python
+            selects.append(f"extract(epoch from {aggregate}) as f_{f.name}")
+        else:
+            selects.append(f"coalesce({aggregate}, 0) as f_{f.name}")
     return (
         f"select person_id, {', '.join(selects)} from {table} "
         f"where person_id is not null and ({source.where}) and {t} < ? "
@@ -126,40 +132,32 @@ def feature_frame(
         sources.setdefault(f.source, []).append(f)
     for source in sources:
         require_tables(wh, settings.schema(source.schema), [source.table])
-    per_source: list[dict[str, tuple[object, ...]]] = []
+    fetched: list[tuple[list[str], np.ndarray]] = []
     for source, group in sources.items():
-        sql = _source_sql(wh, settings, source, group)
-        rows = fetch(wh, sql, _bind(cutoff, group))
-        per_source.append({str(r[0]): r[1:] for r in rows})
-    person_ids = sorted(set().union(*(d.keys() for d in per_source)))
+        rows = fetch(wh, _source_sql(wh, settings, source, group), _bind(cutoff, group))
+        # None (no row for a "days since") becomes NaN
+        data = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), len(group))
+        fetched.append(([str(r[0]) for r in rows], data))
+    person_ids = sorted(set().union(*(ids for ids, _ in fetched)))
     index = {p: i for i, p in enumerate(person_ids)}
     names = [f.name for f in features]
-    values = np.zeros((len(person_ids), len(names)), dtype=np.float64)
     column = {f.name: j for j, f in enumerate(features)}
-    for (_source, group), data in zip(sources.items(), per_source, strict=True):
-        cols = [column[f.name] for f in group]
-        for person, row in data.items():
-            i = index[person]
-            for j, f, v in zip(cols, group, row, strict=True):
-                values[i, j] = _value(f, v, cutoff)
-    # people absent from a source: counts 0, "days since" never
-    for f in features:
-        if f.kind == "days_since":
+    values = np.zeros((len(person_ids), len(names)), dtype=np.float64)
+    cutoff_epoch = (cutoff - EPOCH).total_seconds()
+    for (_source, group), (ids, data) in zip(sources.items(), fetched, strict=True):
+        rows_at = np.fromiter((index[p] for p in ids), dtype=np.int64, count=len(ids))
+        for k, f in enumerate(group):
             j = column[f.name]
-            for data, (_source, group) in zip(per_source, sources.items(), strict=True):
-                if f in group:
-                    missing = np.array([p not in data for p in person_ids], dtype=bool)
-                    values[missing, j] = NEVER_DAYS
+            if f.kind == "days_since":
+                # people without such a row (in this source or at all): never
+                values[:, j] = NEVER_DAYS
+                days = (cutoff_epoch - data[:, k]) / 86400.0
+                values[rows_at, j] = np.where(
+                    np.isnan(days), NEVER_DAYS, np.minimum(NEVER_DAYS, days)
+                )
+            else:
+                values[rows_at, j] = data[:, k]
     return FeatureFrame(cutoff, person_ids, names, np.round(values, DECIMALS))
-
-
-def _value(feature: Feature, value: object, cutoff: datetime) -> float:
-    if value is None:
-        return NEVER_DAYS if feature.kind == "days_since" else 0.0
-    if feature.kind == "days_since":
-        assert isinstance(value, datetime)
-        return min(NEVER_DAYS, (cutoff - value).total_seconds() / 86400.0)
-    return float(value)  # type: ignore[arg-type]
 
 
 def purchase_labels(

@@ -198,7 +198,7 @@ def cluster(
     best_gmm: tuple[float, int, GaussianMixture] | None = None
     with threadpool_limits(1):
         for k in range(k_min, k_max + 1):
-            km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x[fit_rows])
+            km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x[fit_rows])
             sil = float(silhouette_score(x[sil_rows], km.predict(x[sil_rows])))
             metrics[f"kmeans_silhouette_k{k}"] = round(sil, 6)
             if best_km is None or sil > best_km[0]:

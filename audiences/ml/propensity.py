@@ -51,9 +51,28 @@ def fit(settings: MlSettings, frame: FeatureFrame, labels: np.ndarray):
         early_stopping=False,
         random_state=settings.seed,
     )
+    rows, weights = training_sample(
+        labels, int(settings.var("propensity_fit_sample")), settings.seed
+    )
     with threadpool_limits(1):
-        model.fit(frame.values, labels)
+        model.fit(frame.values[rows], labels[rows], sample_weight=weights)
     return model
+
+
+def training_sample(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every buyer and a seeded sample of the non-buyers, ``size`` rows in all (everyone when
+    there are fewer), the sampled non-buyers weighted up so the probabilities stay calibrated."""
+    if len(labels) <= size:
+        return np.arange(len(labels)), np.ones(len(labels))
+    buyers = np.flatnonzero(labels == 1)
+    others = np.flatnonzero(labels == 0)
+    keep = max(size - len(buyers), 1)
+    if keep >= len(others):
+        return np.arange(len(labels)), np.ones(len(labels))
+    sampled = np.sort(np.random.default_rng(seed).choice(others, size=keep, replace=False))
+    rows = np.sort(np.concatenate([buyers, sampled]))
+    weights = np.where(labels[rows] == 1, 1.0, len(others) / keep)
+    return rows, weights
 
 
 def predict(model, frame: FeatureFrame) -> np.ndarray:

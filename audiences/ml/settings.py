@@ -25,6 +25,7 @@ VAR_DEFAULTS: dict[str, Any] = {
     "persona_silhouette_sample": 5000,
     "propensity_horizon_days": 7,
     "propensity_max_iter": 100,
+    "propensity_fit_sample": 200000,
     "micro_segment_parent": "high_engagement",
     "micro_segment_outcome": "orders_30d",
     "micro_segment_features": [

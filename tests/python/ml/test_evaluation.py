@@ -7,6 +7,7 @@ import pytest
 
 from audiences.ml.errors import NotEnoughDataError
 from audiences.ml.evaluation import deciles, evaluate
+from audiences.ml.propensity import training_sample
 
 
 def test_deciles_put_the_highest_tenth_first_and_break_ties_by_person_id():
@@ -38,3 +39,15 @@ def test_auc_pr_auc_and_lift_by_hand():
 def test_no_buyer_in_the_window_is_a_clear_error():
     with pytest.raises(NotEnoughDataError, match="0 buyers among 3 people"):
         evaluate("m", np.zeros(3, dtype=int), np.array([0.1, 0.2, 0.3]), ["a", "b", "c"], True)
+
+
+def test_training_sample_keeps_every_buyer_and_weights_the_others():
+    labels = np.array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+    rows, weights = training_sample(labels, size=6, seed=1)
+    assert len(rows) == 6 and {0, 5} <= set(rows.tolist())
+    # 8 non-buyers represented by 4 rows of weight 2: the total weight is the population's
+    assert weights.tolist().count(2.0) == 4 and weights.sum() == 10
+    same, _ = training_sample(labels, size=6, seed=1)
+    assert same.tolist() == rows.tolist()
+    everyone, ones = training_sample(labels, size=10, seed=1)
+    assert everyone.tolist() == list(range(10)) and ones.sum() == 10
