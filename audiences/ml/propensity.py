@@ -36,7 +36,9 @@ class PropensityResult:
     baseline: Evaluation
 
 
-def fit(settings: MlSettings, frame: FeatureFrame, labels: np.ndarray):
+def fit(
+    settings: MlSettings, frame: FeatureFrame, labels: np.ndarray
+) -> HistGradientBoostingClassifier:
     if labels.sum() < 5:
         raise NotEnoughDataError(
             f"propensity: only {int(labels.sum())} buyers in the training window before "
@@ -75,7 +77,7 @@ def training_sample(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarra
     return rows, weights
 
 
-def predict(model, frame: FeatureFrame) -> np.ndarray:
+def predict(model: HistGradientBoostingClassifier, frame: FeatureFrame) -> np.ndarray:
     with threadpool_limits(1):
         return np.round(model.predict_proba(frame.values)[:, 1], 6)
 
