@@ -41,6 +41,10 @@ setup: $(VENV)/.installed dbt_packages/dbt_utils/dbt_project.yml  ## create .ven
 demo: setup  ## run the whole job on DuckDB with generated demo data and sync to the sandbox
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences generate --events $(DEMO_EVENTS) --seed $(SEED) --as-of $(AS_OF)
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) dbt build --vars "$(DBT_VARS)" --quiet
+	@# machine-learned segments (docs/ml.md): personas, propensity (evaluated next to intent_score),
+	@# recommendations into the ml schema, then the models that read them (source ml) again
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences ml --as-of $(AS_OF)
+	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) dbt build --vars "$(DBT_VARS)" --quiet -s source:ml+
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences summary
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences report
 	@# why one person is in a playbook segment: each condition, its value and its threshold

@@ -7,6 +7,7 @@ import click
 from audiences import __version__
 from audiences.explain import explain
 from audiences.generator.cli import generate
+from audiences.ml.command import ml_command
 from audiences.realtime.demo import realtime_demo
 from audiences.realtime.evaluator.cli import stream_command
 from audiences.realtime.load_command import load_stream
@@ -33,6 +34,7 @@ cli.add_command(generate)
 cli.add_command(summary_command)
 cli.add_command(report)
 cli.add_command(explain)
+cli.add_command(ml_command)
 cli.add_command(diff_command)
 cli.add_command(load_postgres)
 cli.add_command(load_spark)

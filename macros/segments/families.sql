@@ -11,6 +11,8 @@
         'content_engagement_segments',
         'rfm_segments',
         'lifecycle_segments',
+        'persona_segments',
+        'predicted_buyer_segments',
     ]) }}
 {%- endmacro %}
 

@@ -88,8 +88,9 @@
             'rfm_champions', 'rfm_loyal_customers', 'rfm_potential_loyalists',
             'rfm_new_customers', 'rfm_promising', 'rfm_need_attention', 'rfm_about_to_sleep',
             'rfm_at_risk', 'rfm_cant_lose_them', 'rfm_hibernating', 'rfm_lost',
-            'lapsed_frequent_buyer', 'high_value', 'first_time_visitor', 'new_customer'
+            'lapsed_frequent_buyer', 'high_value', 'first_time_visitor', 'new_customer',
+            'predicted_buyer'
         ],
-        'prefixes': ['interested_in_']
+        'prefixes': ['interested_in_', 'persona_']
     }) }}
 {%- endmacro %}

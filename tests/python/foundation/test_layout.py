@@ -18,6 +18,8 @@ FAMILY_MODELS = [
     "content_engagement_segments",
     "rfm_segments",
     "lifecycle_segments",
+    "persona_segments",
+    "predicted_buyer_segments",
 ]
 MEMBERSHIP_COLUMNS = {"person_id", "segment_key", "segment_family", "score", "member_since"}
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
