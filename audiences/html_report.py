@@ -441,8 +441,102 @@ def personas_section(rel: Relations) -> Section:
     return _generic_section(rel, "personas", "personas")
 
 
+#: the held-out evaluation figures of `audiences ml` shown side by side (ml.model_metrics)
+EVALUATION_METRICS = ("people", "positives", "auc", "pr_auc", "top_decile_lift")
+
+
 def propensity_section(rel: Relations) -> Section:
-    return _generic_section(rel, "propensity", "propensity_evaluation")
+    """The latest `audiences ml` evaluation (ml.model_metrics): the propensity model next to
+    the hand-weighted intent_score on the same held-out window, the recommender next to the
+    most-popular baseline, the calibration curve and the drift since the previous build."""
+    s = Section("propensity", dict(SECTIONS)["propensity"])
+    metrics = rel.rows(
+        "model_metrics",
+        "SELECT as_of, model, metric, value FROM {rel} "
+        "WHERE as_of = (SELECT max(as_of) FROM {rel}) ORDER BY model, metric",
+    )
+    if not metrics:
+        s.missing = _not_built("ml.model_metrics (the `audiences ml` step)")
+        return s
+    as_of = metrics[0][0]
+    found = {(str(m), str(k)): float(v) for _a, m, k, v in metrics}
+    scored = [m for m in ("propensity_hgb", "intent_score") if (m, "auc") in found]
+    if scored:
+        s.tables.append(
+            _table(
+                ["score", *EVALUATION_METRICS],
+                [[m, *(found.get((m, k)) for k in EVALUATION_METRICS)] for m in scored],
+            )
+        )
+        if len(scored) == 2:
+            gain = found[("propensity_hgb", "auc")] - found[("intent_score", "auc")]
+            verdict = "beats" if gain > 0 else "does NOT beat"
+            s.notes.append(
+                f"On the held-out window of the build of {as_of}, the propensity model "
+                f"{verdict} the intent_score rule (AUC {gain:+.3f})."
+            )
+    for model in sorted({m for m, k in found if k == "precision_at_n"}):
+        s.tables.append(
+            _table(
+                ["recommender", "precision@N", "recall@N", "N"],
+                [
+                    [model, found.get((model, "precision_at_n")),
+                     found.get((model, "recall_at_n")), found.get((model, "n"))],
+                    ["most popular (baseline)", found.get((model, "popular_precision_at_n")),
+                     found.get((model, "popular_recall_at_n")), found.get((model, "n"))],
+                ],
+            )
+        )  # fmt: skip
+    curve = rel.rows(
+        "propensity_calibration",
+        "SELECT bin, mean_predicted, observed_rate FROM {rel} "
+        "WHERE as_of = (SELECT max(as_of) FROM {rel}) AND model = 'propensity_hgb' ORDER BY bin",
+    )
+    if curve:
+        go = _go()
+        fig = go.Figure()
+        top = max(max(float(r[1]), float(r[2])) for r in curve) or 1.0
+        fig.add_trace(
+            go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect calibration",
+                       line={"dash": "dot", "color": "#999999"})
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[float(r[1]) for r in curve],
+                y=[float(r[2]) for r in curve],
+                mode="lines+markers",
+                name="propensity_hgb",
+                text=[f"decile {r[0]}" for r in curve],
+            )
+        )
+        fig.update_xaxes(title="mean predicted probability")
+        fig.update_yaxes(title="observed purchase rate")
+        s.figures.append(_layout(fig, "Calibration of the 7-day purchase probability"))
+    s.notes += _ml_drift(rel)
+    return s
+
+
+def _ml_drift(rel: Relations) -> list[str]:
+    """The drift warnings of `audiences ml` (its var thresholds) for the latest build."""
+    from audiences.ml.drift import compare
+    from audiences.ml.settings import load_settings
+
+    builds = rel.rows("model_metrics", "SELECT DISTINCT as_of FROM {rel} ORDER BY as_of DESC")
+    if not builds or len(builds) < 2:
+        return []
+    latest, previous = builds[0][0], builds[1][0]
+
+    def load(as_of: Any) -> dict[tuple[str, str], float]:
+        rows = rel.rows(
+            "model_metrics",
+            f"SELECT model, metric, value FROM {{rel}} WHERE as_of = CAST('{as_of}' AS TIMESTAMP)",
+        )
+        return {(str(m), str(k)): float(v) for m, k, v in rows or []}
+
+    warnings = compare(load(previous), load(latest), load_settings(str(latest)))
+    if not warnings:
+        return [f"No model metric moved beyond its drift threshold since the build of {previous}."]
+    return [f"Drift since the build of {previous}: {w}" for w in warnings]
 
 
 BUILDERS: tuple[Callable[[Relations], Section], ...] = (
