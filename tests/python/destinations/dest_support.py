@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+# run as a script (the kill -9 tests), tests/python is not on the path: put it there
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reverse_etl"))
 import retl_support as hubspot_support
 from dbt_support import write_dbt_artifacts
