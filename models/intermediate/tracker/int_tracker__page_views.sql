@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='anonymous_id',
         incremental_strategy=device_incremental_strategy(),
+        partition_by=device_partition_by(),
         on_schema_change='fail',
         post_hook=["{{ delete_erased_devices() }}"]
     )
@@ -121,7 +122,11 @@ final as (
                 else 0
             end
         ) as {{ type_double() }}) as dwell_seconds,
-        page_views.loaded_at
+        page_views.loaded_at  -- noqa: LT02
+        {%- if target.type == 'spark' %}
+        -- Spark's partition column (docs/engines.md)
+        , {{ device_bucket('page_views.anonymous_id') }} as device_bucket
+        {%- endif %}
     from page_views
     left join heartbeats
         on

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='anonymous_id',
         incremental_strategy=device_incremental_strategy(),
+        partition_by=device_partition_by(),
         on_schema_change='fail',
         post_hook=["{{ delete_erased_devices() }}"]
     )
@@ -135,7 +136,11 @@ final as (
         cast(started_at_local as {{ dbt.type_timestamp() }}) as started_at_local,
         {{ hour_of('started_at_local') }} as local_start_hour,
         {{ iso_day_of_week('started_at_local') }} as local_day_of_week,
-        loaded_at
+        loaded_at  -- noqa: LT02
+        {%- if target.type == 'spark' %}
+        -- Spark's partition column (docs/engines.md)
+        , {{ device_bucket('anonymous_id') }} as device_bucket
+        {%- endif %}
     from localized
 
 )
