@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='anonymous_id',
         incremental_strategy=device_incremental_strategy(),
+        partition_by=device_partition_by(),
         on_schema_change='fail',
         post_hook=["{{ delete_erased_devices() }}"]
     )
@@ -10,22 +11,31 @@
 
 -- depends_on: {{ ref('int_identity__device_users') }}
 
+{%- if is_incremental() %}
+    {%- set devices_to_rebuild = touched_devices(ref('int_tracker__sessionized_events')) %}
+{%- endif %}
+
 with
 
 events as (
 
     select * from {{ ref('int_tracker__sessionized_events') }}
     {% if is_incremental() %}
-        where anonymous_id in ({{ touched_devices(ref('int_tracker__sessionized_events')) }})
+        where anonymous_id in ({{ devices_to_rebuild }})
     {% endif %}
 
 ),
 
 page_events as (
 
-    -- page views and the heartbeats that follow them, in session order
+    -- page views and the heartbeats that follow them, in session order; only the columns
+    -- the window needs (the page views' payload joins back by event_id)
     select
-        *,
+        event_id,
+        session_id,
+        event_type,
+        engaged_seconds,
+        occurred_at,
         case when event_type = 'page_view' then 0 else 1 end as kind_order
     from events
     where event_type in ('page_view', 'page_ping')
@@ -34,13 +44,22 @@ page_events as (
 
 numbered as (
 
-    -- each heartbeat belongs to the latest page view before it in the same session
+    -- one window pass: each heartbeat belongs to the latest page view before it in the same
+    -- session; a page view's next page view is the earliest page view after it
     select
-        *,
+        event_id,
+        session_id,
+        event_type,
+        engaged_seconds,
+        occurred_at,
         sum(case when event_type = 'page_view' then 1 else 0 end) over (
             partition by session_id order by occurred_at, kind_order, event_id
             rows between unbounded preceding and current row
-        ) as page_view_number
+        ) as page_view_number,
+        min(case when event_type = 'page_view' then occurred_at end) over (
+            partition by session_id order by occurred_at, kind_order, event_id
+            rows between 1 following and unbounded following
+        ) as next_viewed_at
     from page_events
 
 ),
@@ -61,12 +80,23 @@ heartbeats as (
 page_views as (
 
     select
-        *,
-        lead(occurred_at) over (
-            partition by session_id order by occurred_at, event_id
-        ) as next_viewed_at
+        events.event_id,
+        events.session_id,
+        events.anonymous_id,
+        events.user_id,
+        events.person_id,
+        events.page_type,
+        events.page_url,
+        events.product_id,
+        events.product_category,
+        events.occurred_at,
+        events.loaded_at,
+        numbered.page_view_number,
+        numbered.next_viewed_at
     from numbered
-    where event_type = 'page_view'
+    inner join events
+        on numbered.event_id = events.event_id
+    where numbered.event_type = 'page_view' and events.event_type = 'page_view'
 
 ),
 
@@ -92,7 +122,11 @@ final as (
                 else 0
             end
         ) as {{ type_double() }}) as dwell_seconds,
-        page_views.loaded_at
+        page_views.loaded_at  -- noqa: LT02
+        {%- if target.type == 'spark' %}
+        -- Spark's partition column (docs/engines.md)
+        , {{ device_bucket('page_views.anonymous_id') }} as device_bucket
+        {%- endif %}
     from page_views
     left join heartbeats
         on

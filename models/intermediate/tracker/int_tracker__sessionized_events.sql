@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='anonymous_id',
         incremental_strategy=device_incremental_strategy(),
+        partition_by=device_partition_by(),
         on_schema_change='fail',
         post_hook=["{{ delete_erased_devices() }}"]
     )
@@ -278,7 +279,11 @@ final as (
         sessionized.utm_campaign,
         sessionized.occurred_at,
         sessionized.loaded_at,
-        sessionized.event_number
+        sessionized.event_number  -- noqa: LT02
+        {%- if target.type == 'spark' %}
+        -- Spark's partition column (docs/engines.md)
+        , {{ device_bucket('sessionized.anonymous_id') }} as device_bucket
+        {%- endif %}
     from sessionized
     left join session_users
         on sessionized.session_id = session_users.session_id

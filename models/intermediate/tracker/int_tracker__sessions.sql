@@ -3,12 +3,15 @@
         materialized='incremental',
         unique_key='anonymous_id',
         incremental_strategy=device_incremental_strategy(),
+        partition_by=device_partition_by(),
         on_schema_change='fail',
         post_hook=["{{ delete_erased_devices() }}"]
     )
 }}
 
 -- depends_on: {{ ref('int_identity__device_users') }}
+
+{%- set landing_key = "case when event_type = 'page_view' then event_number end" %}
 
 with
 
@@ -27,8 +30,11 @@ time_zones as (
 
 ),
 
-session_totals as (
+sessions as (
 
+    -- one aggregation pass: the first event's attributes (event_number 1) and the landing
+    -- page (the page view with the lowest event_number) are picked inside the aggregation
+    -- instead of joining the events back twice
     select
         session_id,
         max(anonymous_id) as anonymous_id,
@@ -44,37 +50,20 @@ session_totals as (
         {{ dbt.bool_or("event_type = 'begin_checkout'") }} as has_begin_checkout,
         {{ dbt.bool_or("event_type = 'purchase'") }} as has_purchase,
         max(loaded_at) as loaded_at,
-        min(case when event_type = 'page_view' then event_number end) as landing_event_number
+        max(case when event_number = 1 then device_type end) as device_type,
+        max(case when event_number = 1 then browser end) as browser,
+        max(case when event_number = 1 then os end) as os,
+        max(case when event_number = 1 then country end) as country,
+        max(case when event_number = 1 then region end) as region,
+        max(case when event_number = 1 then city end) as city,
+        max(case when event_number = 1 then referrer end) as referrer,
+        max(case when event_number = 1 then utm_source end) as utm_source,
+        max(case when event_number = 1 then utm_medium end) as utm_medium,
+        max(case when event_number = 1 then utm_campaign end) as utm_campaign,
+        {{ first_by('page_url', landing_key) }} as landing_page_url,
+        {{ first_by('page_type', landing_key) }} as landing_page_type
     from events
     group by session_id
-
-),
-
-sessions as (
-
-    select
-        session_totals.*,
-        first_events.device_type,
-        first_events.browser,
-        first_events.os,
-        first_events.country,
-        first_events.region,
-        first_events.city,
-        first_events.referrer,
-        first_events.utm_source,
-        first_events.utm_medium,
-        first_events.utm_campaign,
-        landing_pages.page_url as landing_page_url,
-        landing_pages.page_type as landing_page_type
-    from session_totals
-    inner join events as first_events
-        on
-            session_totals.session_id = first_events.session_id
-            and first_events.event_number = 1
-    left join events as landing_pages
-        on
-            session_totals.session_id = landing_pages.session_id
-            and session_totals.landing_event_number = landing_pages.event_number
 
 ),
 
@@ -147,7 +136,11 @@ final as (
         cast(started_at_local as {{ dbt.type_timestamp() }}) as started_at_local,
         {{ hour_of('started_at_local') }} as local_start_hour,
         {{ iso_day_of_week('started_at_local') }} as local_day_of_week,
-        loaded_at
+        loaded_at  -- noqa: LT02
+        {%- if target.type == 'spark' %}
+        -- Spark's partition column (docs/engines.md)
+        , {{ device_bucket('anonymous_id') }} as device_bucket
+        {%- endif %}
     from localized
 
 )

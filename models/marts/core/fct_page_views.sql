@@ -1,12 +1,14 @@
 {#- The page_views fact for analysts and BI: every row of int_tracker__page_views (built incrementally
-    there), as a view so the warehouse keeps one copy. -#}
+    there), as a view so the warehouse keeps one copy (on Spark without the partition column
+    device_bucket). -#}
 {{ config(materialized='view') }}
 
 with
 
 page_views as (
 
-    select * from {{ ref('int_tracker__page_views') }}
+    select {{ columns_without_device_bucket(ref('int_tracker__page_views')) }}
+    from {{ ref('int_tracker__page_views') }}
 
 ),
 

@@ -1,12 +1,14 @@
 {#- The sessions fact for analysts and BI: every row of int_tracker__sessions (built incrementally
-    there), as a view so the warehouse keeps one copy. -#}
+    there), as a view so the warehouse keeps one copy (on Spark without the partition column
+    device_bucket). -#}
 {{ config(materialized='view') }}
 
 with
 
 sessions as (
 
-    select * from {{ ref('int_tracker__sessions') }}
+    select {{ columns_without_device_bucket(ref('int_tracker__sessions')) }}
+    from {{ ref('int_tracker__sessions') }}
 
 ),
 
