@@ -45,18 +45,6 @@ def test_the_api_serves_the_snippet_and_the_demo_page(make_api):
 # --- headless Chromium --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "chromium_up.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    return done.stdout.strip().splitlines()[-1]
-
-
 class PageServer:
     """Serves test pages from its own origin (another port than the API's)."""
 

@@ -23,18 +23,6 @@ SEGMENTS = ["champions", "high_value", "potential_buyer"]
 SECTION_IDS = ["sizes", "overlaps", "lift", "kpis", "match", "personas", "propensity"]
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "chromium_up.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    return done.stdout.strip().splitlines()[-1]
-
-
 def _marts(db: Path) -> None:
     """Contract-shaped marts in schema main_measurement (3 segments, 4 builds / weeks)."""
     con = duckdb.connect(str(db))
