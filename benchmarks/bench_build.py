@@ -18,10 +18,10 @@ Steps, each timed as its own process (wall seconds and peak RSS of that process)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from build_compare import duckdb_env
 from process_measure import append_result, measure, result_row
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -54,13 +54,7 @@ def main() -> None:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     db = WORK_DIR / f"bench-{args.events}.duckdb"
     db.unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "AUDIENCES_DUCKDB_PATH": str(db),
-        "AUDIENCES_TARGET": "duckdb",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-    }
+    env = duckdb_env(db)
     audiences, dbt = str(BIN / "audiences"), str(BIN / "dbt")
     target = ["--target-path", str(WORK_DIR / "target")]
     selection = SELECTIONS[args.select]

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from pathlib import Path
 
+from build_compare import duckdb_env
 from process_measure import Measurement, append_result, measure, result_row
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -90,13 +90,7 @@ def main() -> None:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     db = WORK_DIR / f"sessions-{args.events}.duckdb"
     db.unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "AUDIENCES_DUCKDB_PATH": str(db),
-        "AUDIENCES_TARGET": "duckdb",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-    }
+    env = duckdb_env(db)
     audiences, dbt, python = str(BIN / "audiences"), str(BIN / "dbt"), sys.executable
     target_dir = WORK_DIR / "target-sessions"
     target = ["--target-path", str(target_dir)]

@@ -23,6 +23,17 @@ BIN = Path(sys.executable).parent
 WORK_DIR = PROJECT_DIR / "benchmarks" / ".work"
 
 
+def duckdb_env(db: Path) -> dict[str, str]:
+    """The environment of the project's commands on the benchmark's own DuckDB file."""
+    return {
+        **os.environ,
+        "AUDIENCES_DUCKDB_PATH": str(db),
+        "AUDIENCES_TARGET": "duckdb",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+    }
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     """The options every layer benchmark takes."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -53,13 +64,7 @@ class BuildComparison:
 def compare_builds(args: argparse.Namespace, name: str, baseline: list[str]) -> BuildComparison:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     db = WORK_DIR / f"{name}-{args.events}.duckdb"
-    env = {
-        **os.environ,
-        "AUDIENCES_DUCKDB_PATH": str(db),
-        "AUDIENCES_TARGET": "duckdb",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-    }
+    env = duckdb_env(db)
     dbt = str(BIN / "dbt")
     common = [
         "--full-refresh",
