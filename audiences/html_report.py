@@ -512,31 +512,32 @@ def propensity_section(rel: Relations) -> Section:
         fig.update_xaxes(title="mean predicted probability")
         fig.update_yaxes(title="observed purchase rate")
         s.figures.append(_layout(fig, "Calibration of the 7-day purchase probability"))
-    s.notes += _ml_drift(rel)
+    s.notes += _ml_drift(rel, as_of, found)
     return s
 
 
-def _ml_drift(rel: Relations) -> list[str]:
-    """The drift warnings of `audiences ml` (its var thresholds) for the latest build."""
+def _ml_drift(rel: Relations, latest: Any, current: dict[tuple[str, str], float]) -> list[str]:
+    """The drift warnings of `audiences ml` (its var thresholds) for the latest build, whose
+    metrics are ``current``, against the build before it."""
     from audiences.ml.drift import compare
     from audiences.ml.settings import load_settings
 
-    builds = rel.rows("model_metrics", "SELECT DISTINCT as_of FROM {rel} ORDER BY as_of DESC")
-    if not builds or len(builds) < 2:
+    earlier = rel.rows(
+        "model_metrics",
+        "SELECT model, metric, value, as_of FROM {rel} "
+        "WHERE as_of = (SELECT max(as_of) FROM {rel} WHERE as_of < "
+        f"CAST('{latest}' AS TIMESTAMP))",
+    )
+    if not earlier:
         return []
-    latest, previous = builds[0][0], builds[1][0]
-
-    def load(as_of: Any) -> dict[tuple[str, str], float]:
-        rows = rel.rows(
-            "model_metrics",
-            f"SELECT model, metric, value FROM {{rel}} WHERE as_of = CAST('{as_of}' AS TIMESTAMP)",
-        )
-        return {(str(m), str(k)): float(v) for m, k, v in rows or []}
-
-    warnings = compare(load(previous), load(latest), load_settings(str(latest)))
+    previous_as_of = earlier[0][3]
+    previous = {(str(m), str(k)): float(v) for m, k, v, _a in earlier}
+    warnings = compare(previous, current, load_settings(str(latest)))
     if not warnings:
-        return [f"No model metric moved beyond its drift threshold since the build of {previous}."]
-    return [f"Drift since the build of {previous}: {w}" for w in warnings]
+        return [
+            f"No model metric moved beyond its drift threshold since the build of {previous_as_of}."
+        ]
+    return [f"Drift since the build of {previous_as_of}: {w}" for w in warnings]
 
 
 BUILDERS: tuple[Callable[[Relations], Section], ...] = (
