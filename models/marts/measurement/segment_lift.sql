@@ -2,8 +2,10 @@
 
 {#- Lift of every segment: treated (sent) members against holdout members (never sent), per
     metric, measured from each member's member_since over var lift_window_days (capped at
-    as_of). Method: docs/decisions/0010-segment-lift-method.md. One destination, 'all': a
-    member counts whatever syncs carry the segment. -#}
+    as_of). Method: docs/decisions/0010-segment-lift-method.md. Destination 'all' counts
+    every member; 'ads' and 'email' count only the members such a destination can receive
+    (ads consent: Meta, Google; email consent: Braze, HubSpot, Marketo; never erased), in
+    both groups alike, so the comparison stays randomised. -#}
 
 with
 
@@ -27,6 +29,13 @@ sessions as (
 
 ),
 
+customers as (
+
+    select * from {{ ref('stg_crm__customers') }}
+    where {{ is_not_erased('user_id') }}
+
+),
+
 email_clicks as (
 
     select * from {{ ref('stg_esp__email_events') }}
@@ -38,6 +47,7 @@ members as (
 
     select
         person_id,
+        user_id,
         segment_key,
         is_holdout,
         member_since,
@@ -102,6 +112,7 @@ member_clicks as (
 member_outcomes as (
 
     select
+        members.user_id,
         members.segment_key,
         members.is_holdout,
         cast(case when member_orders.orders > 0 then 1 else 0 end as {{ type_double() }})
@@ -128,6 +139,54 @@ member_outcomes as (
 
 ),
 
+reach as (
+
+    select
+        user_id,
+        'ads' as destination
+    from customers
+    where has_ads_consent
+
+    union all
+
+    select
+        user_id,
+        'email' as destination
+    from customers
+    where has_email_consent
+
+),
+
+reached_outcomes as (
+
+    select
+        'all' as destination,
+        segment_key,
+        is_holdout,
+        conversion_rate,
+        revenue_per_member,
+        orders_per_member,
+        sessions_per_member,
+        email_click_rate
+    from member_outcomes
+
+    union all
+
+    select
+        reach.destination,
+        member_outcomes.segment_key,
+        member_outcomes.is_holdout,
+        member_outcomes.conversion_rate,
+        member_outcomes.revenue_per_member,
+        member_outcomes.orders_per_member,
+        member_outcomes.sessions_per_member,
+        member_outcomes.email_click_rate
+    from member_outcomes
+    inner join reach
+        on member_outcomes.user_id = reach.user_id
+
+),
+
 {%- set metrics = [
     ('conversion_rate', true),
     ('revenue_per_member', false),
@@ -140,12 +199,13 @@ metric_values as (
 
     {% for metric, is_rate in metrics -%}
         select
+            destination,
             segment_key,
             is_holdout,
             '{{ metric }}' as metric,
             {{ 'true' if is_rate else 'false' }} as is_rate,
             {{ metric }} as metric_value
-        from member_outcomes
+        from reached_outcomes
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
@@ -155,6 +215,7 @@ group_stats as (
 
     select
         segment_key,
+        destination,
         metric,
         is_rate,
         count(case when not is_holdout then 1 end) as treated_members,
@@ -164,7 +225,7 @@ group_stats as (
         var_samp(case when not is_holdout then metric_value end) as treated_variance,
         var_samp(case when is_holdout then metric_value end) as holdout_variance
     from metric_values
-    group by segment_key, metric, is_rate
+    group by segment_key, destination, metric, is_rate
 
 ),
 
@@ -193,7 +254,7 @@ final as (
 
     select
         cast(segment_key as {{ dbt.type_string() }}) as segment_key,
-        cast('all' as {{ dbt.type_string() }}) as destination,
+        cast(destination as {{ dbt.type_string() }}) as destination,
         cast({{ var('lift_window_days') }} as integer) as window_days,
         cast(metric as {{ dbt.type_string() }}) as metric,
         cast(treated_members as {{ dbt.type_bigint() }}) as treated_members,

@@ -61,10 +61,11 @@ def con(warehouse: Path):
     connection.close()
 
 
-def _lift(con, segment_key: str, metric: str) -> dict:
+def _lift(con, segment_key: str, metric: str, destination: str = "all") -> dict:
     cur = con.execute(
-        "select * from analytics_measurement.segment_lift where segment_key = ? and metric = ?",
-        [segment_key, metric],
+        "select * from analytics_measurement.segment_lift "
+        "where segment_key = ? and metric = ? and destination = ?",
+        [segment_key, metric, destination],
     )
     names = [d[0] for d in cur.description]
     row = cur.fetchone()
@@ -116,6 +117,25 @@ def test_planted_effect_is_recovered_inside_its_interval(con):
     assert conversion["absolute_lift"] > 0 and conversion["p_value"] < 0.05, conversion
     revenue = _lift(con, PLANTED.segment_key, "revenue_per_member")
     assert revenue["absolute_lift"] > 0, revenue
+
+
+@pytest.mark.parametrize("destination", ["ads", "email"])
+def test_planted_effect_shows_among_the_members_a_destination_reaches(con, destination):
+    everyone = _lift(con, PLANTED.segment_key, "orders_per_member")
+    reached = _lift(con, PLANTED.segment_key, "orders_per_member", destination)
+    consented = con.execute(
+        "select count(*) filter (where not m.is_holdout), count(*) filter (where m.is_holdout) "
+        "from analytics_segments.segment_memberships as m "
+        "join analytics_staging.stg_crm__customers as c on m.user_id = c.user_id "
+        f"where m.segment_key = ? and c.has_{destination}_consent "
+        "and c.user_id not in (select user_id from analytics_intermediate.int_privacy__erased_users)",
+        [PLANTED.segment_key],
+    ).fetchone()
+    assert (reached["treated_members"], reached["holdout_members"]) == consented
+    assert reached["treated_members"] < everyone["treated_members"], (reached, everyone)
+    # the planted effect does not depend on consent: the reached members show it too
+    assert reached["ci_low"] <= PLANTED.extra_order_probability <= reached["ci_high"], reached
+    assert reached["absolute_lift"] > 0, reached
 
 
 @pytest.mark.parametrize("metric", ["orders_per_member", "conversion_rate"])
