@@ -110,6 +110,21 @@ def _describe(err: ValidationError, raw: dict[str, Any], path: Path) -> str:
     return f"{path}: invalid sync configuration:\n" + "\n".join(lines)
 
 
+def _check_campaigns_apart(syncs: list[SyncConfig], path: Path) -> None:
+    """Two syncs whose utm_campaign conventions could name the same campaign would make
+    attribution guess which audience a visit came from: refuse the file instead."""
+    named = [(s.name, n) for s in syncs if (n := s.campaign_naming()) is not None]
+    for i, (name, naming) in enumerate(named):
+        for other_name, other in named[i + 1 :]:
+            if naming.overlaps(other):
+                raise ConfigError(
+                    f"{path}: syncs {name!r} and {other_name!r}: their utm_campaign "
+                    f"conventions ({naming.template!r}, {other.template!r}) can name the same "
+                    "campaign, so a visit could not be attributed to one audience; give each "
+                    "sync its own, e.g. 'aud_{segment_key}_" + other_name + "'"
+                )
+
+
 def load_project(path: str | Path = "syncs.yml") -> Project:
     path = Path(path)
     try:
@@ -131,6 +146,7 @@ def load_project(path: str | Path = "syncs.yml") -> Project:
         if s.name in seen:
             raise ConfigError(f"{path}: sync {s.name!r} is declared twice; names must be unique")
         seen.add(s.name)
+    _check_campaigns_apart(file.syncs, path)
     names: set[str] = set()
     for t in file.triggers:
         if t.name in names:

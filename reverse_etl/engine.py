@@ -402,6 +402,7 @@ class SyncEngine:
                 plan=plan,
                 warnings=warnings,
             )
+        self.state.record_campaign(sync.name, sync.destination, sync.campaign_naming())
         inflight = self.state.inflight_count(sync.name)
         if counts.added + counts.changed + counts.removed == 0 and inflight == 0:
             # Nothing to send: no request at all, but the run is recorded.

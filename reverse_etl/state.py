@@ -16,9 +16,11 @@ import orjson
 from reverse_etl.core.clock import now
 from reverse_etl.core.errors import StateAccountError
 from reverse_etl.core.records import Outcome, Record, RowResult
+from reverse_etl.core.sync import CampaignNaming
 from reverse_etl.state_schema import (
     SYNC_STATE_TABLES,
     T_ACCOUNTS,
+    T_CAMPAIGNS,
     T_INFLIGHT,
     T_METRICS,
     T_REJECTIONS,
@@ -123,6 +125,31 @@ class StateStore:
                 (sync_name, destination, account, now()),
             )
         return bound is not None
+
+    # --- campaign naming --------------------------------------------------------------
+    def record_campaign(
+        self, sync_name: str, destination: str, naming: CampaignNaming | None
+    ) -> None:
+        """Keep the sync's ``utm_campaign`` convention for the mart campaign_attribution
+        (none: the sync declares no convention any more, its row goes)."""
+        with self.wh.transaction():
+            self.wh.execute(f"DELETE FROM {T_CAMPAIGNS} WHERE sync_name = ?", (sync_name,))
+            if naming is not None:
+                self.wh.execute(
+                    f"INSERT INTO {T_CAMPAIGNS} (sync_name, destination, utm_campaign, "
+                    "campaign_prefix, campaign_suffix, has_segment_key, segment_key, "
+                    "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        sync_name,
+                        destination,
+                        naming.template,
+                        naming.prefix,
+                        naming.suffix,
+                        naming.has_segment_key,
+                        naming.segment_key,
+                        now(),
+                    ),
+                )
 
     # --- Google Data Manager request ids ---------------------------------------------------
     def record_request_ids(self, sync_name: str, run_id: str, request_ids: Sequence[str]) -> None:

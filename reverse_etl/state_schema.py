@@ -11,6 +11,9 @@
   ``sync_state`` in one transaction when the session completes.
 - ``event_outbox`` / ``event_outbox_syncs``: events to deliver exactly once (ADR 0005).
 - ``google_dm_requests``: Data Manager ``requestId``s, for Google's diagnostics endpoint.
+- ``sync_campaigns``: each sync's ``utm_campaign`` convention as of its last run, read by
+  the dbt mart ``campaign_attribution`` (kept when the sync is forgotten or removed: past
+  visits still name it).
 - ``run_metrics``: named counts of a run beyond the ``runs`` counters (docs/match-rates.md):
   the audience size, identifiers dropped as malformed, what the platform reported.
 
@@ -33,6 +36,7 @@ T_OUTBOX = f"{SCHEMA}.event_outbox"
 T_OUTBOX_SYNCS = f"{SCHEMA}.event_outbox_syncs"
 T_REQUESTS = f"{SCHEMA}.google_dm_requests"
 T_METRICS = f"{SCHEMA}.run_metrics"
+T_CAMPAIGNS = f"{SCHEMA}.sync_campaigns"
 
 DDL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -118,6 +122,15 @@ DDL = [
         metric VARCHAR NOT NULL,
         value BIGINT NOT NULL,
         PRIMARY KEY (run_id, metric))""",
+    f"""CREATE TABLE IF NOT EXISTS {T_CAMPAIGNS} (
+        sync_name VARCHAR NOT NULL PRIMARY KEY,
+        destination VARCHAR NOT NULL,
+        utm_campaign VARCHAR NOT NULL,
+        campaign_prefix VARCHAR NOT NULL,
+        campaign_suffix VARCHAR NOT NULL,
+        has_segment_key BOOLEAN NOT NULL,
+        segment_key VARCHAR,
+        recorded_at TIMESTAMP NOT NULL)""",
 ]
 
 #: tables holding a sync's state (what forgetting a sync deletes; runs stay as history)

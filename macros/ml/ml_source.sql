@@ -3,11 +3,9 @@
     the engine is Spark (the step writes DuckDB and PostgreSQL only; docs/engines.md).
     source() is always called, so dbt records the dependency. -#}
 {% macro ml_source_relation(table_name) -%}
-    {%- set declared = source('ml', table_name) -%}
-    {%- if not execute or not var('ml_segments') or target.type == 'spark' -%}
+    {%- if not var('ml_segments') or target.type == 'spark' -%}
+        {%- set declared = source('ml', table_name) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set found = adapter.get_relation(
-        database=declared.database, schema=declared.schema, identifier=declared.identifier) -%}
-    {{ return(found) }}
+    {{ return(existing_source_relation('ml', table_name)) }}
 {%- endmacro %}

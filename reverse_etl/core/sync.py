@@ -8,6 +8,7 @@ needs no import of the destinations: :mod:`reverse_etl.config` passes the regist
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import (
@@ -21,6 +22,9 @@ from pydantic import (
 )
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CAMPAIGN_TEXT = r"[A-Za-z0-9_.\-]*"
+_CAMPAIGN_RE = re.compile(rf"^{_CAMPAIGN_TEXT}(\{{segment_key\}})?{_CAMPAIGN_TEXT}$")
+SEGMENT_PLACEHOLDER = "{segment_key}"
 _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 FilterValue = str | list[str]  # (module level: the field "list" shadows the builtin)
@@ -60,6 +64,52 @@ def check_config_name(v: str) -> str:
 def options_error_text(exc: ValidationError) -> str:
     """One line per problem, each naming the option (``events.on_unknown: ...``)."""
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+@dataclass(frozen=True)
+class CampaignNaming:
+    """How a sync's campaigns are named in ``utm_campaign`` (docs/measurement.md): the text
+    before and after the segment key, or a fixed name (``has_segment_key`` false) whose
+    segment is ``segment_key`` when the sync sends exactly one segment."""
+
+    template: str
+    prefix: str
+    suffix: str
+    has_segment_key: bool
+    segment_key: str | None
+
+    def matches(self, utm_campaign: str) -> bool:
+        if not self.has_segment_key:
+            return utm_campaign == self.prefix
+        return (
+            len(utm_campaign) > len(self.prefix) + len(self.suffix)
+            and utm_campaign.startswith(self.prefix)
+            and utm_campaign.endswith(self.suffix)
+        )
+
+    def overlaps(self, other: CampaignNaming) -> bool:
+        """True when some utm_campaign value would name a campaign of both."""
+        if not self.has_segment_key:
+            return other.matches(self.prefix)
+        if not other.has_segment_key:
+            return self.matches(other.prefix)
+        return (self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix)) and (
+            self.suffix.endswith(other.suffix) or other.suffix.endswith(self.suffix)
+        )
+
+
+def check_campaign_template(v: str) -> str:
+    if not _CAMPAIGN_RE.match(v) or v == "":
+        raise ValueError(
+            "must be letters, digits, '_', '-' or '.', with at most one '{segment_key}' "
+            "(e.g. 'aud_{segment_key}_meta' or 'winback_2026_11')"
+        )
+    if v == SEGMENT_PLACEHOLDER:
+        raise ValueError(
+            "needs text besides '{segment_key}' (e.g. 'aud_{segment_key}'): a bare segment "
+            "key would claim every campaign named like a segment"
+        )
+    return v
 
 
 class RateLimit(BaseModel):
@@ -104,6 +154,33 @@ class SyncConfig(BaseModel):
     where: dict[str, FilterValue] | None = Field(
         default=None, description="only rows whose column equals the value (or one of them)"
     )
+    utm_campaign: str | None = Field(
+        default=None,
+        description="how the campaigns sent to this audience are named in utm_campaign, with "
+        "'{segment_key}' standing for the segment (docs/measurement.md); recorded by each run "
+        "for the mart campaign_attribution",
+    )
+
+    @field_validator("utm_campaign")
+    @classmethod
+    def _utm_campaign(cls, v: str | None) -> str | None:
+        return None if v is None else check_campaign_template(v)
+
+    def campaign_naming(self) -> CampaignNaming | None:
+        """The parsed ``utm_campaign`` (None when the sync declares none)."""
+        if self.utm_campaign is None:
+            return None
+        prefix, placeholder, suffix = self.utm_campaign.partition(SEGMENT_PLACEHOLDER)
+        fixed = (self.where or {}).get("segment_key")
+        if isinstance(fixed, list):
+            fixed = fixed[0] if len(fixed) == 1 else None
+        return CampaignNaming(
+            template=self.utm_campaign,
+            prefix=prefix,
+            suffix=suffix,
+            has_segment_key=bool(placeholder),
+            segment_key=None if placeholder else fixed,
+        )
 
     @field_validator("name")
     @classmethod

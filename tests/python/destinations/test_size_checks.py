@@ -96,3 +96,15 @@ def test_the_health_brake_can_be_overridden_for_one_run(dest_env):
     env.sync = env.sync.model_copy(update={"max_size_change_pct": None})
     res = env.run()
     assert res.status == "success" and res.counts["removed"] == 50
+
+
+def test_a_run_records_the_syncs_campaign_convention_for_attribution(dest_env):
+    env = dest_env("meta", n=120, utm_campaign="meta_{segment_key}_nov")
+    assert env.run().status == "success"
+    convention = (
+        "SELECT sync_name, destination, utm_campaign, campaign_prefix, campaign_suffix, "
+        "has_segment_key, segment_key FROM reverse_etl.sync_campaigns"
+    )
+    assert env.sql(convention) == [
+        ("meta_sync", "meta", "meta_{segment_key}_nov", "meta_", "_nov", True, None)
+    ]

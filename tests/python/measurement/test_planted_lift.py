@@ -5,7 +5,8 @@ measurement marts: generated demo data, built with dbt, a real DuckDB file.
 - segment_lift recovers the planted extra orders of new_customer inside its 95 % interval
   and calls them significant;
 - the segment with nothing planted shows no lift (p > 0.05 and an interval covering 0);
-- campaign_attribution credits orders to the planted campaign aud_new_customer.
+- campaign_attribution credits orders to the planted campaign aud_new_customer, and to the
+  sync whose utm_campaign convention (syncs.yml, recorded by the sync engine) names it.
 
 The build uses holdout_percent 50 (generator and dbt alike) so that the demo-sized segment
 has enough holdout members to measure.
@@ -24,6 +25,9 @@ from audiences.generator import campaigns
 from audiences.generator.config import GenerationConfig
 from audiences.generator.runner import generate, to_ms
 from audiences.realtime.evaluator.evaluate import is_holdout
+from reverse_etl.config import load_project
+from reverse_etl.state import StateStore
+from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 AS_OF = datetime(2026, 11, 24)
 EVENTS = 500_000
@@ -40,6 +44,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
             db_path=db, events=EVENTS, seed=7, as_of=AS_OF, holdout_percent=HOLDOUT_PERCENT
         )
     )
+    _record_braze_campaign_convention(db)
     run_dbt_command("seed", db=db, work_dir=work)
     run_dbt_command(
         "run",
@@ -52,6 +57,20 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         work_dir=work,
     )
     return db
+
+
+def _record_braze_campaign_convention(db: Path) -> None:
+    """What a run of the shipped braze_users sync records (its utm_campaign convention),
+    written by the sync engine's own state store."""
+    repo = Path(__file__).resolve().parents[3]
+    braze = load_project(repo / "syncs.yml").select(["braze_users"])[0]
+    wh = DuckDBWarehouse(str(db))
+    try:
+        state = StateStore(wh)
+        state.ensure()
+        state.record_campaign(braze.name, braze.destination, braze.campaign_naming())
+    finally:
+        wh.close()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +147,8 @@ def test_planted_effect_shows_among_the_members_a_destination_reaches(con, desti
         "from analytics_segments.segment_memberships as m "
         "join analytics_staging.stg_crm__customers as c on m.user_id = c.user_id "
         f"where m.segment_key = ? and c.has_{destination}_consent "
-        "and c.user_id not in (select user_id from analytics_intermediate.int_privacy__erased_users)",
+        "and c.user_id not in "
+        "(select user_id from analytics_intermediate.int_privacy__erased_users)",
         [PLANTED.segment_key],
     ).fetchone()
     assert (reached["treated_members"], reached["holdout_members"]) == consented
@@ -152,13 +172,15 @@ def test_attribution_credits_the_planted_campaign(con):
         [PLANTED.utm_campaign],
     ).fetchone()[0]
     rows = con.execute(
-        "select attribution_model, segment_key, sessions, conversions, revenue "
+        "select attribution_model, sync_name, segment_key, sessions, conversions, revenue "
         "from analytics_measurement.campaign_attribution where utm_campaign = ? "
         "order by attribution_model",
         [PLANTED.utm_campaign],
     ).fetchall()
     assert [r[0] for r in rows] == ["first_touch", "last_touch"]
-    for _, segment_key, sessions, conversions, revenue in rows:
+    for _, sync_name, segment_key, sessions, conversions, revenue in rows:
+        # the shipped braze_users sync declares utm_campaign "aud_{segment_key}"
+        assert sync_name == "braze_users"
         assert segment_key == PLANTED.segment_key
         # one landing per planted order; a landing inside an open session does not start one
         assert 0 < sessions <= landings

@@ -74,6 +74,17 @@ def test_valid_config_and_defaults(tmp_path):
             {"mapping": {"email": "e mail"}},
             "'email' maps to 'e mail', which is not a plain column name",
         ),
+        (
+            {"utm_campaign": "aud_{segment_key}_{segment_key}"},
+            "field 'utm_campaign': Value error, must be letters, digits, '_', '-' or '.', "
+            "with at most one '{segment_key}'",
+        ),
+        ({"utm_campaign": "aud {segment_key}"}, "field 'utm_campaign': Value error, must be"),
+        ({"utm_campaign": "aud_{sync}"}, "field 'utm_campaign': Value error, must be"),
+        (
+            {"utm_campaign": "{segment_key}"},
+            "field 'utm_campaign': Value error, needs text besides '{segment_key}'",
+        ),
     ],
 )
 def test_invalid_config_names_sync_and_field(tmp_path, change, expected):
@@ -95,6 +106,45 @@ def test_missing_required_field_and_duplicates(tmp_path):
     project = load_project(_write(tmp_path, GOOD))
     with pytest.raises(ConfigError, match="no sync named 'other'; known syncs: hubspot_contacts"):
         project.select(["other"])
+
+
+def test_utm_campaign_conventions_parse_and_must_not_overlap(tmp_path):
+    meta = {**GOOD, "name": "meta_a", "utm_campaign": "meta_{segment_key}_nov"}
+    fixed = {**GOOD, "name": "winback", "utm_campaign": "winback_2026"}
+    one_segment = {
+        **fixed,
+        "name": "winback_one",
+        "utm_campaign": "wb",
+        "where": {"segment_key": ["lapsed"]},
+    }
+    project = load_project(_write(tmp_path, GOOD, meta, fixed, one_segment))
+    namings = {s.name: s.campaign_naming() for s in project.file.syncs}
+    assert namings["hubspot_contacts"] is None
+    n = namings["meta_a"]
+    assert (n.prefix, n.suffix, n.has_segment_key, n.segment_key) == ("meta_", "_nov", True, None)
+    assert n.matches("meta_high_value_nov") and not n.matches("meta__nov")
+    n = namings["winback"]
+    assert (n.prefix, n.suffix, n.has_segment_key, n.segment_key) == (
+        "winback_2026",
+        "",
+        False,
+        None,
+    )
+    assert namings["winback_one"].segment_key == "lapsed"
+
+    clash = {**GOOD, "name": "meta_b", "utm_campaign": "meta_{segment_key}"}
+    with pytest.raises(ConfigError) as err:
+        load_project(_write(tmp_path, meta, clash))
+    assert str(err.value).endswith(
+        "syncs 'meta_a' and 'meta_b': their utm_campaign conventions ('meta_{segment_key}_nov', "
+        "'meta_{segment_key}') can name the same campaign, so a visit could not be attributed "
+        "to one audience; give each sync its own, e.g. 'aud_{segment_key}_meta_b'"
+    )
+    named = {**GOOD, "name": "meta_c", "utm_campaign": "meta_x_nov"}  # a name meta_a can make
+    with pytest.raises(ConfigError, match="'meta_a' and 'meta_c'"):
+        load_project(_write(tmp_path, meta, named))
+    apart = {**GOOD, "name": "google_a", "utm_campaign": "google_{segment_key}_nov"}
+    load_project(_write(tmp_path, meta, apart))
 
 
 def test_manifest_resolution(tmp_path):
