@@ -24,6 +24,7 @@ allowlist mode answering ``CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE``.
 from __future__ import annotations
 
 import collections
+import hashlib
 import re
 import time
 import uuid
@@ -53,6 +54,26 @@ ADS_VERSION = "v24"
 FAILURE_TYPE = f"type.googleapis.com/google.ads.googleads.{ADS_VERSION}.errors.GoogleAdsFailure"
 
 
+#: (lowest percentage, enum) of Google Ads' OfflineUserDataJobMatchRateRange, highest first
+MATCH_RATE_RANGES = (
+    (91, "MATCH_RANGE_91_TO_100"),
+    (81, "MATCH_RANGE_81_TO_90"),
+    (71, "MATCH_RANGE_71_TO_80"),
+    (61, "MATCH_RANGE_61_TO_70"),
+    (51, "MATCH_RANGE_51_TO_60"),
+    (41, "MATCH_RANGE_41_TO_50"),
+    (31, "MATCH_RANGE_31_TO_40"),
+    (20, "MATCH_RANGE_20_TO_30"),
+    (0, "MATCH_RANGE_LESS_THAN_20"),
+)
+
+
+def match_rate_range(percent: float) -> str:
+    """The enum of a match rate in percent (rounded to a whole percent first)."""
+    whole = round(percent)
+    return next(name for low, name in MATCH_RATE_RANGES if whole >= low)
+
+
 @dataclass
 class GoogleConfig:
     tokens: set[str] = field(default_factory=lambda: {SANDBOX_TOKEN})
@@ -71,6 +92,9 @@ class GoogleConfig:
     ads_per_window: int | None = None  # short-term requests per customer (token bucket)
     ads_window_seconds: float = 1.0
     job_seconds: float = 0.05
+    # share of uploaded people Google "knows" (decided per member from the hash of its first
+    # identifier), reported as the job's match rate range when it succeeds
+    match_share: float = 0.6
     allowlisted: bool = True
     add_ops_latency: float = 0.0
     latency: float = 0.0
@@ -762,6 +786,21 @@ class GoogleEmulator(Emulator):
                     if kind != "removeAll":
                         self.ads_acks.append((kind, jid, row))
                 job["status"] = "SUCCESS"
+                job["match_rate_range"] = self._match_rate_range(job["ops"])
+
+    def _match_rate_range(self, ops: list[tuple[str, Any]]) -> str:
+        """The OfflineUserDataJobMatchRateRange of a finished job: the share of its added
+        members the emulator matches (UNKNOWN for a job that added nobody)."""
+        added = [row for kind, row in ops if kind == "create"]
+        if not added:
+            return "UNKNOWN"
+        matched = sum(
+            1
+            for row in added
+            if int(hashlib.sha256(repr(row[0]).encode()).hexdigest()[:4], 16)
+            < self.config.match_share * 0x10000
+        )
+        return match_rate_range(100.0 * matched / len(added))
 
     # --- GAQL -------------------------------------------------------------------------------
     def _search(self, req: Request, args: dict[str, str]) -> Response:
@@ -797,6 +836,9 @@ class GoogleEmulator(Emulator):
                                 "id": jid,
                                 "status": job["status"],
                                 "failureReason": job["failure_reason"],
+                                "operationMetadata": {
+                                    "matchRateRange": job.get("match_rate_range", "UNKNOWN")
+                                },
                             }
                         }
                     )

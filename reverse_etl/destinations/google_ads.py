@@ -65,6 +65,20 @@ ADS_IDENTIFIER_KEYS = ids.GoogleIdentifierKeys(
 MIN_AUDIENCE_SIZE = 100
 
 
+#: Google Ads' OfflineUserDataJobMatchRateRange: (lowest, highest) percentage per range
+MATCH_RATE_BOUNDS: dict[str, tuple[int, int]] = {
+    "MATCH_RANGE_LESS_THAN_20": (0, 19),
+    "MATCH_RANGE_20_TO_30": (20, 30),
+    "MATCH_RANGE_31_TO_40": (31, 40),
+    "MATCH_RANGE_41_TO_50": (41, 50),
+    "MATCH_RANGE_51_TO_60": (51, 60),
+    "MATCH_RANGE_61_TO_70": (61, 70),
+    "MATCH_RANGE_71_TO_80": (71, 80),
+    "MATCH_RANGE_81_TO_90": (81, 90),
+    "MATCH_RANGE_91_TO_100": (91, 100),
+}
+
+
 class GoogleAdsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: str | None = Field(default=None, pattern=r"^\d{1,20}$")
@@ -117,6 +131,7 @@ class GoogleAdsDestination:
         self.user_list: str | None = None
         self.customer: str | None = None
         self.jobs: list[str] = []
+        self.match_rates: list[tuple[int, int]] = []  # (low, high) % of finished add jobs
 
     @classmethod
     def from_sync(cls, sync: SyncConfig) -> GoogleAdsDestination:
@@ -265,13 +280,18 @@ class GoogleAdsDestination:
         deadline = time.monotonic() + self.options.poll_timeout_seconds
         query = (
             "SELECT offline_user_data_job.id, offline_user_data_job.status, "
-            "offline_user_data_job.failure_reason FROM offline_user_data_job "
+            "offline_user_data_job.failure_reason, "
+            "offline_user_data_job.operation_metadata.match_rate_range FROM offline_user_data_job "
             f"WHERE offline_user_data_job.resource_name = '{job}'"
         )
         while True:
             rows = self._search(transport, query)
             status = rows[0]["offlineUserDataJob"]["status"] if rows else "UNKNOWN"
             if status == "SUCCESS":
+                metadata = rows[0]["offlineUserDataJob"].get("operationMetadata") or {}
+                bounds = MATCH_RATE_BOUNDS.get(str(metadata.get("matchRateRange")))
+                if bounds is not None:
+                    self.match_rates.append(bounds)
                 return
             if status == "FAILED":
                 reason = rows[0]["offlineUserDataJob"].get("failureReason")
@@ -282,6 +302,18 @@ class GoogleAdsDestination:
                     f"{self.options.poll_timeout_seconds:.0f}s"
                 )
             time.sleep(self.options.poll_seconds)
+
+    def drain_reported_counts(self) -> dict[str, int]:
+        """The match rate range Google reported for the add jobs this sync waited for since
+        the last call, as whole percentages: the lowest job's lower bound and the highest
+        job's upper bound (capability ``ReportsCounts``; only with ``wait_for_jobs``)."""
+        rates, self.match_rates = self.match_rates, []
+        if not rates:
+            return {}
+        return {
+            "match_rate_low_pct": min(low for low, _ in rates),
+            "match_rate_high_pct": max(high for _, high in rates),
+        }
 
     def encode(self, rows: list[dict[str, str]]) -> list[tuple[list[dict[str, Any]], str | None]]:
         """(userIdentifiers, problem) per row of fields (capability ``Encoding``)."""

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from dest_support import SCHEMA, ads_rows, insert
+import pytest
+from dest_support import CUSTOMER, SCHEMA, ads_rows, insert
+
+from audiences_emulators.google import match_rate_range
+from reverse_etl.destinations.google_ads import MATCH_RATE_BOUNDS
 
 T = f"{SCHEMA}.aud_meta_custom_audience"
 
@@ -108,3 +112,48 @@ def test_a_run_records_the_syncs_campaign_convention_for_attribution(dest_env):
     assert env.sql(convention) == [
         ("meta_sync", "meta", "meta_{segment_key}_nov", "meta_", "_nov", True, None)
     ]
+
+
+@pytest.mark.parametrize(("share", "reported"), [(1.0, (91, 100)), (0.0, (0, 19))])
+def test_google_ads_match_rate_range_is_recorded_when_the_sync_waits_for_jobs(
+    dest_env, share, reported
+):
+    env = dest_env(
+        "google_ads",
+        n=150,
+        options={"customer_id": CUSTOMER, "wait_for_jobs": True, "poll_seconds": 0.01},
+    )
+    env.emulator.config.match_share = share
+    res = env.run()
+    assert res.status == "success"
+    low, high = reported
+    assert _metrics(env, res.run_id) == {
+        "audience_size": 150,
+        "google_ads_match_rate_high_pct": high,
+        "google_ads_match_rate_low_pct": low,
+    }
+
+
+def test_google_ads_reports_no_match_rate_without_waiting_for_jobs(dest_env):
+    env = dest_env("google_ads", n=150)
+    res = env.run()
+    assert res.status == "success" and res.metrics == {"audience_size": 150}
+
+
+@pytest.mark.parametrize(
+    ("percent", "name"),
+    [
+        (0.0, "MATCH_RANGE_LESS_THAN_20"),
+        (19.4, "MATCH_RANGE_LESS_THAN_20"),
+        (19.6, "MATCH_RANGE_20_TO_30"),
+        (30.4, "MATCH_RANGE_20_TO_30"),
+        (30.6, "MATCH_RANGE_31_TO_40"),
+        (60.0, "MATCH_RANGE_51_TO_60"),
+        (90.6, "MATCH_RANGE_91_TO_100"),
+        (100.0, "MATCH_RANGE_91_TO_100"),
+    ],
+)
+def test_emulator_match_rate_ranges_follow_the_api_enum(percent, name):
+    assert match_rate_range(percent) == name
+    low, high = MATCH_RATE_BOUNDS[name]
+    assert low <= round(percent) <= high
