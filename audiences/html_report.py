@@ -213,8 +213,8 @@ def lift_section(rel: Relations) -> Section:
         "segment_lift",
         "SELECT segment_key, window_days, metric, treated_members, holdout_members, "
         "treated_value, holdout_value, absolute_lift, relative_lift, ci_low, ci_high, p_value, "
-        "is_too_small_to_tell FROM {rel} WHERE destination = 'all' "
-        "ORDER BY metric, segment_key, window_days",
+        "is_too_small_to_tell, destination FROM {rel} "
+        "ORDER BY metric, segment_key, window_days, destination = 'all' DESC, destination",
     )
     if not rows:
         s.missing = _not_built("segment_lift")
@@ -225,7 +225,11 @@ def lift_section(rel: Relations) -> Section:
     ):
         mine = [r for r in rows if r[2] == metric]
         windows = {r[1] for r in mine}
-        labels = [r[0] if len(windows) == 1 else f"{r[0]} ({r[1]} d)" for r in mine]
+        labels = [
+            (r[0] if len(windows) == 1 else f"{r[0]} ({r[1]} d)")
+            + ("" if r[13] == "all" else f" · {r[13]}")
+            for r in mine
+        ]
         fig = go.Figure()
         for small, name, color in (
             (False, "measured", "#1f77b4"),
@@ -261,6 +265,11 @@ def lift_section(rel: Relations) -> Section:
         fig.add_vline(x=0, line_dash="dot", line_color="#666")
         _layout(fig, f"{metric}: absolute lift, treated - holdout", 120 + 28 * len(mine))
         s.figures.append(fig)
+    s.notes.append(
+        "Each segment's first row compares all its members; the rows marked · ads and "
+        "· email compare only the members an ad platform or an email tool can receive "
+        "(docs/measurement.md)."
+    )
     small = sum(1 for r in rows if r[12])
     if small:
         s.notes.append(

@@ -78,6 +78,10 @@ def _marts(db: Path) -> None:
                 "0.02, 0.5, 0.001, 0.039, 0.04, ?)",
                 (seg, metric, small),
             )
+    con.execute(
+        f"INSERT INTO {s}.segment_lift VALUES ('high_value', 'ads', 14, 'conversion_rate', 400, "
+        "45, 0.07, 0.03, 0.04, 1.3333, 0.002, 0.078, 0.04, false)"
+    )
     con.execute(f"CREATE TABLE {s}.personas (persona VARCHAR, members BIGINT)")
     con.execute(f"INSERT INTO {s}.personas VALUES ('bargain <hunter>', 42)")
     con.close()
@@ -180,6 +184,8 @@ def test_the_report_renders_every_section_without_errors(chromium, tmp_path):
     assert page.not_built == 1
     assert "dropped_phone" not in text and "phone: 9" in text  # the run's dropped identifiers
     assert "meta_num_received: 242" in text
+    # the per-destination lift row is its own line of the conversion chart
+    assert '"high_value \\u00b7 ads"' in text or '"high_value · ads"' in text
 
 
 def test_without_any_mart_every_section_says_not_built_yet(chromium, tmp_path):
