@@ -2,50 +2,39 @@
 
 The generator draws session starts on a local-time daily curve; converting them to UTC
 needs each zone's offset at that instant. `ZoneOffsets` finds every offset change of the
-catalogue's zones inside a window once (zoneinfo, to the millisecond) and then answers
-vectorised look-ups with a binary search.
+catalogue's zones inside a window once (from the pinned IANA release of the seed
+time_zone_offsets) and then answers vectorised look-ups with a binary search.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
+
+from audiences.time_zone_offsets import zone_rows
 
 DAY_MS = 86_400_000
 
 
-def _offset_ms(zone: ZoneInfo, t_ms: int) -> int:
-    moment = datetime.fromtimestamp(t_ms / 1000, tz=UTC).astimezone(zone)
-    delta = moment.utcoffset()
-    assert delta is not None
-    return int(delta.total_seconds() * 1000)
-
-
-def _changes(zone: ZoneInfo, t0: int, t1: int) -> tuple[list[int], list[int]]:
-    """Instants (ms) where the zone's offset changes in [t0, t1], and the offsets from there.
-
-    The first entry is t0 with the offset in force then. Offsets are sampled daily and each
-    change is located to the millisecond by bisection.
-    """
-    starts, offsets = [t0], [_offset_ms(zone, t0)]
-    day = t0
-    while day < t1:
-        nxt = min(day + DAY_MS, t1)
-        after = _offset_ms(zone, nxt)
-        if after != offsets[-1]:
-            lo, hi = day, nxt  # offset(lo) == offsets[-1], offset(hi) == after
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if _offset_ms(zone, mid) == offsets[-1]:
-                    lo = mid
-                else:
-                    hi = mid
-            starts.append(hi)
-            offsets.append(after)
-        day = nxt
+def _changes(name: str, t0: int, t1: int) -> tuple[list[int], list[int]]:
+    """Instants (ms) where the zone's offset changes in [t0, t1], and the offsets from there,
+    from the same pinned IANA release as the seed time_zone_offsets that dbt reads
+    (audiences/time_zone_offsets.py), so the generator and every engine agree. The first
+    entry is t0 with the offset in force then."""
+    first = datetime.fromtimestamp(t0 / 1000, tz=UTC).year
+    last = datetime.fromtimestamp(t1 / 1000, tz=UTC).year
+    starts: list[int] = []
+    offsets: list[int] = []
+    for row in zone_rows(name, first, last):
+        begin = int(row.valid_from.replace(tzinfo=UTC).timestamp() * 1000)
+        end = int(row.valid_to.replace(tzinfo=UTC).timestamp() * 1000)
+        offset = row.utc_offset_seconds * 1000
+        if end <= t0 or begin > t1 or (offsets and offsets[-1] == offset):
+            continue  # outside the window, or the same offset across a year boundary
+        starts.append(max(begin, t0))
+        offsets.append(offset)
     return starts, offsets
 
 
@@ -64,7 +53,7 @@ class ZoneOffsets:
         self._offsets: list[np.ndarray] = []
         lo, hi = t0 - 2 * DAY_MS, t1 + 2 * DAY_MS
         for name in zones:
-            starts, offsets = _changes(ZoneInfo(name), lo, hi)
+            starts, offsets = _changes(name, lo, hi)
             self._starts.append(np.array(starts, dtype=np.int64))
             self._offsets.append(np.array(offsets, dtype=np.int64))
 

@@ -164,6 +164,7 @@
         'events': ref('int_tracker__sessionized_events'),
         'page_views': ref('fct_page_views'),
         'sessions': ref('fct_sessions'),
+        'time_zone_offsets': ref('time_zone_offsets'),
         'rfm_segments': ref('rfm_segments'),
         'families': []} -%}
     {%- for model_name in var('segment_rule_column_models') -%}
@@ -233,8 +234,8 @@
                     page_views.dwell_seconds
                     {%- endif %}
                     {%- if needs.get('local_time') %},
-                    cast(extract(hour from {{ local_timestamp('events.occurred_at', 'sessions.time_zone') }}) as {{ dbt.type_int() }}) as local_hour,
-                    {{ iso_day_of_week(local_timestamp('events.occurred_at', 'sessions.time_zone')) }} as local_day_of_week
+                    cast(extract(hour from {{ local_timestamp('events.occurred_at', 'sessions.time_zone', 'offsets') }}) as {{ dbt.type_int() }}) as local_hour,
+                    {{ iso_day_of_week(local_timestamp('events.occurred_at', 'sessions.time_zone', 'offsets')) }} as local_day_of_week
                     {%- endif %}
                 from {{ relations.events }} as events
                 {%- if needs.get('dwell') %}
@@ -244,6 +245,7 @@
                 {%- if needs.get('local_time') %}
                 left join {{ relations.sessions }} as sessions
                     on events.session_id = sessions.session_id
+                {{ join_utc_offset('events.occurred_at', 'sessions.time_zone', 'offsets', relations.time_zone_offsets) }}
                 {%- endif %}
                 where
                     {{ is_within_last('events.occurred_at', lookback, 'minute') }}

@@ -30,6 +30,12 @@ time_zones as (
 
 ),
 
+time_zone_offsets as (
+
+    select * from {{ ref('time_zone_offsets') }}
+
+),
+
 sessions as (
 
     -- one aggregation pass: the first event's attributes (event_number 1) and the landing
@@ -97,10 +103,13 @@ zoned as (
 
 localized as (
 
+    -- local wall-clock time from the project's own UTC offsets (macro local_timestamp)
     select
-        *,
-        {{ local_timestamp('started_at', 'time_zone') }} as started_at_local
+        zoned.*,
+        {{ local_timestamp('zoned.started_at', 'zoned.time_zone', 'offsets') }}
+            as started_at_local
     from zoned
+    {{ join_utc_offset('zoned.started_at', 'zoned.time_zone', 'offsets', 'time_zone_offsets') }}
 
 ),
 

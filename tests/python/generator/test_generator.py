@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from audiences.generator import GenerationConfig, GenerationSummary, generate, profile
 from audiences.generator.cli import generate as generate_command
 from audiences.generator.config import AppendError
+from audiences.generator.crm import ERASURE_SHARE
 
 AS_OF = datetime(2026, 11, 20, 6, 0)
 N = 30_000
@@ -219,9 +221,9 @@ def test_nothing_after_as_of_and_loads_after_occurrence(con):
     r = one(
         con,
         f"""SELECT max(updated_at) <= {as_of}, count(*) FILTER (WHERE updated_at < signup_at),
-                   max(deleted_at) <= {as_of} FROM raw.customers""",
+                   count(*) FILTER (WHERE deleted_at > {as_of}) FROM raw.customers""",
     )
-    assert r == (True, 0, True)
+    assert r == (True, 0, 0)
 
 
 def test_hour_of_day_has_evening_peak_and_night_trough(con):
@@ -431,14 +433,22 @@ def test_orders_in_event_window_have_a_purchase_event_by_the_same_user(con):
     )
 
 
+def _within_sampling_error(observed: float, share: float, n: int, sigmas: float = 4.0) -> bool:
+    """``observed`` is a share of ``n`` draws of probability ``share``, give or take
+    ``sigmas`` standard errors (a fixed band around the share fails by chance at this
+    test's few hundred orders or people, and any change of the random stream moves it)."""
+    return abs(observed - share) <= sigmas * math.sqrt(share * (1 - share) / n)
+
+
 def test_cancellation_and_refund_shares(con):
-    cancelled, refunded = one(
+    orders, cancelled, refunded = one(
         con,
-        """SELECT avg((status = 'cancelled')::INT), avg((status = 'refunded')::INT)
+        """SELECT count(*), avg((status = 'cancelled')::INT), avg((status = 'refunded')::INT)
            FROM raw.orders""",
     )
-    assert 0.03 <= cancelled <= 0.075
-    assert 0.015 <= refunded <= 0.05
+    # audiences/generator/commerce.py: 5 % cancelled, 3 % refunded
+    assert cancelled > 0 and _within_sampling_error(cancelled, 0.05, orders), (orders, cancelled)
+    assert refunded > 0 and _within_sampling_error(refunded, 0.03, orders), (orders, refunded)
 
 
 # ---------------------------------------------------------------- CRM & email
@@ -455,7 +465,10 @@ def test_crm_versions_consent_and_erasure(con):
     )
     people, rows, erased, email_c, ads_c, consent_after_update = r
     assert rows > 1.3 * people  # several versions per person
-    assert 1 <= erased <= 0.02 * people
+    # ERASURE_SHARE 0.5 %: about one person at this size, so none is possible
+    assert erased <= 0.02 * people and _within_sampling_error(
+        erased / people, ERASURE_SHARE, people
+    )
     assert 0.3 < email_c < 0.8 and 0.2 < ads_c < 0.8
     assert consent_after_update == 0
 

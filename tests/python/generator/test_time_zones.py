@@ -14,6 +14,7 @@ import pytest
 from audiences.generator import GenerationConfig, generate
 from audiences.generator.catalog import HOUR_WEIGHTS, PLACES
 from audiences.generator.timezones import ZoneOffsets
+from audiences.time_zone_offsets import pinned_zone
 
 SEED_FILE = Path(__file__).resolve().parents[3] / "seeds" / "geo_time_zones.csv"
 AS_OF = datetime(2026, 11, 24)
@@ -91,7 +92,7 @@ def _evening_shares(con) -> tuple[float, float, int]:
     ).fetchall()
     local = utc = n = 0
     for country, region, occurred_at in rows:
-        zone = ZoneInfo(zones[(country, region)])
+        zone = pinned_zone(zones[(country, region)])
         at = occurred_at.replace(tzinfo=UTC)
         offset_h = at.astimezone(zone).utcoffset().total_seconds() / 3600
         if abs(offset_h) < 5:
@@ -143,3 +144,14 @@ def test_zone_offsets_follow_daylight_saving_time():
     # 19:30 local on 2026-11-10 in New York (EST) is 00:30 UTC the next day
     local = np.array([ms(2026, 11, 10, 19, 30)])
     assert clock.local_to_utc(np.array([0]), local).tolist() == [ms(2026, 11, 11, 0, 30)]
+
+
+def test_zone_offsets_come_from_the_pinned_release_not_the_machine():
+    # IANA 2026b and later keep British Columbia on -7 h after 2026-11-01; a machine with older
+    # tz data says -8 h. The generator follows the seed time_zone_offsets, like dbt.
+    def ms(*args) -> int:
+        return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
+
+    clock = ZoneOffsets(("America/Vancouver",), ms(2026, 10, 1), ms(2026, 12, 1))
+    at = clock.at(np.array([0, 0]), np.array([ms(2026, 10, 15), ms(2026, 11, 15)]))
+    assert at.tolist() == [-7 * 3_600_000, -7 * 3_600_000]
