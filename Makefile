@@ -105,7 +105,7 @@ postgres-up:  ## start a local PostgreSQL (installing the Debian package if need
 
 build-postgres: setup  ## PostgreSQL: load the test data (from build-test-warehouse) into $(PG_TEST_DATABASE), dbt build --target postgres
 	bash scripts/postgres_up.sh
-	PGDATABASE=$(PG_TEST_DATABASE) bash scripts/postgres_up.sh
+	PGDATABASE=$(PG_TEST_DATABASE) bash scripts/postgres_up.sh --fresh
 	test -f $(TEST_DB) || $(MAKE) build-test-warehouse
 	PGDATABASE=$(PG_TEST_DATABASE) AUDIENCES_DUCKDB_PATH=$(TEST_DB) audiences load-postgres
 	PGDATABASE=$(PG_TEST_DATABASE) dbt build --target postgres --vars "$(DBT_VARS)" --target-path target-postgres

@@ -8,6 +8,9 @@
 #   3. Make sure the role PGUSER (default audiences, password PGPASSWORD, default audiences;
 #      LOGIN CREATEDB) and the database PGDATABASE (default audiences) exist.
 #
+#   4. With --fresh: drop PGDATABASE and create it again, empty (for a test database that is
+#      rebuilt from freshly generated data: incremental models must not see an older build).
+#
 # Runs non-interactively as root on a fresh Debian/Ubuntu machine. Prints every action it
 # takes; exits non-zero with a message saying what to do when it cannot succeed.
 set -euo pipefail
@@ -17,6 +20,10 @@ PGPORT="${PGPORT:-5432}"
 PGUSER="${PGUSER:-audiences}"
 PGPASSWORD="${PGPASSWORD:-audiences}"
 PGDATABASE="${PGDATABASE:-audiences}"
+FRESH=0
+if [ "${1:-}" = "--fresh" ]; then
+    FRESH=1
+fi
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck source=lib/apt_install.sh
 . "$(dirname "$0")/lib/apt_install.sh"
@@ -141,15 +148,33 @@ ensure_role_and_database() {
     fi
 }
 
+recreate_database() {
+    # --fresh: the database again, empty (its owner PGUSER may drop it)
+    local name
+    name="$(printf '%s' "$PGDATABASE" | sed 's/"/""/g')"
+    say "recreating database $PGDATABASE empty (--fresh)"
+    PGPASSWORD="$PGPASSWORD" psql -X -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" \
+        -d postgres -Atq -c "drop database if exists \"$name\" with (force)" \
+        -c "create database \"$name\"" >/dev/null \
+        || fail "could not drop and create database $PGDATABASE as $PGUSER (is $PGUSER its owner?)"
+}
+
+finish() {
+    if [ "$FRESH" = 1 ]; then
+        recreate_database
+    fi
+    say "ready: postgresql://$PGUSER@$PGHOST:$PGPORT/$PGDATABASE"
+    exit 0
+}
+
 if server_answers; then
     say "a server answers on $PGHOST:$PGPORT; using it"
     if login_works; then
-        say "role $PGUSER can log in to database $PGDATABASE; nothing to do"
-        exit 0
+        say "role $PGUSER can log in to database $PGDATABASE"
+        finish
     fi
     if create_database_as_user && login_works; then
-        say "ready: postgresql://$PGUSER@$PGHOST:$PGPORT/$PGDATABASE"
-        exit 0
+        finish
     fi
     if ! is_local_host; then
         if command -v psql >/dev/null 2>&1; then
@@ -169,4 +194,4 @@ fi
 
 ensure_role_and_database
 login_works || fail "role $PGUSER still cannot log in to $PGDATABASE on $PGHOST:$PGPORT with the given password (check pg_hba.conf allows password logins from $PGHOST)"
-say "ready: postgresql://$PGUSER@$PGHOST:$PGPORT/$PGDATABASE"
+finish
