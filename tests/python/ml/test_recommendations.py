@@ -15,17 +15,15 @@ from audiences.ml.interactions import Interactions
 from audiences.ml.settings import MlSettings
 
 # a and b viewed x and y; c viewed x and bought z (weight 5)
-DATA = Interactions(
-    weights={
-        ("a", "x"): 1.0,
-        ("a", "y"): 1.0,
-        ("b", "x"): 1.0,
-        ("b", "y"): 1.0,
-        ("c", "x"): 1.0,
-        ("c", "z"): 5.0,
-    },
-    purchased={"c": {"z"}},
-)
+WEIGHTS = {
+    ("a", "x"): 1.0,
+    ("a", "y"): 1.0,
+    ("b", "x"): 1.0,
+    ("b", "y"): 1.0,
+    ("c", "x"): 1.0,
+    ("c", "z"): 5.0,
+}
+DATA = Interactions.from_mappings(weights=WEIGHTS, purchased={"c": {"z"}})
 COS_XY = 2 / (math.sqrt(3) * math.sqrt(2))  # x = [1, 1, 1], y = [1, 1, 0]
 COS_XZ = 5 / (math.sqrt(3) * 5)  # z = [0, 0, 5]
 
@@ -74,7 +72,7 @@ def test_short_histories_are_filled_with_the_most_popular_products():
     )
     assert recs["b"] == [("x", round(COS_XY, 6), "item_item")]
     # popularity: z 5, x 3, y 2, w 1; d's only product w has no neighbour: popular fill
-    lone = Interactions({("d", "w"): 1.0, **DATA.weights}, {"c": {"z"}})
+    lone = Interactions.from_mappings({("d", "w"): 1.0, **WEIGHTS}, {"c": {"z"}})
     recs = _by_person(
         recommendations.recommend(
             recommendations.fit(lone), lone, 2, include_purchased=False
