@@ -123,15 +123,20 @@ def _top_per_row(
     :func:`_floor` are sorted: an entry below it has at least ``take`` larger ones in its
     row, so the result is the one sorting all entries gives."""
     n_rows = len(indptr) - 1
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
-    candidate = np.flatnonzero(data >= _floor(indptr, data, take)[rows])
-    rows, cols, vals = rows[candidate], indices[candidate], data[candidate]
+    candidate = np.flatnonzero(data >= np.repeat(_floor(indptr, data, take), np.diff(indptr)))
+    rows = _row_of(indptr, candidate)
+    cols, vals = indices[candidate], data[candidate]
     order = np.lexsort((cols, -vals, rows))
     rows, cols, vals = rows[order], cols[order], vals[order]
     counts = np.bincount(rows, minlength=n_rows)
     position = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
     keep = position < take
     return rows[keep], cols[keep], vals[keep], position[keep] + 1
+
+
+def _row_of(indptr: np.ndarray, entries: np.ndarray) -> np.ndarray:
+    """The CSR row of each entry position."""
+    return np.searchsorted(indptr, entries, side="right").astype(np.int64) - 1
 
 
 def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
@@ -211,7 +216,6 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
         scores = (chunk @ model.similarity).tocsr()
         values = np.round(scores.data, 6)
         n_rows = scores.shape[0]
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(scores.indptr))
         cols, indptr = scores.indices, scores.indptr
         batch_bought = bought[
             np.searchsorted(bought, start * n_products) : np.searchsorted(
@@ -223,14 +227,14 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
         if len(batch_bought):
             buyer = np.zeros(n_rows, dtype=bool)
             buyer[batch_bought // n_products - start] = True
-            check = np.flatnonzero(buyer[rows])
-            dropped[check] |= _member(
-                (rows[check] + start) * n_products + cols[check], batch_bought
-            )
+            check = np.flatnonzero(np.repeat(buyer, np.diff(indptr)))
+            key = (_row_of(indptr, check) + start) * n_products + cols[check]
+            dropped[check] |= _member(key, batch_bought)
         if dropped.any():
+            gone = np.bincount(_row_of(indptr, np.flatnonzero(dropped)), minlength=n_rows)
             kept = np.flatnonzero(~dropped)
-            rows, cols, values = rows[kept], cols[kept], values[kept]
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
+            cols, values = cols[kept], values[kept]
+            indptr = np.concatenate([[0], np.cumsum(np.diff(indptr) - gone)])
         lengths = np.diff(indptr)
         top_row, top_col, top_score, top_rank = _top_per_row(indptr, cols, values, take)
         # slots the history cannot fill: the most popular products not scored or bought
@@ -246,8 +250,8 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
                 )
             )
             continue
-        in_short = lengths[rows] < take
-        scored_short = (rows[in_short] + start) * n_products + cols[in_short]
+        in_short = np.flatnonzero(np.repeat(lengths < take, lengths))
+        scored_short = (_row_of(indptr, in_short) + start) * n_products + cols[in_short]
         excluded = np.union1d(scored_short, batch_bought)
         fill_person, fill_product, fill_slot = _popular_fill(
             short + start, take - lengths[short], excluded, popular
@@ -299,7 +303,7 @@ def _precision_recall(
     return round(precision / n, 6), round(recall / n, 6), n
 
 
-def _metrics(
+def holdout_metrics(
     model: Model,
     recs: RecFrame,
     purchased: Pairs,
@@ -359,7 +363,7 @@ def evaluate(wh: Warehouse, settings: MlSettings, count: int, include: bool) -> 
     model = fit(train)
     recs = recommend(model, train, count, include)
     relevant = relevant_items(wh, settings, cut, settings.as_of)
-    return _metrics(model, recs, train.purchased, relevant, count, include)
+    return holdout_metrics(model, recs, train.purchased, relevant, count, include)
 
 
 def run(wh: Warehouse, settings: MlSettings) -> Recommendations:
