@@ -126,12 +126,27 @@ def _top_per_row(
     candidate = np.flatnonzero(data >= np.repeat(_floor(indptr, data, take), np.diff(indptr)))
     rows = _row_of(indptr, candidate)
     cols, vals = indices[candidate], data[candidate]
-    order = np.lexsort((cols, -vals, rows))
+    order = _order_by_row_value_column(rows, cols, vals, n_rows)
     rows, cols, vals = rows[order], cols[order], vals[order]
     counts = np.bincount(rows, minlength=n_rows)
     position = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
     keep = position < take
     return rows[keep], cols[keep], vals[keep], position[keep] + 1
+
+
+def _order_by_row_value_column(
+    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int
+) -> np.ndarray:
+    """The order by row, value (descending), column: np.lexsort((cols, -vals, rows)), but
+    as one sort of an int64 key (row, rank of the value, column) when that key fits."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    distinct, value_rank = np.unique(vals, return_inverse=True)
+    n_values, n_cols = len(distinct), int(cols.max()) + 1
+    if n_rows * n_values * n_cols >= 2**62:
+        return np.lexsort((cols, -vals, rows))
+    descending = n_values - 1 - value_rank.astype(np.int64)
+    return np.argsort((rows * n_values + descending) * n_cols + cols)
 
 
 def _row_of(indptr: np.ndarray, entries: np.ndarray) -> np.ndarray:
@@ -276,11 +291,11 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
     return RecFrame(
         model.people,
         model.products,
-        person.astype(np.int64),
-        product.astype(np.int64),
-        rank.astype(np.int64),
-        score.astype(np.float64),
-        pop.astype(bool),
+        person.astype(np.int64, copy=False),
+        product.astype(np.int64, copy=False),
+        rank.astype(np.int64, copy=False),
+        score.astype(np.float64, copy=False),
+        pop.astype(bool, copy=False),
     )
 
 
@@ -332,7 +347,12 @@ def holdout_metrics(
         person[known & (product >= 0)] * n_products + product[known & (product >= 0)]
     )
 
+    is_evaluated = np.zeros(n_people, dtype=bool)
+    is_evaluated[evaluated] = True
+
     def hits(who: np.ndarray, what: np.ndarray) -> np.ndarray:
+        mine = np.flatnonzero(is_evaluated[who])
+        who, what = who[mine], what[mine]
         hit = _member(who * n_products + what, targets)
         return np.bincount(who[hit], minlength=n_people)[evaluated]
 
