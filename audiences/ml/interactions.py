@@ -40,6 +40,14 @@ def encode(values: pa.Array, vocab: pa.Array) -> np.ndarray:
     return np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of an integer array (np.unique, by sorting)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+
+
 def _strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
@@ -61,7 +69,7 @@ class Pairs:
         person and product are both in the vocabularies."""
         person, product = encode(self.person, people), encode(self.product, products)
         inside = (person >= 0) & (product >= 0)
-        return np.unique(person[inside] * len(products) + product[inside])
+        return distinct(person[inside] * len(products) + product[inside])
 
 
 @dataclass(frozen=True)

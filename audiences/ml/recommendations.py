@@ -19,7 +19,15 @@ import pyarrow as pa
 from scipy import sparse
 
 from audiences.ml.errors import NotEnoughDataError
-from audiences.ml.interactions import Interactions, Pairs, encode, load, relevant_items, vocabulary
+from audiences.ml.interactions import (
+    Interactions,
+    Pairs,
+    distinct,
+    encode,
+    load,
+    relevant_items,
+    vocabulary,
+)
 from audiences.ml.settings import MlSettings
 from audiences.ml.store import Column, TableSpec, replace_table_columns
 from audiences.ml.tables import write_metrics
@@ -299,6 +307,18 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
     )
 
 
+def _is_in(products: pa.Array, model: Model) -> np.ndarray:
+    return encode(products, model.products) >= 0
+
+
+def _product_codes(products: pa.Array, known: pa.Array, unseen: pa.Array) -> np.ndarray:
+    """Code of each product: its position in ``known``, else len(known) + its position in
+    ``unseen``, else -1."""
+    code = encode(products, known)
+    extra = encode(products, unseen)
+    return np.where(code >= 0, code, np.where(extra >= 0, len(known) + extra, -1))
+
+
 def _sum_in_order(terms: np.ndarray) -> float:
     """Left-to-right sum (like a Python loop of +=), so the metric is the same float the
     per-person loop gave; np.sum adds pairwise."""
@@ -331,21 +351,25 @@ def holdout_metrics(
     recommendation and a relevant product (one they had not bought before, unless
     ``include``)."""
     n_people, n_products = model.matrix.shape
-    person = encode(relevant.person, model.people)  # -1: not a person of the model
+    # one lookup into the model's people for both lists; -1: not a person of the model
+    codes = encode(pa.concat_arrays([relevant.person, purchased.person]), model.people)
+    person, buyer = codes[: len(relevant)], codes[len(relevant) :]
+    # products: the model's codes, then n_products + k for held-out products it never saw
+    unseen = vocabulary(relevant.product.filter(pa.array(~_is_in(relevant.product, model))))
+    product = _product_codes(relevant.product, model.products, unseen)
+    bought = _product_codes(purchased.product, model.products, unseen)
+    n_codes = n_products + len(unseen)
+    bought_pairs = (buyer >= 0) & (bought >= 0)
     if not include:  # a product bought before the cut-off is never recommended
-        held = vocabulary(relevant.product)
-        before = purchased.keys(model.people, held)
-        bought_before = _member(person * len(held) + encode(relevant.product, held), before)
-        person = np.where(bought_before, -1, person)
+        before = distinct(buyer[bought_pairs] * n_codes + bought[bought_pairs])
+        person = np.where(_member(person * n_codes + product, before), -1, person)
     known = person >= 0
     relevant_count = np.bincount(person[known], minlength=n_people)
     has_recs = np.bincount(recs.person, minlength=n_people) > 0
     evaluated = np.flatnonzero((relevant_count > 0) & has_recs)
     # relevant pairs of products the model knows, as person * n_products + product
-    product = encode(relevant.product, model.products)
-    targets = np.unique(
-        person[known & (product >= 0)] * n_products + product[known & (product >= 0)]
-    )
+    usable = known & (product < n_products)
+    targets = distinct(person[usable] * n_products + product[usable])
 
     is_evaluated = np.zeros(n_people, dtype=bool)
     is_evaluated[evaluated] = True
@@ -357,8 +381,11 @@ def holdout_metrics(
         return np.bincount(who[hit], minlength=n_people)[evaluated]
 
     p, r, n = _precision_recall(hits(recs.person, recs.product), relevant_count[evaluated], count)
+    modelled = bought_pairs & (bought < n_products)
     excluded = (
-        np.zeros(0, dtype=np.int64) if include else purchased.keys(model.people, model.products)
+        np.zeros(0, dtype=np.int64)
+        if include
+        else distinct(buyer[modelled] * n_products + bought[modelled])
     )
     pick_person, pick_product, _ = _popular_fill(
         evaluated, np.full(len(evaluated), count), excluded, _popular_order(model)
