@@ -32,6 +32,17 @@ def vocabulary(*columns: pa.Array) -> pa.Array:
     return distinct.take(pc.array_sort_indices(distinct))
 
 
+def _sorted_codes(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """:func:`vocabulary` of ``values`` and :func:`encode` of them into it, with one hash
+    pass: Arrow's dictionary encoding, its dictionary then sorted."""
+    encoded = pc.dictionary_encode(values)
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return encoded.dictionary.take(pa.array(order)), rank[indices]
+
+
 def encode(values: pa.Array, vocab: pa.Array) -> np.ndarray:
     """Position of each value in ``vocab``; -1 where it is not there."""
     if len(values) == 0:
@@ -89,9 +100,8 @@ class Interactions:
     def from_columns(
         cls, person: pa.Array, product: pa.Array, weight: np.ndarray, purchased: Pairs
     ) -> Interactions:
-        person, product = _strings(person), _strings(product)
-        people, products = vocabulary(person), vocabulary(product)
-        rows, cols = encode(person, people), encode(product, products)
+        people, rows = _sorted_codes(_strings(person))
+        products, cols = _sorted_codes(_strings(product))
         order = np.argsort(rows * max(len(products), 1) + cols, kind="stable")
         return cls(
             people,

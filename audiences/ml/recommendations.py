@@ -222,9 +222,23 @@ def _popular_order(model: Model) -> np.ndarray:
     return np.lexsort((np.arange(len(model.popularity)), -model.popularity))
 
 
-def recommend(model: Model, data: Interactions, count: int, include_purchased: bool) -> RecFrame:
-    """Top ``count`` products for every person of the model, best first (ties: the lower
-    product id). Scores stay sparse: only products related to the person's history."""
+def _ranges(sorted_keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Positions in ``sorted_keys`` of the keys in [lo[i], hi[i]) for every i, in order."""
+    start = np.searchsorted(sorted_keys, lo)
+    counts = np.searchsorted(sorted_keys, hi) - start
+    return np.arange(counts.sum()) + np.repeat(start - (np.cumsum(counts) - counts), counts)
+
+
+def recommend(
+    model: Model,
+    data: Interactions,
+    count: int,
+    include_purchased: bool,
+    people: np.ndarray | None = None,
+) -> RecFrame:
+    """Top ``count`` products for every person of the model (or only for the person codes
+    ``people``, sorted), best first (ties: the lower product id). Scores stay sparse: only
+    products related to the person's history."""
     n_people, n_products = model.matrix.shape
     popular = _popular_order(model)
     bought = (
@@ -233,25 +247,23 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
         else data.purchased.keys(model.people, model.products)
     )
     take = min(count, n_products)
+    who = np.arange(n_people, dtype=np.int64) if people is None else people.astype(np.int64)
     parts: list[tuple[np.ndarray, ...]] = []
-    for start in range(0, n_people, BATCH):
-        chunk = model.matrix[start : start + BATCH]
+    for first in range(0, len(who), BATCH):
+        batch = who[first : first + BATCH]
+        n_rows = len(batch)
+        chunk = model.matrix[batch[0] : batch[-1] + 1] if people is None else model.matrix[batch]
         scores = (chunk @ model.similarity).tocsr()
         values = np.round(scores.data, 6)
-        n_rows = scores.shape[0]
         cols, indptr = scores.indices, scores.indptr
-        batch_bought = bought[
-            np.searchsorted(bought, start * n_products) : np.searchsorted(
-                bought, (start + n_rows) * n_products
-            )
-        ]
+        batch_bought = bought[_ranges(bought, batch * n_products, (batch + 1) * n_products)]
         # products already bought and scores that round to zero are not recommended
         dropped = values <= 0
         if len(batch_bought):
             buyer = np.zeros(n_rows, dtype=bool)
-            buyer[batch_bought // n_products - start] = True
+            buyer[np.searchsorted(batch, batch_bought // n_products)] = True
             check = np.flatnonzero(np.repeat(buyer, np.diff(indptr)))
-            key = (_row_of(indptr, check) + start) * n_products + cols[check]
+            key = batch[_row_of(indptr, check)] * n_products + cols[check]
             dropped[check] |= _member(key, batch_bought)
         if dropped.any():
             gone = np.bincount(_row_of(indptr, np.flatnonzero(dropped)), minlength=n_rows)
@@ -265,7 +277,7 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
         if not len(short):
             parts.append(
                 (
-                    top_row + start,
+                    batch[top_row],
                     top_col.astype(np.int64),
                     top_rank,
                     top_score,
@@ -274,13 +286,14 @@ def recommend(model: Model, data: Interactions, count: int, include_purchased: b
             )
             continue
         in_short = np.flatnonzero(np.repeat(lengths < take, lengths))
-        scored_short = (_row_of(indptr, in_short) + start) * n_products + cols[in_short]
+        scored_short = batch[_row_of(indptr, in_short)] * n_products + cols[in_short]
         excluded = np.union1d(scored_short, batch_bought)
         fill_person, fill_product, fill_slot = _popular_fill(
-            short + start, take - lengths[short], excluded, popular
+            batch[short], take - lengths[short], excluded, popular
         )
-        person = np.concatenate([top_row + start, fill_person])
-        rank = np.concatenate([top_rank, lengths[fill_person - start] + 1 + fill_slot])
+        person = np.concatenate([batch[top_row], fill_person])
+        fill_rank = lengths[np.searchsorted(batch, fill_person)] + 1 + fill_slot
+        rank = np.concatenate([top_rank, fill_rank])
         order = np.lexsort((rank, person))
         parts.append(
             (
@@ -408,8 +421,10 @@ def evaluate(wh: Warehouse, settings: MlSettings, count: int, include: bool) -> 
     lookback = int(settings.var("recommendation_lookback_days"))
     train = load(wh, settings, cut - timedelta(days=lookback), cut)
     model = fit(train)
-    recs = recommend(model, train, count, include)
     relevant = relevant_items(wh, settings, cut, settings.as_of)
+    # only people with a held-out product are evaluated: recommend for them alone
+    codes = encode(relevant.person, model.people)
+    recs = recommend(model, train, count, include, people=distinct(codes[codes >= 0]))
     return holdout_metrics(model, recs, train.purchased, relevant, count, include)
 
 

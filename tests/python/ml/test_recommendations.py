@@ -210,8 +210,14 @@ def test_recommend_equals_a_dense_reference(include_purchased, monkeypatch):
     data = Interactions.from_mappings(weights, purchased)
     model = recommendations.fit(data)
     got = recommendations.recommend(model, data, 10, include_purchased).rows()
-    assert got == _reference_recommend(model, data, 10, include_purchased)
+    expected = _reference_recommend(model, data, 10, include_purchased)
+    assert got == expected
     assert any(source == "popular" for *_, source in got)
+    # only some people (the evaluation recommends for the people it evaluates): their rows
+    some = np.arange(0, len(model.people), 3)
+    chosen = {model.people[int(i)].as_py() for i in some}
+    subset = recommendations.recommend(model, data, 10, include_purchased, people=some).rows()
+    assert subset == [row for row in expected if row[0] in chosen]
 
 
 def test_no_recommendation_was_bought_before(warehouse_copy: Path, settings: MlSettings):
