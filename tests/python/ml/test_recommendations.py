@@ -142,7 +142,7 @@ def _reference_top(indptr, indices, data, take):
     return out
 
 
-@pytest.mark.parametrize("take", [1, 3, 10])
+@pytest.mark.parametrize("take", [1, 3, 10, 50])
 def test_top_per_row_equals_sorting_every_row(take):
     """Rows of 0 to 300 entries with many tied values (the tie goes to the lower column),
     columns in no particular order: the block-maxima shortcut keeps exactly what sorting
