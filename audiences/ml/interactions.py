@@ -4,7 +4,8 @@ the products each person has ever bought before it.
 
 The warehouse sums the weights (the same SQL on DuckDB and PostgreSQL); the rows come back
 as Arrow columns and are encoded as integer codes into sorted vocabularies of person and
-product ids, so nothing here builds a Python object per row (docs/ml.md, "speed").
+product ids, so nothing here builds a Python object per row (docs/ml.md, "Reproducibility,
+engines, speed").
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
 def vocabulary(*columns: pa.Array) -> pa.Array:
     """The distinct strings of ``columns``, sorted like Python sorts str (Arrow compares
     UTF-8 bytes, which orders like code points)."""
-    distinct = pc.unique(pa.chunked_array([c for c in columns], type=pa.string()))
-    return distinct.take(pc.array_sort_indices(distinct))
+    unique = pc.unique(pa.chunked_array(list(columns), type=pa.string()))
+    return unique.take(pc.array_sort_indices(unique))
 
 
 def _sorted_codes(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
