@@ -13,8 +13,9 @@ into benchmarks/.work/ml-<people>.duckdb: per person about --views-per-person pr
 page views over 90 days, add-to-carts on a third of the product views, and orders for a
 fifth of the people, buyers browsing more (a planted signal, so the models have something to
 learn). Then each step runs as its own process (`audiences ml --only <step>`), timed with its
-peak resident memory. Targets: personas < 60 s, propensity < 120 s, recommendations < 120 s,
-each < 4 GB. --record appends one row to benchmarks/RESULTS.md (do it on a quiet machine).
+peak resident memory (--step recommendations: that step alone). Targets: personas < 60 s,
+propensity < 120 s, recommendations < 120 s, each < 4 GB. --record appends one row to
+benchmarks/RESULTS.md (do it on a quiet machine).
 """
 
 from __future__ import annotations
@@ -201,6 +202,12 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the synthesized file")
     parser.add_argument("--record", action="store_true", help="append a row to the results")
     parser.add_argument("--note", default="", help="free text added to the recorded row")
+    parser.add_argument(
+        "--step",
+        action="append",
+        choices=list(TARGETS),
+        help="time only this step (repeatable); default all three",
+    )
     args = parser.parse_args()
 
     WORK_DIR.mkdir(parents=True, exist_ok=True)
@@ -218,6 +225,8 @@ def main() -> None:
     figures = []
     ok = True
     for step, limit in TARGETS.items():
+        if args.step and step not in args.step:
+            continue
         m = measure(
             [str(BIN / "audiences"), "ml", "--as-of", AS_OF.replace(" ", "T"), "--only", step],
             env,
@@ -229,7 +238,9 @@ def main() -> None:
             f"({'within' if within else 'ABOVE'} {limit:.0f} s / 4 GB)"
         )
         print(figures[-1], flush=True)
-    command = f"python benchmarks/bench_ml.py --people {args.people}"
+    command = f"python benchmarks/bench_ml.py --people {args.people}" + "".join(
+        f" --step {step}" for step in args.step or ()
+    )
     text = f"{args.people:,} synthesized people: " + "; ".join(figures)
     if args.note:
         text += f"; {args.note}"

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
 from audiences.ml.errors import MissingTableError
+from reverse_etl.core.errors import WarehouseError
 from reverse_etl.warehouse.base import Warehouse
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
@@ -58,6 +60,30 @@ def fetch(wh: Warehouse, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any
     return rows
 
 
+def fetch_columns(wh: Warehouse, sql: str, params: Sequence[Any], names: Sequence[str]) -> pa.Table:
+    """The result of ``sql`` as an Arrow table with columns ``names`` (one per selected
+    column): DuckDB hands over its columns directly, other engines are read in batches."""
+    if isinstance(wh, DuckDBWarehouse):
+        cursor = wh.con.cursor()
+        try:
+            relation = cursor.sql(sql, params=list(params))
+            table = (
+                relation.to_arrow_table()
+                if hasattr(relation, "to_arrow_table")
+                else relation.arrow()
+            )
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB query failed: {exc}") from exc
+        finally:
+            cursor.close()
+        return table.rename_columns(list(names))
+    columns: list[list[Any]] = [[] for _ in names]
+    for batch in wh.stream(sql, params, batch_size=50000):
+        for values, column in zip(zip(*batch, strict=True), columns, strict=True):
+            column.extend(values)
+    return pa.table({name: pa.array(values) for name, values in zip(names, columns, strict=True)})
+
+
 def replace_table(
     wh: Warehouse, schema: str, spec: TableSpec, rows: Sequence[Sequence[Any]]
 ) -> None:
@@ -74,7 +100,7 @@ def replace_table(
 def replace_table_columns(
     wh: Warehouse, schema: str, spec: TableSpec, columns: dict[str, Any]
 ) -> None:
-    """:func:`replace_table` from columns (lists or numpy arrays, one per spec column):
+    """:func:`replace_table` from columns (lists, numpy or Arrow arrays, one per spec column):
     DuckDB loads them as one Arrow table, other engines row by row in chunks."""
     target = f"{wh.quote(schema)}.{wh.quote(spec.name)}"
     ddl = ", ".join(f"{wh.quote(c.name)} {TYPES[c.type]}" for c in spec.columns)
@@ -100,12 +126,16 @@ def replace_table_columns(
 
 
 def _arrow(values: Any) -> pa.Array:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
     if isinstance(values, np.ndarray) and values.dtype != object:
         return pa.array(values)
     return pa.array(list(values))
 
 
 def _plain(values: Any) -> list[Any]:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.to_pylist()
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
