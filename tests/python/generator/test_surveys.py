@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from audiences.generator import surveys
+from audiences.generator.catalog import CATEGORIES
 from audiences.generator.commerce import DAY
 from audiences.generator.config import GenerationConfig
 from audiences.generator.ids import stream
@@ -111,6 +112,12 @@ def test_answers_have_the_shape_of_a_survey_export(generated):
         [AS_OF],
     ).fetchone()
     assert (late, early) == (0, 0)
+
+
+def test_every_catalog_category_has_an_interest_entry():
+    assert set(surveys.CATEGORY_INTEREST) == set(CATEGORIES)
+    interests = set(surveys.QUESTIONS[0].options)
+    assert {i for i in surveys.CATEGORY_INTEREST.values() if i} <= interests
 
 
 def test_interests_lean_towards_the_most_viewed_category():
