@@ -1,8 +1,8 @@
 {#- Survey answers resolved to a person: a user_id that is a CRM customer is that person; else
     an email that exactly one customer has (normalised, latest CRM version) is that customer.
-    Erased people, answers after as_of and rows without a question or an answer are left out;
-    so are unresolved rows (unknown user_id and unknown or shared email), which the warning
-    test survey_responses_unresolved counts. -#}
+    Erased people (by user_id or by email), answers after as_of and rows without a question or
+    an answer are left out; so are unresolved rows (unknown user_id and unknown or shared
+    email), which the warning test survey_responses_unresolved counts. -#}
 with
 
 responses as (
@@ -13,6 +13,8 @@ responses as (
         and answer is not null
         and answered_at is not null
         and {{ is_not_after_as_of('answered_at') }}
+        -- an erased person's answers go, whatever email they carry
+        and {{ is_not_erased('user_id') }}
 
 ),
 

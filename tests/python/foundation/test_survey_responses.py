@@ -16,6 +16,8 @@ SURVEY_MODELS = (
     "int_survey__resolved_responses",
     "int_survey__latest_answers",
     "dim_user_interests",
+    # the warning test also reads stg_crm__customers, which the selection leaves out
+    "survey_responses_unresolved",
 )
 
 
@@ -126,9 +128,12 @@ def test_answers_become_person_features_latest_answer_per_question(tmp_path, run
            ('c2', 'ben@example.com', '2026-01-01', '2026-01-01'),
            ('c3', 'shared@example.com', '2026-01-01', '2026-01-01'),
            ('c4', 'shared@example.com', '2026-01-01', '2026-01-01')""",
+        """insert into raw.customers (user_id, email, signup_at, updated_at, deleted_at) values
+           ('c5', 'gone@example.com', '2026-01-01', '2026-01-01', '2026-06-01')""",
         # c1 by user_id, then again by a typed email: the later interests replace the
         # earlier ones, the earlier values answer stays; c2 by email only; a shared email,
-        # an unknown user_id and an answer after as_of resolve to nobody
+        # an unknown user_id and an answer after as_of resolve to nobody; the erased c5's
+        # answers go (by user_id, even with c2's email, and by email) and are not counted
         """insert into raw.survey_responses values
            ('r1', 'c1', null, 'interests', 'outdoors', '2026-10-01 10:00:00'),
            ('r1', 'c1', null, 'interests', ' Tech ', '2026-10-01 10:00:00'),
@@ -138,12 +143,15 @@ def test_answers_become_person_features_latest_answer_per_question(tmp_path, run
            ('r3', null, 'ben@example.com', 'shopping_for', 'gift', '2026-11-03 12:00:00'),
            ('r4', null, 'shared@example.com', 'interests', 'tech', '2026-11-03 12:00:00'),
            ('r5', 'nobody', null, 'interests', 'tech', '2026-11-03 12:00:00'),
-           ('r6', 'c2', null, 'values', 'quality', '2026-11-24 00:00:01')""",
+           ('r6', 'c2', null, 'values', 'quality', '2026-11-24 00:00:01'),
+           ('r7', 'c5', 'ben@example.com', 'interests', 'travel', '2026-11-03 12:00:00'),
+           ('r8', null, 'gone@example.com', 'interests', 'travel', '2026-11-03 12:00:00')""",
     )
     result = _build_survey_models(run_dbt, db)
 
     assert result.returncode == 0, result.output
-    # the warning test counts the two unresolved responses' rows (r4, r5)
+    # the warning test counts the two unresolved responses' rows (r4, r5), not the erased
+    # person's (r7, r8)
     assert "Got 2 results, configured to warn if != 0" in result.output
     rows = _query(
         db,
