@@ -3,6 +3,7 @@
     they shop for. People without answers are not here (rules and personas read them as
     unanswered). -#}
 {%- set interests = var('survey_questions')['interests'] -%}
+{%- set interest_answer = "case when latest_answers.question_key = 'interests' then latest_answers.answer end" -%}
 
 with
 
@@ -22,8 +23,11 @@ per_person as (
 
     select
         latest_answers.person_id,
-        {{ list_agg_sorted("case when latest_answers.question_key = 'interests' then latest_answers.answer end", ',') }}
-            as survey_interests,
+        -- null, not '', for a person without interests on every engine (Spark joins an empty set to '')
+        nullif(
+            {{ list_agg_sorted(interest_answer, ',') }},
+            ''
+        ) as survey_interests,
         {% for option in interests -%}
             max(
                 case
