@@ -1,6 +1,7 @@
 """Copy the raw schema from the DuckDB warehouse into PostgreSQL (`audiences load-postgres`).
 
-The five raw tables of the source contract are streamed, never held in memory whole:
+The five raw tables of the source contract, and each optional one the DuckDB file has
+(OPTIONAL_RAW_TABLES: survey_responses), are streamed, never held in memory whole:
 DuckDB yields Arrow record batches, each batch is written as CSV and fed to one
 PostgreSQL `COPY ... FROM STDIN` per table. DuckDB's own postgres extension would be
 faster still, but it is downloaded on first use and so is not available offline.
@@ -38,6 +39,10 @@ from psycopg2 import sql
 from audiences.warehouse_path import duckdb_path
 
 RAW_TABLES = ("events", "orders", "order_items", "customers", "email_events")
+#: optional tables of the raw contract (macros/raw_contract/optional_raw_tables.sql): copied
+#: when the DuckDB file has them; a copy of one left in the target by an earlier load is
+#: dropped when the file no longer has it, so the target mirrors the file
+OPTIONAL_RAW_TABLES = ("survey_responses",)
 BATCH_ROWS = 100_000
 
 # DuckDB type (as information_schema.columns.data_type spells it) -> PostgreSQL type
@@ -219,18 +224,31 @@ def _arrow_batches(
     yield from reader_factory(batch_rows)
 
 
+def present_raw_tables(con: duckdb.DuckDBPyConnection, schema: str) -> tuple[str, ...]:
+    """RAW_TABLES, then the optional raw tables the DuckDB schema has."""
+    have = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [schema]
+        ).fetchall()
+    }
+    return RAW_TABLES + tuple(t for t in OPTIONAL_RAW_TABLES if t in have)
+
+
 def copy_raw_schema(
     duckdb_file: Path,
     dsn: dict[str, str] | None = None,
     source_schema: str = "raw",
     target_schema: str = "raw",
-    tables: tuple[str, ...] = RAW_TABLES,
+    tables: tuple[str, ...] | None = None,
     batch_rows: int = BATCH_ROWS,
     echo=None,
 ) -> list[TableCopy]:
     """Replaces `target_schema`'s raw tables in PostgreSQL with those of the DuckDB file.
 
-    One transaction for all tables: either every table is replaced or none is.
+    One transaction for all tables: either every table is replaced or none is. `tables`
+    defaults to the raw tables the file has (present_raw_tables); an optional table the file
+    lacks is dropped from the target.
     """
     if not duckdb_file.exists():
         raise click.ClickException(
@@ -240,6 +258,9 @@ def copy_raw_schema(
     settings = dsn or postgres_dsn_from_env()
     source = duckdb.connect(str(duckdb_file), read_only=True)
     try:
+        if tables is None:
+            tables = present_raw_tables(source, source_schema)
+        absent_optional = [t for t in OPTIONAL_RAW_TABLES if t not in tables]
         plans = {table: duckdb_columns(source, source_schema, table) for table in tables}
         try:
             target = psycopg2.connect(**settings)
@@ -256,6 +277,13 @@ def copy_raw_schema(
                 cur.execute(
                     sql.SQL("create schema if not exists {}").format(sql.Identifier(target_schema))
                 )
+                for table in absent_optional:
+                    # with its dependent dbt views: dbt recreates them (empty) on the next run
+                    cur.execute(
+                        sql.SQL("drop table if exists {} cascade").format(
+                            sql.Identifier(target_schema, table)
+                        )
+                    )
                 for table, columns in plans.items():
                     started = time.perf_counter()
                     name = sql.Identifier(target_schema, table)
@@ -312,7 +340,7 @@ def copy_raw_schema(
     help="Schema of the raw tables in the DuckDB file.",
 )
 def load_postgres(target_schema: str, source_schema: str) -> None:
-    """Copy the five raw tables from the DuckDB warehouse into PostgreSQL.
+    """Copy the raw tables from the DuckDB warehouse into PostgreSQL.
 
     Reads the DuckDB file named by AUDIENCES_DUCKDB_PATH and writes to the server named by
     PGHOST / PGPORT / PGUSER / PGPASSWORD / PGDATABASE (defaults 127.0.0.1, 5432,
@@ -357,7 +385,7 @@ def copy_raw_to_spark(
     spark_dir: Path,
     source_schema: str = "raw",
     target_schema: str = "raw",
-    tables: tuple[str, ...] = RAW_TABLES,
+    tables: tuple[str, ...] | None = None,
     project_dir: Path | None = None,
     dbt_args: tuple[str, ...] = (),
     dbt_target: str = "spark",
@@ -380,7 +408,7 @@ def copy_raw_to_spark(
     spec: dict[str, list[list[str]]] = {}
     rows: dict[str, int] = {}
     try:
-        for table in tables:
+        for table in tables or present_raw_tables(source, source_schema):
             columns = duckdb_columns(source, source_schema, table)
             spec[table] = [[c.name, spark_type(c.duckdb_type)] for c in columns]
             target = files / f"{table}.parquet"
@@ -422,7 +450,7 @@ def copy_raw_to_spark(
 @click.option("--schema", "target_schema", default="raw", show_default=True)
 @click.option("--source-schema", default="raw", show_default=True)
 def load_spark(target_schema: str, source_schema: str) -> None:
-    """Copy the five raw tables from the DuckDB warehouse into the local Spark target.
+    """Copy the raw tables from the DuckDB warehouse into the local Spark target.
 
     Run from the project root. Spark's metastore and files live under AUDIENCES_SPARK_DIR
     (default .spark); needs `pip install 'audiences[spark]'` and Java 17.

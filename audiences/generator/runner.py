@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from audiences.generator import campaigns as campaign_effect
-from audiences.generator import clickstream, commerce, crm, email, population
+from audiences.generator import clickstream, commerce, crm, email, population, surveys
 from audiences.generator.catalog import (
     EVENT_TYPES,
     PAGE_TYPES,
@@ -428,7 +428,15 @@ def _produce(
             writer.write("customers", updates)
         batch += 1
 
-    if state is None:  # the planted campaign effect (audiences/generator/campaigns.py)
+    if state is None:  # survey answers (audiences/generator/surveys.py), before the campaign
+        surveys.plant(
+            con,
+            writer,
+            stream(seed, slice_key, "survey"),
+            as_of,
+            salt(seed, slice_key, "survey"),
+        )
+        # the planted campaign effect (audiences/generator/campaigns.py)
         campaign_effect.plant(
             con,
             writer,

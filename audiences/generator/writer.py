@@ -82,6 +82,16 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("occurred_at", "TIMESTAMP"),
         ("loaded_at", "TIMESTAMP"),
     ],
+    # optional in the raw contract (docs/contracts/foundation-models.md); long format, one row
+    # per (response, question, chosen option); written by audiences/generator/surveys.py
+    "survey_responses": [
+        ("response_id", "VARCHAR"),
+        ("user_id", "VARCHAR"),
+        ("email", "VARCHAR"),
+        ("question_key", "VARCHAR"),
+        ("answer", "VARCHAR"),
+        ("answered_at", "TIMESTAMP"),
+    ],
 }
 
 STAGING_PREFIX = "__gen_"

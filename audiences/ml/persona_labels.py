@@ -26,6 +26,17 @@ TRAITS: tuple[Trait, ...] = (
     Trait("is_mobile", "mobile", "desktop"),
     Trait("evening_session_share", "evening", "daytime"),
     Trait("email_open_rate_90d", "email-engaged", None),
+    # survey features (audiences/ml/survey_features.py), present when people answered
+    Trait("interest_outdoors", "outdoorsy", None),
+    Trait("interest_cooking", "food-loving", None),
+    Trait("interest_tech", "tech-minded", None),
+    Trait("interest_fashion", "fashion-minded", None),
+    Trait("interest_fitness", "fitness-minded", None),
+    Trait("interest_travel", "travel-loving", None),
+    Trait("value_sustainability", "eco-minded", None),
+    Trait("value_price", "price-conscious", None),
+    Trait("value_quality", "quality-seeking", None),
+    Trait("value_convenience", "convenience-seeking", None),
 )
 #: a trait is named when the persona's mean is at least this many population standard
 #: deviations from the population mean

@@ -1,8 +1,9 @@
 """Personas: K-Means (or a Gaussian mixture, var persona_algorithm) over standardized
-dim_users features, k chosen over [persona_k_min, persona_k_max] by silhouette (BIC for the
-mixture), plus one persona for the top var persona_top_value_percent % of customers by
-lifetime revenue. Fixed seeds, sorted inputs, one BLAS thread: the same data gives the same
-personas."""
+dim_users features (and the survey features of dim_user_interests when the warehouse has
+survey answers: audiences/ml/survey_features.py), k chosen over [persona_k_min,
+persona_k_max] by silhouette (BIC for the mixture), plus one persona for the top var
+persona_top_value_percent % of customers by lifetime revenue. Fixed seeds, sorted inputs, one
+BLAS thread: the same data gives the same personas."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
+from audiences.ml import survey_features
 from audiences.ml.errors import MlError, NotEnoughDataError
 from audiences.ml.persona_labels import persona_key, persona_label
 from audiences.ml.settings import MlSettings
@@ -64,15 +66,22 @@ class PersonaResult:
     distance: np.ndarray  # K-Means: distance to the centroid (standardized units); else NaN
     probability: np.ndarray  # mixture: membership probability; else NaN
     metrics: dict[str, float] = field(default_factory=dict)
+    #: the features clustered on, in order: FEATURES, then the survey features if any
+    feature_names: list[str] = field(default_factory=lambda: [f[0] for f in FEATURES])
 
 
 @dataclass
 class PeopleData:
     person_ids: list[str]
-    raw: np.ndarray  # (people, FEATURES) imputed, not scaled
+    raw: np.ndarray  # (people, names) imputed, not scaled
     categories: list[str | None]
     channels: list[str | None]
     devices: list[str | None]
+    #: column names of raw: FEATURES, then the survey features (when there are answers)
+    names: list[str] = field(default_factory=lambda: [f[0] for f in FEATURES])
+    #: per column: log-scaled before standardizing, and its weight in the clustering
+    log_scaled: list[bool] = field(default_factory=lambda: [f[2] for f in FEATURES])
+    weights: list[float] = field(default_factory=lambda: [1.0] * len(FEATURES))
 
 
 def load_people(wh: Warehouse, settings: MlSettings) -> PeopleData:
@@ -107,13 +116,20 @@ def load_people(wh: Warehouse, settings: MlSettings) -> PeopleData:
         elif imputation == "max" and present.size:
             fill = float(present.max())
         raw[missing, j] = fill
-    return PeopleData(
+    data = PeopleData(
         person_ids=[str(r[0]) for r in rows],
         raw=np.round(raw, 6),
         categories=[r[n + 1] for r in rows],
         channels=[r[n + 2] for r in rows],
         devices=[r[n + 3] for r in rows],
     )
+    survey = survey_features.load(wh, settings, data.person_ids)
+    if survey is not None:
+        data.raw = np.hstack([data.raw, survey.values])
+        data.names += survey.names
+        data.log_scaled += [False] * len(survey.names)
+        data.weights += [survey_features.SURVEY_WEIGHT] * len(survey.names)
+    return data
 
 
 def top_value_mask(data: PeopleData, percent: float) -> np.ndarray:
@@ -129,9 +145,10 @@ def top_value_mask(data: PeopleData, percent: float) -> np.ndarray:
     return mask
 
 
-def standardize(raw: np.ndarray) -> np.ndarray:
+def standardize(raw: np.ndarray, log_scaled: list[bool] | None = None) -> np.ndarray:
+    """Log-scale the count columns, then centre and scale every column to unit variance."""
     x = raw.copy()
-    for j, (_, _, log) in enumerate(FEATURES):
+    for j, log in enumerate(log_scaled or [f[2] for f in FEATURES]):
         if log:
             x[:, j] = np.log1p(np.maximum(x[:, j], 0.0))
     mean = x.mean(axis=0)
@@ -152,7 +169,7 @@ def _top(values: list[str | None], limit: int = 3) -> str:
 def profile(
     data: PeopleData, z: np.ndarray, members: np.ndarray, label: str, key: str, top: bool
 ) -> Persona:
-    names = [f[0] for f in FEATURES]
+    names = data.names
     orders = data.raw[members, names.index("orders_lifetime")]
     idx = np.flatnonzero(members)
     return Persona(
@@ -240,9 +257,12 @@ def run(wh: Warehouse, settings: MlSettings) -> PersonaResult:
     data = load_people(wh, settings)
     percent = float(settings.var("persona_top_value_percent"))
     top = top_value_mask(data, percent)
-    z_all = standardize(data.raw)
+    z_all = standardize(data.raw, data.log_scaled)
     rest = np.flatnonzero(~top)
-    index, distance, probability, metrics = cluster(settings, z_all[rest])
+    # survey columns weigh less than behavioural ones (survey_features.SURVEY_WEIGHT); the
+    # profile differences stay in standardized units
+    weighted = z_all if all(w == 1.0 for w in data.weights) else z_all * np.array(data.weights)
+    index, distance, probability, metrics = cluster(settings, weighted[rest])
     n = len(data.person_ids)
     keys = [TOP_VALUE_KEY] * n
     dist = np.full(n, np.nan)
@@ -277,4 +297,4 @@ def run(wh: Warehouse, settings: MlSettings) -> PersonaResult:
     metrics["personas"] = float(len(personas))
     for p in personas:
         metrics[f"size_{p.key}"] = float(p.size)
-    return PersonaResult(personas, data.person_ids, keys, dist, prob, metrics)
+    return PersonaResult(personas, data.person_ids, keys, dist, prob, metrics, list(data.names))

@@ -49,6 +49,11 @@ VAR_DEFAULTS: dict[str, Any] = {
     "ml_drift_max_precision_drop": 0.02,
     "intent_lookback_days": 30,
     "intent_half_life_days": 7,
+    "survey_questions": {
+        "interests": ["outdoors", "cooking", "tech", "fashion", "fitness", "travel"],
+        "values": ["sustainability", "price", "quality", "convenience"],
+        "shopping_for": ["self", "family", "gift"],
+    },
 }
 
 

@@ -16,23 +16,30 @@ from reverse_etl.warehouse.base import Warehouse
 
 _FEATURE_NAMES = [f[0] for f in FEATURES]
 
-PERSONAS = TableSpec(
-    "personas",
-    (
-        Column("persona_key", "text"),
-        Column("label", "text"),
-        Column("size", "bigint"),
-        Column("share", "double"),
-        Column("is_top_value", "boolean"),
-        Column("buyer_share", "double"),
-        *(Column(f"mean_{n}", "double") for n in _FEATURE_NAMES),
-        *(Column(f"difference_{n}", "double") for n in _FEATURE_NAMES),
-        Column("top_categories", "text"),
-        Column("top_channels", "text"),
-        Column("top_devices", "text"),
-        Column("as_of", "timestamp"),
-    ),
-)
+
+def personas_spec(feature_names: Sequence[str]) -> TableSpec:
+    """The personas table: a mean_ and a difference_ column per feature clustered on (the
+    survey features only when the warehouse has survey answers)."""
+    return TableSpec(
+        "personas",
+        (
+            Column("persona_key", "text"),
+            Column("label", "text"),
+            Column("size", "bigint"),
+            Column("share", "double"),
+            Column("is_top_value", "boolean"),
+            Column("buyer_share", "double"),
+            *(Column(f"mean_{n}", "double") for n in feature_names),
+            *(Column(f"difference_{n}", "double") for n in feature_names),
+            Column("top_categories", "text"),
+            Column("top_channels", "text"),
+            Column("top_devices", "text"),
+            Column("as_of", "timestamp"),
+        ),
+    )
+
+
+PERSONAS = personas_spec(_FEATURE_NAMES)
 PERSONA_ASSIGNMENTS = TableSpec(
     "persona_assignments",
     (
@@ -108,8 +115,8 @@ def write_personas(wh: Warehouse, schema: str, as_of: datetime, result: PersonaR
             p.share,
             p.is_top_value,
             p.buyer_share,
-            *(p.means[n] for n in _FEATURE_NAMES),
-            *(p.differences[n] for n in _FEATURE_NAMES),
+            *(p.means[n] for n in result.feature_names),
+            *(p.differences[n] for n in result.feature_names),
             p.top_categories,
             p.top_channels,
             p.top_devices,
@@ -117,7 +124,7 @@ def write_personas(wh: Warehouse, schema: str, as_of: datetime, result: PersonaR
         )
         for p in result.personas
     ]
-    replace_table(wh, schema, PERSONAS, rows)
+    replace_table(wh, schema, personas_spec(result.feature_names), rows)
     assignments = [
         (person, key, _num(d), _num(pr), as_of)
         for person, key, d, pr in zip(

@@ -1,6 +1,7 @@
 {#- The raw source contract (docs/contracts/foundation-models.md): the columns every raw table must have,
     and which of them hold timestamps; optional columns (optional_raw_columns.sql) may be
-    absent but must have their type when present. Checked once at the start of every dbt
+    absent but must have their type when present; optional tables (optional_raw_tables.sql)
+    may be absent but must have their columns when present. Checked once at the start of every dbt
     invocation that runs SQL, before any model is written, so bad input stops the run with a
     message naming the table and the column and nothing is half-built. -#}
 {% macro raw_contract() -%}
@@ -40,6 +41,12 @@
                         'loaded_at'],
             'timestamps': ['occurred_at', 'loaded_at'],
         },
+        'survey_responses': {
+            'key': 'response_id',
+            'columns': ['response_id', 'user_id', 'email', 'question_key', 'answer',
+                        'answered_at'],
+            'timestamps': ['answered_at'],
+        },
     }) }}
 {%- endmacro %}
 
@@ -55,7 +62,9 @@
     {%- set problems = [] -%}
     {%- for table, spec in raw_contract().items() -%}
         {%- set relation = adapter.get_relation(database=database, schema=schema, identifier=table) -%}
-        {%- if relation is none -%}
+        {%- if relation is none and table in optional_raw_tables() -%}
+            {#- an optional table (optional_raw_tables.sql) may be absent -#}
+        {%- elif relation is none -%}
             {%- do problems.append("table " ~ schema ~ "." ~ table ~ " does not exist (load it, or run `audiences generate` for demo data)") -%}
         {%- else -%}
             {%- set columns = adapter.get_columns_in_relation(relation) -%}

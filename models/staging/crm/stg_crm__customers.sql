@@ -10,7 +10,7 @@ renamed as (
 
     select
         cast(user_id as {{ dbt.type_string() }}) as user_id,
-        nullif(lower(trim(email)), '') as email,
+        {{ normalize_email('email') }} as email,
         nullif(trim(phone), '') as phone,
         first_name,
         last_name,

@@ -57,6 +57,7 @@ def test_copy_keeps_types_values_and_dependent_views(tmp_path, postgres_database
         "order_items": 0,
         "customers": 1,
         "email_events": 0,
+        "survey_responses": 0,
     }
     assert all(r.recreated for r in results)
 
@@ -150,3 +151,34 @@ def test_type_mapping(duckdb_type, postgres, spark):
 def test_unknown_type_is_a_clear_error():
     with pytest.raises(click.ClickException, match="STRUCT"):
         postgres_type("STRUCT(a INTEGER)")
+
+
+def test_the_optional_survey_table_is_copied_when_present_and_dropped_when_gone(
+    tmp_path, postgres_database
+):
+    db = tmp_path / "survey.duckdb"
+    _fill(db, 5)
+    con = duckdb.connect(str(db))
+    con.execute(
+        """insert into raw.survey_responses values
+           ('r1', 'u1', null, 'interests', 'tech', timestamp '2026-11-20 10:00:00')"""
+    )
+    con.close()
+    results = copy_raw_schema(db, postgres_database)
+    assert {r.table: r.rows for r in results}["survey_responses"] == 1
+    pg = psycopg2.connect(**postgres_database)
+    pg.autocommit = True
+    with pg.cursor() as cur:
+        assert dict(_columns(cur, "survey_responses"))["answered_at"] == (
+            "timestamp without time zone"
+        )
+
+    # a file without the table: the target loses its stale copy
+    con = duckdb.connect(str(db))
+    con.execute("drop table raw.survey_responses")
+    con.close()
+    results = copy_raw_schema(db, postgres_database)
+    assert "survey_responses" not in {r.table for r in results}
+    with pg.cursor() as cur:
+        assert _columns(cur, "survey_responses") == []
+    pg.close()

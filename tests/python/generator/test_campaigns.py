@@ -58,6 +58,7 @@ def test_planting_only_adds_rows(pair):
         "order_items": orders,
         "customers": 0,
         "email_events": 0,
+        "survey_responses": 0,
     }
 
 

@@ -31,6 +31,10 @@ INPUTS = {
         "top_product_category_lifetime", "first_touch_utm_medium", "time_on_site_seconds_30d",
         "email_opens_30d", "orders_30d",
     ],
+    ("analytics_core", "dim_user_interests"): [
+        "person_id", "interest_outdoors", "interest_cooking", "interest_tech",
+        "interest_fashion", "interest_fitness", "interest_travel", "survey_value_primary",
+    ],
     ("analytics_segments", "segment_memberships"): ["person_id", "segment_key"],
     ("analytics_core", "fct_page_views"): [
         "page_view_id", "person_id", "page_type", "product_id", "viewed_at", "dwell_seconds",

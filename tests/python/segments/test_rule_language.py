@@ -572,7 +572,7 @@ def _create_inputs(db: Path, relations: dict[str, str]) -> None:
         con.execute(
             f"insert into {relations['purchase_intent']} values ('sc_intent', 50.5), ('sc_rfm', 50)"
         )
-        for name in ("content_engagement", "engagement_scores"):
+        for name in ("content_engagement", "engagement_scores", "dim_user_interests"):
             con.execute(f"create table {relations[name]} (person_id varchar)")
         lifecycle = next(r for n, r in relations.items() if "lifecycle" in n)
         con.execute(
