@@ -53,6 +53,7 @@ from audiences.realtime.lookup import (
     format_utc,
     parse_utc,
 )
+from audiences.realtime.script_channel import channel_for
 from audiences.realtime.settings import RealtimeSettings, normalize_origin
 from audiences.realtime.stream import AsyncEventPublisher, RedisEventStream
 
@@ -181,6 +182,8 @@ def create_app(
         connect_async_redis(settings) if redis_client is None else _async_twin(redis_client)
     )
     keys = RedisKeys(settings.redis_prefix)
+    # the lookups' one script over one pipelined connection (redis-py for a TLS Redis)
+    channel = channel_for(async_client)
     services = _Services(
         settings=settings,
         client=client,
@@ -189,7 +192,9 @@ def create_app(
         limiter=RateLimiter(async_client, keys, settings.api_rate_limit),
         publisher=AsyncEventPublisher(async_client, keys, dedup_ttl_seconds=settings.dedup_ttl),
         stream=RedisEventStream(client, keys, dedup_ttl_seconds=settings.dedup_ttl),
-        lookup=SegmentLookup(async_client, keys, timedelta(seconds=settings.stale_after)),
+        lookup=SegmentLookup(
+            channel or async_client, keys, timedelta(seconds=settings.stale_after)
+        ),
         vocabulary=vocabulary or load_vocabulary(settings.project_dir),
         clock=clock or _utcnow,
     )
@@ -212,6 +217,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if channel is not None:
+            await channel.aclose()
         await async_client.aclose()
 
     app = FastAPI(

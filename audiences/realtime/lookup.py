@@ -25,6 +25,7 @@ import redis.asyncio
 
 from audiences.realtime.auth import RATE_COUNTER_TTL
 from audiences.realtime.keys import RedisKeys
+from audiences.realtime.script_channel import ScriptChannel
 
 
 class RoundTripCheck(Protocol):
@@ -120,12 +121,12 @@ return {count, meta, person, updated, segments}
 
 
 class SegmentLookup:
-    """Answers lookups from the cache over an asyncio Redis client (decode_responses=True),
-    one round trip each."""
+    """Answers lookups from the cache, one round trip each, over an asyncio Redis client
+    (decode_responses=True) or a :class:`ScriptChannel` to it."""
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: redis.asyncio.Redis | ScriptChannel,
         keys: RedisKeys,
         stale_after: timedelta,
         retry_after: int = 30,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -59,7 +61,18 @@ def serve(host: str, port: int, log_level: str, workers: int) -> None:
         port=port,
         log_level=log_level,
         **SERVER_OPTIONS,
+        **_worker_options(uvicorn.run),
     )
+
+
+def _worker_options(run: Callable[..., Any]) -> dict[str, Any]:
+    """A worker process imports the whole CLI before it can answer the supervisor's health
+    check: on a busy machine that takes longer than uvicorn's default 5 s, and the
+    supervisor would kill and respawn it again and again. 30 s, where uvicorn has the
+    setting."""
+    if "timeout_worker_healthcheck" in inspect.signature(run).parameters:
+        return {"timeout_worker_healthcheck": 30}
+    return {}
 
 
 #: uvicorn as the lookups need it (docs/realtime.md, "Performance"): the uvloop event loop
