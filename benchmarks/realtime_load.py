@@ -107,7 +107,8 @@ class _ResponseReader(asyncio.Protocol):
     """The client side of one keep-alive HTTP/1.1 connection: answers (``Content-Length``
     framed, as uvicorn frames ours) handed to the waiting requests in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiting: deque[asyncio.Future[tuple[int, bytes]]] = deque()
@@ -144,7 +145,8 @@ class _ResponseReader(asyncio.Protocol):
                 waiter.set_exception(ConnectionError(f"the server closed the connection: {exc}"))
 
     def expect(self) -> asyncio.Future[tuple[int, bytes]]:
-        waiter = asyncio.get_running_loop().create_future()
+        assert self.transport is not None
+        waiter = self.loop.create_future()
         self._waiting.append(waiter)
         return waiter
 
@@ -163,7 +165,9 @@ class Connection:
 
     async def __aenter__(self) -> Connection:
         loop = asyncio.get_running_loop()
-        _, self._protocol = await loop.create_connection(_ResponseReader, "127.0.0.1", self.port)
+        _, self._protocol = await loop.create_connection(
+            lambda: _ResponseReader(loop), "127.0.0.1", self.port
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -224,6 +228,7 @@ async def open_loop(
     falls behind shows it (no coordinated omission)."""
     result = LoadResult()
     start = time.perf_counter() + 0.5
+    loop = asyncio.get_running_loop()
 
     async def run(c: int) -> None:
         async with Connection(port, key) as conn:
@@ -231,7 +236,11 @@ async def open_loop(
                 at = start + i / rate
                 delay = at - time.perf_counter()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    # asyncio.sleep without its get_running_loop(), a getpid() system call
+                    # on Python 3.11: the generator's CPU is the server's to measure
+                    due = loop.create_future()
+                    loop.call_later(delay, _wake, due)
+                    await due
                 status, _ = await conn.request(*make_request(i))
                 result.latencies.append(time.perf_counter() - at)
                 result.statuses[status] = result.statuses.get(status, 0) + 1
@@ -306,6 +315,11 @@ class CpuMeter:
     def stop(self) -> CpuShare:
         end = self._now()
         return CpuShare(*(b - a for a, b in zip(self._start, end, strict=True)))
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def percentile(values: list[float], q: float) -> float:

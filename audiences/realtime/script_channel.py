@@ -37,7 +37,9 @@ import redis.asyncio.connection
 
 
 class ScriptChannel:
-    """EVALSHA over one pipelined connection per event loop, made on first use."""
+    """EVALSHA over one pipelined connection, made on first use. A channel serves the calls
+    of one event loop (one app under one server), as the connection it holds belongs to
+    the loop it was made on."""
 
     def __init__(
         self,
@@ -83,10 +85,12 @@ class ScriptChannel:
             self._connection = None
 
     async def _connected(self) -> _Connection:
-        loop = asyncio.get_running_loop()
         connection = self._connection
-        if connection is not None and connection.usable(loop):
+        if connection is not None and not connection.closed:
+            # no get_running_loop() here: on Python 3.11 it is a getpid() system call, and
+            # this runs once per lookup
             return connection
+        loop = asyncio.get_running_loop()
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         async with self._lock:  # one connect at a time: the other calls wait for it

@@ -75,12 +75,22 @@ def _worker_options(run: Callable[..., Any]) -> dict[str, Any]:
     return {}
 
 
+def _http_protocol() -> Any:
+    """httptools with each response in one write (audiences/realtime/http_protocol.py), or
+    uvicorn's choice when httptools is missing."""
+    try:
+        from audiences.realtime.http_protocol import BatchedHttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools is a dependency
+        return "auto"
+    return BatchedHttpToolsProtocol
+
+
 #: uvicorn as the lookups need it (docs/realtime.md, "Performance"): the uvloop event loop
-#: and the httptools parser when installed ("auto" falls back to asyncio and h11), no
-#: access log line per request, no Server header
+#: when installed ("auto" falls back to asyncio), httptools with one write per response,
+#: no access log line per request, no Server header
 SERVER_OPTIONS: dict[str, Any] = {
     "loop": "auto",
-    "http": "auto",
+    "http": _http_protocol(),
     "access_log": False,
     "server_header": False,
 }
