@@ -8,9 +8,11 @@
 
 Every call under ``/v1`` needs ``Authorization: Bearer <key>`` (401 otherwise); publishable
 keys only from their origin (403), every key at most ``api_rate_limit`` requests per second
-(429). The /v1 calls use an asyncio Redis client (a lookup is one round trip, a batch of
-events two: the rate counter, then one script); ``/healthz`` runs on the thread pool. A Redis
-failure is a 503 and the next request reconnects.
+(429). A lookup is one round trip (one script, over the process's pipelined
+:class:`~audiences.realtime.script_channel.ScriptChannel`), answered by :class:`LookupRoute`
+ahead of FastAPI (docs/realtime.md, "Performance"); a batch of events is two on an asyncio
+Redis client (the rate counter, then one script); ``/healthz`` runs on the thread pool. A
+Redis failure is a 503 and the next request reconnects.
 """
 
 from __future__ import annotations
@@ -172,9 +174,10 @@ def create_app(
     vocabulary: EventVocabulary | None = None,
 ) -> ASGIApp:
     """The app: FastAPI, with the lookup route served ahead of it by :class:`LookupRoute`.
-    ``redis_client`` (decode_responses=True) and ``clock`` (aware UTC
-    datetimes) default to a client of ``settings.redis_url`` and the system clock; the
-    lookups use an asyncio client of ``settings.redis_url``, closed when the app stops."""
+    ``redis_client`` (decode_responses=True) and ``clock`` (aware UTC datetimes) default to
+    a client of ``settings.redis_url`` and the system clock; the /v1 calls use an asyncio
+    client of the same server (the lookups a pipelined channel to it), closed when the app
+    stops."""
     client = redis_client if redis_client is not None else connect_redis(settings)
     if not client.connection_pool.connection_kwargs.get("decode_responses"):
         raise ValueError("create_app needs a Redis client made with decode_responses=True")
