@@ -229,6 +229,10 @@ class _Connection(asyncio.Protocol):
             except hiredis.ProtocolError:
                 self._abort(redis.ConnectionError, "Redis sent a reply that cannot be read")
                 return
+            except UnicodeDecodeError as exc:
+                # a value that is not UTF-8: the reader has consumed the whole reply, so
+                # only its caller fails, as with redis-py's decode_responses
+                reply = exc
             if reply is False:
                 return
             if not self._waiting:
@@ -237,7 +241,9 @@ class _Connection(asyncio.Protocol):
             answer, _ = self._waiting.popleft()
             if answer.done():  # its caller gave up (cancelled)
                 continue
-            if isinstance(reply, hiredis.ReplyError):
+            if isinstance(reply, UnicodeDecodeError):
+                answer.set_exception(reply)
+            elif isinstance(reply, hiredis.ReplyError):
                 answer.set_exception(_response_error(str(reply)))
             else:
                 answer.set_result(reply)

@@ -62,6 +62,26 @@ def test_a_redis_error_reaches_its_own_caller_only(redis_url, keys):
     assert isinstance(second, redis.ResponseError) and str(second) == "NOPE b"
 
 
+def test_a_value_that_is_not_utf8_fails_its_own_call_only(redis_url, keys):
+    raw = redis.Redis.from_url(redis_url)
+    raw.set(keys.prefix + "bad", b"\xff\xfe")
+    raw.set(keys.prefix + "good", b"ok")
+    channel = channel_for(redis.asyncio.Redis.from_url(redis_url, decode_responses=True))
+
+    async def main() -> list:
+        get = channel.register_script("return redis.call('GET', KEYS[1])")
+        return await asyncio.gather(
+            *(get(keys=[keys.prefix + name]) for name in ("good", "bad", "good")),
+            return_exceptions=True,
+        )
+
+    first, second, third = run(main())
+    assert (first, third) == ("ok", "ok")
+    assert isinstance(second, UnicodeDecodeError)  # as redis-py's decode_responses raises
+    assert channel.connections_made == 1
+    raw.close()
+
+
 @pytest.fixture
 def private_redis(tmp_path):
     """A redis-server of this test alone, with a password (SCRIPT FLUSH and restarts must
