@@ -459,14 +459,24 @@ def _allowed_origin(origin: str | None, allowed: frozenset[str]) -> str | None:
     return normalized if normalized in allowed else None
 
 
-@lru_cache(maxsize=1024)
 def _normalized_origin(origin: str) -> str:
-    """The origin as :func:`normalize_origin` spells it, or "" when it is malformed (cached:
-    a site's visitors send the same few origins on every request)."""
+    """The origin as :func:`normalize_origin` spells it, or "" when it is malformed. Cached,
+    as a site's visitors send the same few origins on every request; only values of a
+    sensible length, so that the cache's memory stays small whatever clients send."""
+    if len(origin) > _ORIGIN_CACHE_MAX_LENGTH:
+        return _normalize_or_blank(origin)
+    return _cached_origin(origin)
+
+
+def _normalize_or_blank(origin: str) -> str:
     try:
         return normalize_origin(origin)
     except ValueError:
         return ""
+
+
+_ORIGIN_CACHE_MAX_LENGTH = 256
+_cached_origin = lru_cache(maxsize=1024)(_normalize_or_blank)
 
 
 def _cors_headers(origin: str | None, allowed: frozenset[str]) -> list[tuple[bytes, bytes]]:
