@@ -89,11 +89,15 @@ def format_utc(value: datetime) -> str:
 # from the bases that keys.py gives (``key("") .. person_id``), so keys.py stays the one place
 # that spells them. A reply is {rate count or -1, meta as a flat list, person_id or "",
 # live updated_at or "", segment keys}: Lua arrays cannot hold nil, so "" stands for none.
+# The rate counter lives two seconds: its INCR and EXPIRE are kept out of the append-only
+# file and the replicas (redis.set_repl), so a lookup writes nothing to disk (decision 0016).
 LOOKUP_SCRIPT = """
 local count = -1
 if KEYS[5] ~= '' then
+  redis.set_repl(redis.REPL_NONE)
   count = redis.call('INCR', KEYS[5])
   if count == 1 then redis.call('EXPIRE', KEYS[5], ARGV[4]) end
+  redis.set_repl(redis.REPL_ALL)
 end
 local meta = redis.call('HGETALL', KEYS[1])
 local person = redis.call('GET', KEYS[2]) or redis.call('GET', KEYS[3])
