@@ -25,7 +25,6 @@ recorded on a quiet machine).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import statistics
@@ -34,12 +33,14 @@ import uuid
 
 import redis
 from realtime_load import (
+    CpuMeter,
     benchmark_env,
     delete_prefix,
     free_port,
     loopback_client,
     open_loop,
     percentile,
+    run,
     start_server,
     stop_process,
     used_memory,
@@ -77,10 +78,19 @@ def seed(client: redis.Redis, keys: RedisKeys, profiles: int, batch: int = 5000)
     return ids
 
 
-async def load(port: int, ids: list[str], rate: int, duration: float, connections: int):
+async def load(
+    port: int,
+    ids: list[str],
+    rate: int,
+    duration: float,
+    connections: int,
+    meter: CpuMeter | None = None,
+):
     total = int(rate * duration)
     rng = random.Random(11)
     chosen = [rng.choice(ids) for _ in range(total)]
+    if meter is not None:
+        meter.start()
     result = await open_loop(
         port,
         BENCH_KEY,
@@ -89,7 +99,8 @@ async def load(port: int, ids: list[str], rate: int, duration: float, connection
         rate,
         connections,
     )
-    return result.latencies, result.statuses, result.elapsed
+    cpu = meter.stop() if meter is not None else None
+    return result.latencies, result.statuses, result.elapsed, cpu
 
 
 def main() -> None:
@@ -129,9 +140,10 @@ def main() -> None:
         port = free_port()
         env = benchmark_env(args.redis_url, prefix, BENCH_KEY, max(args.rate * 10, 1000))
         server = start_server(env, port, args.workers)
-        asyncio.run(load(port, ids, 50, 1.0, 4))  # warm-up
-        latencies, statuses, elapsed = asyncio.run(
-            load(port, ids, args.rate, args.duration, args.connections)
+        run(load(port, ids, 50, 1.0, 4))  # warm-up
+        meter = CpuMeter(server.pid, client)
+        latencies, statuses, elapsed, cpu = run(
+            load(port, ids, args.rate, args.duration, args.connections, meter)
         )
         ms = [v * 1000 for v in latencies]
         print(
@@ -144,6 +156,13 @@ def main() -> None:
             f"mean {statistics.fmean(ms):.2f} ms"
         )
         print(f"statuses: {dict(sorted(statuses.items()))}")
+        print(f"CPU per lookup: {cpu.per_request_us(len(ms))}")
+        busy = cpu.server + cpu.load_generator + cpu.redis
+        print(
+            f"CPU busy during the load: {busy / elapsed:.2f} of {os.cpu_count()} cores "
+            f"(server {cpu.server / elapsed:.2f}, load generator "
+            f"{cpu.load_generator / elapsed:.2f}, Redis {cpu.redis / elapsed:.2f})"
+        )
     finally:
         stop_process(server)
         delete_prefix(client, prefix)

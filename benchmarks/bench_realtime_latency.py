@@ -59,6 +59,7 @@ from realtime_load import (
     loopback_client,
     open_loop,
     percentile,
+    run,
     start_server,
     stop_process,
     used_memory,
@@ -472,7 +473,7 @@ def main() -> None:
                     stdout=log,
                     stderr=log,
                 )
-            load, probes, max_lag = asyncio.run(measured_phase(port, args, history, stream))
+            load, probes, max_lag = run(measured_phase(port, args, history, stream))
             if evaluator.poll() is not None:
                 raise SystemExit(
                     f"audiences stream stopped during the run:\n"

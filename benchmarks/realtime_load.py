@@ -11,15 +11,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import redis
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+T = TypeVar("T")
 
 
 def loopback_client(redis_url: str) -> redis.Redis:
@@ -100,40 +103,105 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 15) -> None:
         proc.wait()
 
 
+class _ResponseReader(asyncio.Protocol):
+    """The client side of one keep-alive HTTP/1.1 connection: answers (``Content-Length``
+    framed, as uvicorn frames ours) handed to the waiting requests in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiting: deque[asyncio.Future[tuple[int, bytes]]] = deque()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while self._waiting:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buffer[:end]).lower()
+            length = 0
+            at = head.find(b"\r\ncontent-length:")
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+            if len(buffer) < end + 4 + length:
+                return
+            status = int(head[9:12])
+            body = bytes(buffer[end + 4 : end + 4 + length])
+            del buffer[: end + 4 + length]
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(ConnectionError(f"the server closed the connection: {exc}"))
+
+    def expect(self) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        waiter = self.loop.create_future()
+        self._waiting.append(waiter)
+        return waiter
+
+
 class Connection:
-    """One keep-alive HTTP/1.1 connection to 127.0.0.1:``port`` with a bearer key."""
+    """One keep-alive HTTP/1.1 connection to 127.0.0.1:``port`` with a bearer key, as cheap
+    for the load generator as asyncio allows (a protocol, no stream reader; the fixed part of
+    every request encoded once), so that the server, not the generator, takes the CPU."""
 
     def __init__(self, port: int, key: str):
         self.port, self.key = port, key
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._protocol: _ResponseReader | None = None
+        self._fixed = (
+            f" HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+        ).encode()
 
     async def __aenter__(self) -> Connection:
-        self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+        loop = asyncio.get_running_loop()
+        _, self._protocol = await loop.create_connection(
+            lambda: _ResponseReader(loop), "127.0.0.1", self.port
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         """Sends one request, returns (status, body)."""
-        assert self._reader is not None and self._writer is not None
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-            f"Authorization: Bearer {self.key}\r\n"
-        )
-        if body is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        self._writer.write(head.encode() + b"\r\n" + (body or b""))
-        answer = await self._reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in answer.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        payload = await self._reader.readexactly(length) if length else b""
-        return int(answer.split(b" ", 2)[1]), payload
+        protocol = self._protocol
+        assert protocol is not None and protocol.transport is not None
+        head = method.encode() + b" " + path.encode() + self._fixed
+        if body is None:
+            data = head + b"\r\n"
+        else:
+            data = (
+                head
+                + b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+        answer = protocol.expect()
+        protocol.transport.write(data)
+        return await answer
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop when it is installed (a project dependency off Windows):
+    the load generator's own event loop costs a fraction of the default one's CPU."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 Request = tuple[str, str, bytes | None]  # method, path, body
@@ -160,6 +228,7 @@ async def open_loop(
     falls behind shows it (no coordinated omission)."""
     result = LoadResult()
     start = time.perf_counter() + 0.5
+    loop = asyncio.get_running_loop()
 
     async def run(c: int) -> None:
         async with Connection(port, key) as conn:
@@ -167,7 +236,11 @@ async def open_loop(
                 at = start + i / rate
                 delay = at - time.perf_counter()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    # asyncio.sleep without its get_running_loop(), a getpid() system call
+                    # on Python 3.11: the generator's CPU is the server's to measure
+                    due = loop.create_future()
+                    loop.call_later(delay, _wake, due)
+                    await due
                 status, _ = await conn.request(*make_request(i))
                 result.latencies.append(time.perf_counter() - at)
                 result.statuses[status] = result.statuses.get(status, 0) + 1
@@ -175,6 +248,78 @@ async def open_loop(
     await asyncio.gather(*(run(c) for c in range(min(connections, total))))
     result.elapsed = time.perf_counter() - start
     return result
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process and all its live descendants (Linux
+    /proc): a `serve --workers N` supervisor and its workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                # the fields after the command name, which may hold spaces and parentheses
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return total / tick
+
+
+def redis_cpu_seconds(client: redis.Redis) -> float:
+    """CPU seconds the Redis server has used (INFO cpu, user + system, all its threads)."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    """CPU seconds spent during a load by the server processes, the load generator (this
+    process) and Redis."""
+
+    server: float
+    load_generator: float
+    redis: float
+
+    def per_request_us(self, requests: int) -> str:
+        """The three figures and their sum in microseconds per request."""
+        us = [v / max(requests, 1) * 1e6 for v in (self.server, self.load_generator, self.redis)]
+        return (
+            f"server {us[0]:.0f} us, load generator {us[1]:.0f} us, Redis {us[2]:.0f} us, "
+            f"total {sum(us):.0f} us"
+        )
+
+
+class CpuMeter:
+    """Measures :class:`CpuShare` between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, server_pid: int, client: redis.Redis):
+        self.server_pid, self.client = server_pid, client
+        self._start = (0.0, 0.0, 0.0)
+
+    def _now(self) -> tuple[float, float, float]:
+        return (
+            tree_cpu_seconds(self.server_pid),
+            time.process_time(),
+            redis_cpu_seconds(self.client),
+        )
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> CpuShare:
+        end = self._now()
+        return CpuShare(*(b - a for a, b in zip(self._start, end, strict=True)))
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def percentile(values: list[float], q: float) -> float:

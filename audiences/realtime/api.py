@@ -8,9 +8,11 @@
 
 Every call under ``/v1`` needs ``Authorization: Bearer <key>`` (401 otherwise); publishable
 keys only from their origin (403), every key at most ``api_rate_limit`` requests per second
-(429). The /v1 calls use an asyncio Redis client (a lookup is one round trip, a batch of
-events two: the rate counter, then one script); ``/healthz`` runs on the thread pool. A Redis
-failure is a 503 and the next request reconnects.
+(429). A lookup is one round trip (one script, over the process's pipelined
+:class:`~audiences.realtime.script_channel.ScriptChannel`), answered by :class:`LookupRoute`
+ahead of FastAPI (docs/realtime.md, "Performance"); a batch of events is two on an asyncio
+Redis client (the rate counter, then one script); ``/healthz`` runs on the thread pool. A
+Redis failure is a 503 and the next request reconnects.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 import redis
 import redis.asyncio
 from fastapi import FastAPI, Request
@@ -51,6 +55,7 @@ from audiences.realtime.lookup import (
     format_utc,
     parse_utc,
 )
+from audiences.realtime.script_channel import channel_for
 from audiences.realtime.settings import RealtimeSettings, normalize_origin
 from audiences.realtime.stream import AsyncEventPublisher, RedisEventStream
 
@@ -167,10 +172,12 @@ def create_app(
     redis_client: redis.Redis | None = None,
     clock: Callable[[], datetime] | None = None,
     vocabulary: EventVocabulary | None = None,
-) -> FastAPI:
-    """The FastAPI app. ``redis_client`` (decode_responses=True) and ``clock`` (aware UTC
-    datetimes) default to a client of ``settings.redis_url`` and the system clock; the
-    lookups use an asyncio client of ``settings.redis_url``, closed when the app stops."""
+) -> ASGIApp:
+    """The app: FastAPI, with the lookup route served ahead of it by :class:`LookupRoute`.
+    ``redis_client`` (decode_responses=True) and ``clock`` (aware UTC datetimes) default to
+    a client of ``settings.redis_url`` and the system clock; the /v1 calls use an asyncio
+    client of the same server (the lookups a pipelined channel to it), closed when the app
+    stops."""
     client = redis_client if redis_client is not None else connect_redis(settings)
     if not client.connection_pool.connection_kwargs.get("decode_responses"):
         raise ValueError("create_app needs a Redis client made with decode_responses=True")
@@ -178,6 +185,8 @@ def create_app(
         connect_async_redis(settings) if redis_client is None else _async_twin(redis_client)
     )
     keys = RedisKeys(settings.redis_prefix)
+    # the lookups' one script over one pipelined connection (redis-py for a TLS Redis)
+    channel = channel_for(async_client)
     services = _Services(
         settings=settings,
         client=client,
@@ -186,7 +195,9 @@ def create_app(
         limiter=RateLimiter(async_client, keys, settings.api_rate_limit),
         publisher=AsyncEventPublisher(async_client, keys, dedup_ttl_seconds=settings.dedup_ttl),
         stream=RedisEventStream(client, keys, dedup_ttl_seconds=settings.dedup_ttl),
-        lookup=SegmentLookup(async_client, keys, timedelta(seconds=settings.stale_after)),
+        lookup=SegmentLookup(
+            channel or async_client, keys, timedelta(seconds=settings.stale_after)
+        ),
         vocabulary=vocabulary or load_vocabulary(settings.project_dir),
         clock=clock or _utcnow,
     )
@@ -209,6 +220,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if channel is not None:
+            await channel.aclose()
         await async_client.aclose()
 
     app = FastAPI(
@@ -227,7 +240,12 @@ def create_app(
 
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> JSONResponse:
-        caller = _authorize(services, request)
+        caller = _authorize(
+            services,
+            request.headers.get("authorization"),
+            request.headers.get("origin"),
+            lambda: str(request.base_url),
+        )
         try:
             await services.limiter.enforce(caller, services.clock())
         except RateLimited:
@@ -288,31 +306,17 @@ def create_app(
         )
 
     @app.get("/v1/profiles/{profile_id}/segments")
-    async def get_segments(profile_id: str, request: Request) -> JSONResponse:
-        caller = _authorize(services, request)
-        now = services.clock()
-        check = services.limiter.check(caller, now)
-        try:
-            found = await services.lookup.lookup(profile_id, now, check)
-        except RateLimited:
-            raise _rate_limited(services) from None
-        except redis.RedisError:
-            raise _redis_unavailable(services) from None
-        except UnknownProfile:
-            raise ApiError(
-                404, "unknown_profile", "no person is known by this id", field="id"
-            ) from None
-        except CacheUnavailable as exc:
-            raise ApiError(
-                503, f"cache_{exc.reason}", exc.message, retry_after=exc.retry_after
-            ) from None
-        body: dict[str, Any] = {
-            "segments": found.segments,
-            "updated_at": format_utc(found.updated_at),
-        }
-        if caller.kind is KeyKind.SERVER:
-            body = {"person_id": found.person_id, **body}
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    async def get_segments(profile_id: str, request: Request) -> Response:
+        # reached only for what LookupRoute leaves to FastAPI (an app mounted under a
+        # root_path); the answer is the same
+        body = await _segments_body(
+            services,
+            profile_id,
+            request.headers.get("authorization"),
+            request.headers.get("origin"),
+            lambda: str(request.base_url),
+        )
+        return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -341,7 +345,62 @@ def create_app(
         page = page.replace("__AUDIENCES_ORIGIN__", html.escape(own))
         return Response(page, media_type="text/html; charset=utf-8")
 
-    return app
+    return LookupRoute(app, services)
+
+
+class LookupRoute:
+    """``GET /v1/profiles/{id}/segments``, the one route a web page calls on every view,
+    answered as plain ASGI ahead of FastAPI (its routing, dependency solving, middleware
+    stack and response classes cost several times the lookup itself; decision 0016).
+    Every other request, and a lookup under a ``root_path``, goes to ``app``. The answers
+    are FastAPI's: the same bodies, statuses and headers, CORS included."""
+
+    def __init__(self, app: ASGIApp, services: _Services):
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.startswith(_LOOKUP_PREFIX) and path.endswith(_LOOKUP_SUFFIX):
+                profile_id = path[len(_LOOKUP_PREFIX) : -len(_LOOKUP_SUFFIX)]
+                if profile_id and "/" not in profile_id:
+                    await self._answer(scope, send, profile_id)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, send: Send, profile_id: str) -> None:
+        authorization = origin = None
+        for name, value in scope["headers"]:  # names arrive lower-cased; the first one counts
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"origin" and origin is None:
+                origin = value.decode("latin-1")
+        cors = _cors_headers(origin, self.services.keyring.origins)
+        try:
+            body = await _segments_body(
+                self.services,
+                profile_id,
+                authorization,
+                origin,
+                lambda: str(Request(scope).base_url),
+            )
+        except ApiError as exc:
+            error = exc.response()
+            status, body, headers = error.status_code, bytes(error.body), error.raw_headers
+        else:
+            status = 200
+            headers = [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", b"application/json"),
+                (b"cache-control", b"no-store"),
+            ]
+        await send({"type": "http.response.start", "status": status, "headers": headers + cors})
+        await send({"type": "http.response.body", "body": body})
+
+
+_LOOKUP_PREFIX = "/v1/profiles/"
+_LOOKUP_SUFFIX = "/segments"
 
 
 class CorsMiddleware:
@@ -365,7 +424,7 @@ class CorsMiddleware:
             if allowed is not None and origin is not None:
                 headers["Access-Control-Allow-Origin"] = origin
                 headers["Access-Control-Expose-Headers"] = "Retry-After"
-            headers.add_vary_header("Origin")
+            headers.add_vary_header("Origin")  # as _cors_headers says for LookupRoute
 
         if scope["method"] == "OPTIONS" and scope["path"].startswith("/v1/"):
             if allowed is None:
@@ -396,15 +455,52 @@ class CorsMiddleware:
 def _allowed_origin(origin: str | None, allowed: frozenset[str]) -> str | None:
     if not origin:
         return None
-    try:
-        normalized = normalize_origin(origin)
-    except ValueError:
-        return None
+    normalized = _normalized_origin(origin)
     return normalized if normalized in allowed else None
 
 
-def _authorize(services: _Services, request: Request) -> Caller:
-    caller = services.keyring.authenticate(request.headers.get("authorization"))
+def _normalized_origin(origin: str) -> str:
+    """The origin as :func:`normalize_origin` spells it, or "" when it is malformed. Cached,
+    as a site's visitors send the same few origins on every request; only values of a
+    sensible length, so that the cache's memory stays small whatever clients send."""
+    if len(origin) > _ORIGIN_CACHE_MAX_LENGTH:
+        return _normalize_or_blank(origin)
+    return _cached_origin(origin)
+
+
+def _normalize_or_blank(origin: str) -> str:
+    try:
+        return normalize_origin(origin)
+    except ValueError:
+        return ""
+
+
+_ORIGIN_CACHE_MAX_LENGTH = 256
+_cached_origin = lru_cache(maxsize=1024)(_normalize_or_blank)
+
+
+def _cors_headers(origin: str | None, allowed: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The CORS headers :class:`CorsMiddleware` adds to an answer without a ``Vary`` of its
+    own, as raw ASGI headers (for :class:`LookupRoute`)."""
+    if origin and _allowed_origin(origin, allowed) is not None:
+        return [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-expose-headers", b"Retry-After"),
+            (b"vary", b"Origin"),
+        ]
+    return [(b"vary", b"Origin")]
+
+
+def _authorize(
+    services: _Services,
+    authorization: str | None,
+    origin: str | None,
+    own_origin: Callable[[], str],
+) -> Caller:
+    """The caller of a request, from its ``Authorization`` and ``Origin`` headers;
+    ``own_origin`` gives this server's base URL (called only for a publishable key sent
+    without an ``Origin``)."""
+    caller = services.keyring.authenticate(authorization)
     if caller is None:
         raise ApiError(
             401,
@@ -412,20 +508,54 @@ def _authorize(services: _Services, request: Request) -> Caller:
             "a valid API key is required: send 'Authorization: Bearer <key>' with a key "
             "from AUDIENCES_SERVER_KEYS or AUDIENCES_PUBLISHABLE_KEYS",
         )
-    if caller.kind is KeyKind.PUBLISHABLE:
-        # browsers send no Origin on a same-origin GET: then the page is this server's own
-        origin = request.headers.get("origin") or str(request.base_url)
-        try:
-            origin = normalize_origin(origin)
-        except ValueError:
-            origin = ""
-        if origin not in caller.origins:
-            raise ApiError(
-                403,
-                "origin_not_allowed",
-                "this publishable key is only valid on the pages of its own origin",
-            )
+    # browsers send no Origin on a same-origin GET: then the page is this server's own
+    if (
+        caller.kind is KeyKind.PUBLISHABLE
+        and _normalized_origin(origin or own_origin()) not in caller.origins
+    ):
+        raise ApiError(
+            403,
+            "origin_not_allowed",
+            "this publishable key is only valid on the pages of its own origin",
+        )
     return caller
+
+
+async def _segments_body(
+    services: _Services,
+    profile_id: str,
+    authorization: str | None,
+    origin: str | None,
+    own_origin: Callable[[], str],
+) -> bytes:
+    """The JSON body of a lookup's 200, or the ApiError to answer instead."""
+    caller = _authorize(services, authorization, origin, own_origin)
+    now = services.clock()
+    check = services.limiter.check(caller, now)
+    try:
+        found = await services.lookup.lookup(profile_id, now, check)
+    except RateLimited:
+        raise _rate_limited(services) from None
+    except redis.RedisError:
+        raise _redis_unavailable(services) from None
+    except UnknownProfile:
+        raise ApiError(
+            404, "unknown_profile", "no person is known by this id", field="id"
+        ) from None
+    except CacheUnavailable as exc:
+        raise ApiError(
+            503, f"cache_{exc.reason}", exc.message, retry_after=exc.retry_after
+        ) from None
+    updated_at = _format_utc(found.updated_at)
+    if caller.kind is KeyKind.SERVER:
+        return orjson.dumps(
+            {"person_id": found.person_id, "segments": found.segments, "updated_at": updated_at}
+        )
+    return orjson.dumps({"segments": found.segments, "updated_at": updated_at})
+
+
+#: most answers carry the batch load's time: formatted once per load
+_format_utc = lru_cache(maxsize=1024)(format_utc)
 
 
 def _rate_limited(services: _Services) -> ApiError:

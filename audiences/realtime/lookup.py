@@ -25,6 +25,7 @@ import redis.asyncio
 
 from audiences.realtime.auth import RATE_COUNTER_TTL
 from audiences.realtime.keys import RedisKeys
+from audiences.realtime.script_channel import ScriptChannel
 
 
 class RoundTripCheck(Protocol):
@@ -88,11 +89,15 @@ def format_utc(value: datetime) -> str:
 # from the bases that keys.py gives (``key("") .. person_id``), so keys.py stays the one place
 # that spells them. A reply is {rate count or -1, meta as a flat list, person_id or "",
 # live updated_at or "", segment keys}: Lua arrays cannot hold nil, so "" stands for none.
+# The rate counter lives two seconds: its INCR and EXPIRE are kept out of the append-only
+# file and the replicas (redis.set_repl), so a lookup writes nothing to disk (decision 0016).
 LOOKUP_SCRIPT = """
 local count = -1
 if KEYS[5] ~= '' then
+  redis.set_repl(redis.REPL_NONE)
   count = redis.call('INCR', KEYS[5])
   if count == 1 then redis.call('EXPIRE', KEYS[5], ARGV[4]) end
+  redis.set_repl(redis.REPL_ALL)
 end
 local meta = redis.call('HGETALL', KEYS[1])
 local person = redis.call('GET', KEYS[2]) or redis.call('GET', KEYS[3])
@@ -120,12 +125,12 @@ return {count, meta, person, updated, segments}
 
 
 class SegmentLookup:
-    """Answers lookups from the cache over an asyncio Redis client (decode_responses=True),
-    one round trip each."""
+    """Answers lookups from the cache, one round trip each, over an asyncio Redis client
+    (decode_responses=True) or a :class:`ScriptChannel` to it."""
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: redis.asyncio.Redis | ScriptChannel,
         keys: RedisKeys,
         stale_after: timedelta,
         retry_after: int = 30,
@@ -141,17 +146,39 @@ class SegmentLookup:
             _base_of(keys.live_updated_at),
             str(RATE_COUNTER_TTL),
         ]
+        self._meta_key, self._streamable_key, self._erased_key = (
+            keys.batch_meta,
+            keys.streamable,
+            keys.batch.erased,
+        )
+        self._live_person_of = _base_of(keys.live_person_of)
+        self._batch_person_of = _base_of(keys.batch_person_of)
+        # the last batch:meta seen and what it says: it changes once per load, so a lookup
+        # parses it only when it changed
+        self._meta_seen: list[str] | None = None
+        self._meta_status: tuple[bool, datetime | None, str | None] = (False, None, None)
 
     def cache_status(self, meta: dict[str, str], now: datetime) -> CacheStatus:
-        if not meta:
-            return CacheStatus(None, None, "cold")
-        loaded_at = parse_utc(meta.get("loaded_at"))
-        if loaded_at is None or now - loaded_at > self.stale_after:
-            return CacheStatus(loaded_at, meta.get("as_of"), "stale")
-        return CacheStatus(loaded_at, meta.get("as_of"), "fresh")
+        return self._status(bool(meta), parse_utc(meta.get("loaded_at")), meta.get("as_of"), now)
 
-    def _require_fresh(self, meta: dict[str, str], now: datetime) -> datetime:
-        status = self.cache_status(meta, now)
+    def _status(
+        self, loaded: bool, loaded_at: datetime | None, as_of: str | None, now: datetime
+    ) -> CacheStatus:
+        if not loaded:
+            return CacheStatus(None, None, "cold")
+        if loaded_at is None or now - loaded_at > self.stale_after:
+            return CacheStatus(loaded_at, as_of, "stale")
+        return CacheStatus(loaded_at, as_of, "fresh")
+
+    def _require_fresh(self, flat_meta: list[str], now: datetime) -> datetime:
+        if flat_meta != self._meta_seen:
+            meta = dict(zip(flat_meta[::2], flat_meta[1::2], strict=True))
+            self._meta_status = (bool(meta), parse_utc(meta.get("loaded_at")), meta.get("as_of"))
+            self._meta_seen = flat_meta
+        loaded, loaded_at, as_of = self._meta_status
+        if loaded and loaded_at is not None and now - loaded_at <= self.stale_after:
+            return loaded_at
+        status = self._status(loaded, loaded_at, as_of, now)
         if status.state == "cold":
             raise CacheUnavailable(
                 "cold",
@@ -177,20 +204,19 @@ class SegmentLookup:
         round trip and is verified before anything is answered."""
         reply = await self._script(
             keys=[
-                self.keys.batch_meta,
-                self.keys.live_person_of(some_id),
-                self.keys.batch_person_of(some_id),
-                self.keys.streamable,
+                self._meta_key,
+                self._live_person_of + some_id,
+                self._batch_person_of + some_id,
+                self._streamable_key,
                 check.counter if check is not None else "",
-                self.keys.batch.erased,
+                self._erased_key,
             ],
             args=[*self._bases, some_id],
         )
         count, flat_meta, person_id, live_updated, segments = reply
         if check is not None:
             check.verify(int(count))
-        meta = dict(zip(flat_meta[::2], flat_meta[1::2], strict=True))
-        loaded_at = self._require_fresh(meta, now)
+        loaded_at = self._require_fresh(flat_meta, now)
         if not person_id:
             raise UnknownProfile(some_id)
         # a person the stream has not evaluated since it started keeps the build's answer,
