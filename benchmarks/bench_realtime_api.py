@@ -11,7 +11,9 @@ Steps:
      and the evaluator would (id -> person for an anonymous_id and, for half of them, a
      user_id; 3 batch segment keys per person; 1 live key for a tenth), INFO memory again:
      the difference, scaled to one million profiles.
-  2. Start `audiences serve` in its own process on a free 127.0.0.1 port.
+  2. Rewrite Redis's append-only file and wait (the seeding would otherwise trigger a
+     rewrite, a fork, during the load), then start `audiences serve` in its own process on
+     a free 127.0.0.1 port.
   3. Open-loop load: request i is due at start + i / rate, sent over keep-alive connections
      (--connections); latency is measured from the due time, so a server that falls behind
      shows it (no coordinated omission). Bounded by --duration (at most 600 s).
@@ -41,6 +43,7 @@ from realtime_load import (
     open_loop,
     percentile,
     run,
+    settle_persistence,
     start_server,
     stop_process,
     used_memory,
@@ -132,6 +135,7 @@ def main() -> None:
         after = used_memory(client)
         per_million = (after - before) / args.profiles * 1_000_000
         print(f"seeded {args.profiles:,} profiles in {seeded_in:.1f} s")
+        print(f"append-only file rewritten before the load in {settle_persistence(client):.1f} s")
         print(
             f"redis memory: {after - before:,} bytes; {per_million / 2**20:,.0f} MiB per "
             "million profiles (3 batch segments each, half with a user_id, a tenth live)"
