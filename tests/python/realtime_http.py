@@ -3,12 +3,15 @@ background thread of the test process (real HTTP, real Redis)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -105,3 +108,49 @@ def seed_live(
         client.set(keys.live_person_of(some_id), person)
     for person, at in (updated_at or {}).items():
         client.set(keys.live_updated_at(person), iso(at))
+
+
+class PrivateRedis:
+    """A redis-server of one test alone, on a free loopback port, which the test may stop and
+    start again (the shared test Redis is never touched). ``options`` are extra
+    redis-server arguments (e.g. ``["--requirepass", "pw"]``, ``["--appendonly", "yes"]``)."""
+
+    def __init__(self, data_dir: Path, options: Sequence[str] = (), password: str | None = None):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: run scripts/redis_up.sh")
+        self.binary, self.data_dir, self.password = binary, data_dir, password
+        self.options = list(options) + (["--requirepass", password] if password else [])
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._procs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        defaults = ["--save", "", "--appendonly", "no"]
+        self._procs.append(
+            subprocess.Popen(
+                [self.binary, "--bind", "127.0.0.1", "--port", str(self.port),
+                 "--dir", str(self.data_dir), *defaults, *self.options],
+                stdout=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        client = redis.Redis(port=self.port, password=self.password)
+        try:
+            for _ in range(100):
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            raise RuntimeError(f"the private redis-server on port {self.port} did not start")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        proc = self._procs.pop()
+        proc.kill()
+        proc.wait(10)
+
+    def stop_all(self) -> None:
+        while self._procs:
+            self.stop()

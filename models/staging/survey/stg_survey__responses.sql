@@ -1,6 +1,6 @@
 {#- Survey answers, typed: keys and answers trimmed and lower-cased, the email normalised like
     the CRM's. Empty when the warehouse has no raw.survey_responses (an optional table). -#}
-{%- set responses = optional_raw_relation('survey', 'survey_responses') -%}
+{%- set responses = existing_source_relation('survey', 'survey_responses') -%}
 
 {% if responses is not none %}
 

@@ -3,8 +3,6 @@ caches combined as docs/realtime.md says, and 503 rather than stale data."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +13,7 @@ from realtime_http import (
     PUBLISHABLE_KEY,
     PUBLISHABLE_ORIGIN,
     SERVER_KEY,
+    PrivateRedis,
     free_port,
     seed_batch,
     seed_live,
@@ -212,37 +211,10 @@ def test_healthz_reports_cache_and_evaluator(fixed_api, redis_client, keys):
 def private_redis(tmp_path):
     """A Redis server of this test alone (it is stopped and restarted; the shared one is not
     touched). Yields (url, start, stop)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: run scripts/redis_up.sh")
-    port = free_port()
-    procs: list[subprocess.Popen] = []
-
-    def start() -> None:
-        proc = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-             "--appendonly", "no", "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(proc)
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        pytest.fail("the private redis-server did not start")
-
-    def stop() -> None:
-        proc = procs.pop()
-        proc.kill()
-        proc.wait(10)
-
-    start()
-    yield f"redis://127.0.0.1:{port}/0", start, stop
-    while procs:
-        stop()
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server.url, server.start, server.stop
+    server.stop_all()
 
 
 def test_the_api_reconnects_after_a_redis_restart(make_api, private_redis):

@@ -4,16 +4,13 @@ AOF on, as scripts/redis_up.sh runs it."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 import redis.asyncio
 import uvloop
-from realtime_http import free_port, seed_batch
+from realtime_http import PrivateRedis, seed_batch
 
 from audiences.realtime.auth import Caller, KeyKind, RateLimiter
 from audiences.realtime.keys import RedisKeys
@@ -26,30 +23,14 @@ CALLER = Caller(KeyKind.SERVER, "0123456789abcdef", frozenset())
 
 @pytest.fixture
 def aof_redis(tmp_path):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: run scripts/redis_up.sh")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port, decode_responses=True)
+    server = PrivateRedis(tmp_path, ["--appendonly", "yes", "--appendfsync", "always"])
+    server.start()
+    client = redis.Redis(port=server.port, decode_responses=True)
     try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the private redis-server did not start")
-        yield port, client
+        yield server.port, client
     finally:
         client.close()
-        proc.kill()
-        proc.wait(10)
+        server.stop_all()
 
 
 def aof_size(client: redis.Redis) -> int:

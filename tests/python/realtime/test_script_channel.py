@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 
@@ -15,7 +13,7 @@ import pytest
 import redis
 import redis.asyncio
 import uvloop
-from realtime_http import free_port
+from realtime_http import PrivateRedis, free_port
 
 from audiences.realtime.script_channel import ScriptChannel, channel_for
 
@@ -86,38 +84,10 @@ def test_a_value_that_is_not_utf8_fails_its_own_call_only(redis_url, keys):
 def private_redis(tmp_path):
     """A redis-server of this test alone, with a password (SCRIPT FLUSH and restarts must
     not touch the shared one). Yields (port, start, stop)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: run scripts/redis_up.sh")
-    port = free_port()
-    procs: list[subprocess.Popen] = []
-
-    def start() -> None:
-        procs.append(
-            subprocess.Popen(
-                [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                 "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", "pw-1"],
-                stdout=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        client = redis.Redis(port=port, password="pw-1")
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        pytest.fail("the private redis-server did not start")
-
-    def stop() -> None:
-        proc = procs.pop()
-        proc.kill()
-        proc.wait(10)
-
-    start()
-    yield port, start, stop
-    while procs:
-        stop()
+    server = PrivateRedis(tmp_path, password="pw-1")
+    server.start()
+    yield server.port, server.start, server.stop
+    server.stop_all()
 
 
 def test_password_database_a_flushed_script_and_a_restart(private_redis):
