@@ -403,7 +403,7 @@ def main() -> None:
     parser.add_argument(
         "--stream-batch-size",
         type=int,
-        default=500,
+        default=2000,
         help="`audiences stream --batch-size` while measured",
     )
     parser.add_argument(

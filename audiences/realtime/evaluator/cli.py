@@ -18,7 +18,13 @@ from audiences.realtime.stream import RedisEventStream
 
 @click.command("stream")
 @click.option("--once", is_flag=True, help="Drain the stream (pending entries first), then stop.")
-@click.option("--batch-size", default=500, show_default=True, help="Entries per batch.")
+@click.option(
+    "--batch-size",
+    default=2000,
+    show_default=True,
+    help="Most entries per batch (fewer when the stream holds fewer; a backlog is worked off "
+    "in big batches).",
+)
 @click.option("--block-ms", default=1000, show_default=True, help="How long a read waits.")
 @click.option(
     "--max-window",

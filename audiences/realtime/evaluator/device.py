@@ -23,6 +23,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from audiences.realtime.evaluator.normalize import Event
 
 LastUser = tuple[int, str, str]  # (occurred_at, event_id, user_id): max = identified last
@@ -182,6 +184,15 @@ class DeviceState:
             else None,
             "p": self.persons,
         }
+
+    def dumps(self) -> bytes:
+        """The state as stored in Redis: compact JSON (orjson)."""
+        return orjson.dumps(self.to_json())
+
+    @classmethod
+    def loads(cls, anonymous_id: str, raw: str | bytes | None) -> DeviceState:
+        """The state stored under the device's key; an empty state when there is none."""
+        return cls.from_json(anonymous_id, orjson.loads(raw)) if raw else cls(anonymous_id)
 
     @classmethod
     def from_json(cls, anonymous_id: str, data: dict[str, Any]) -> DeviceState:

@@ -10,7 +10,6 @@ before each batch and their events dropped (audiences/realtime/evaluator/erasure
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -302,7 +301,7 @@ class Evaluator:
         pipe = self.client.pipeline(transaction=True)
         for anon in work.touched_devices:
             device = work.devices[anon]
-            pipe.set(self.state.device(anon), json.dumps(device.to_json(), separators=(",", ":")))
+            pipe.set(self.state.device(anon), device.dumps())
             pipe.set(self.keys.live_person_of(anon), device.device_user or anon)
             for user in device.users:
                 pipe.set(self.keys.live_person_of(user), user)
@@ -346,10 +345,7 @@ class Evaluator:
         if not names:
             return {}
         raw = self.client.mget([self.state.device(a) for a in names])
-        return {
-            a: DeviceState.from_json(a, json.loads(r)) if r else DeviceState(a)
-            for a, r in zip(names, raw, strict=True)
-        }
+        return {a: DeviceState.loads(a, r) for a, r in zip(names, raw, strict=True)}
 
 
 def _change(person: str, user_id: str, key: str, change: str, at: str) -> dict[Any, Any]:

@@ -18,7 +18,6 @@ No ``exited`` change is emitted for an erased person: triggers never address the
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
@@ -59,11 +58,7 @@ class Eraser:
         own_devices = self._members([self.state.devices_of(i) for i in ids])
         devices = sorted(set(ids) | {d for found in own_devices for d in found})
         raw = self.client.mget([self.state.device(d) for d in devices])
-        states = {
-            d: DeviceState.from_json(d, json.loads(r))
-            for d, r in zip(devices, raw, strict=True)
-            if r
-        }
+        states = {d: DeviceState.loads(d, r) for d, r in zip(devices, raw, strict=True) if r}
         gone = set(ids) | set(devices)
         # persons who keep living: they lose the erased devices and are evaluated again now
         survivors = sorted({p for s in states.values() for p in s.persons} - gone)
