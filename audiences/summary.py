@@ -11,9 +11,8 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from audiences.raw_tables import present_raw_tables
 from audiences.warehouse_path import duckdb_path
-
-RAW_TABLES = ("events", "orders", "order_items", "customers", "email_events")
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,8 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 def summarize(path: Path, raw_schema: str = "raw") -> WarehouseSummary:
-    """Counts rows in the raw tables and the core facts of the DuckDB warehouse at `path`."""
+    """Counts rows in the raw tables (the optional ones when present) and the core facts of
+    the DuckDB warehouse at `path`."""
     if not path.exists():
         raise click.ClickException(
             f"No warehouse at {path}. Run `audiences generate` and `dbt build` first."
@@ -49,7 +49,7 @@ def summarize(path: Path, raw_schema: str = "raw") -> WarehouseSummary:
     try:
         raw_rows = {
             table: _count(con, f'select count(*) from "{raw_schema}"."{table}"')
-            for table in RAW_TABLES
+            for table in present_raw_tables(con, raw_schema)
         }
         sessions = _find_relation(con, "fct_sessions")
         page_views = _find_relation(con, "fct_page_views")

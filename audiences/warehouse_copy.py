@@ -36,13 +36,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg2 import sql
 
+from audiences.raw_tables import OPTIONAL_RAW_TABLES, present_raw_tables
 from audiences.warehouse_path import duckdb_path
 
-RAW_TABLES = ("events", "orders", "order_items", "customers", "email_events")
-#: optional tables of the raw contract (macros/raw_contract/optional_raw_tables.sql): copied
-#: when the DuckDB file has them; a copy of one left in the target by an earlier load is
-#: dropped when the file no longer has it, so the target mirrors the file
-OPTIONAL_RAW_TABLES = ("survey_responses",)
 BATCH_ROWS = 100_000
 
 # DuckDB type (as information_schema.columns.data_type spells it) -> PostgreSQL type
@@ -222,17 +218,6 @@ def _arrow_batches(
     # duckdb >= 1.4 names it to_arrow_reader; older releases fetch_arrow_reader
     reader_factory = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
     yield from reader_factory(batch_rows)
-
-
-def present_raw_tables(con: duckdb.DuckDBPyConnection, schema: str) -> tuple[str, ...]:
-    """RAW_TABLES, then the optional raw tables the DuckDB schema has."""
-    have = {
-        r[0]
-        for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = ?", [schema]
-        ).fetchall()
-    }
-    return RAW_TABLES + tuple(t for t in OPTIONAL_RAW_TABLES if t in have)
 
 
 def copy_raw_schema(
