@@ -28,6 +28,11 @@ class DbtResult:
     output: str
 
 
+#: the seeds the session models read for local time (a test that builds sessions from raw
+#: data seeds these, `dbt seed --select *LOCAL_TIME_SEEDS`)
+LOCAL_TIME_SEEDS = ("geo_time_zones", "time_zone_offsets")
+
+
 def create_raw_tables(path: Path, overrides: dict[str, str] | None = None) -> None:
     """Creates the five raw tables, empty, with the source contract's column types."""
     ddl = {**RAW_DDL, **(overrides or {})}

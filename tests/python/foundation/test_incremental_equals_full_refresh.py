@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from dbt_support import create_raw_tables
+from dbt_support import LOCAL_TIME_SEEDS, create_raw_tables
 
 from audiences.generator import GenerationConfig, generate
 
@@ -80,8 +80,8 @@ def test_chunked_incremental_runs_equal_one_full_refresh(tmp_path, run_dbt):
 
     chunked = tmp_path / "chunked.duckdb"
     create_raw_tables(chunked)
-    # sessions read the seed geo_time_zones for their local time
-    run_dbt("seed", "--vars", AS_OF, "--select", "geo_time_zones", db=chunked)
+    # sessions read the seeds geo_time_zones and time_zone_offsets for their local time
+    run_dbt("seed", "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, db=chunked)
     previous = None
     for cut in cuts:
         _load_slice(source, chunked, previous, cut)
@@ -91,7 +91,7 @@ def test_chunked_incremental_runs_equal_one_full_refresh(tmp_path, run_dbt):
     full = tmp_path / "full.duckdb"
     create_raw_tables(full)
     _load_slice(source, full, None, cuts[-1])
-    run_dbt("seed", "--vars", AS_OF, "--select", "geo_time_zones", db=full)
+    run_dbt("seed", "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, db=full)
     run_dbt("run", "--vars", AS_OF, *SELECT, "--full-refresh", db=full)
 
     con = duckdb.connect(str(full), read_only=True)

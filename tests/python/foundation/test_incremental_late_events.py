@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import duckdb
-from dbt_support import create_raw_tables
+from dbt_support import LOCAL_TIME_SEEDS, create_raw_tables
 
 AS_OF = "{as_of: '2026-11-24T00:00:00'}"
 SELECT = ("--select", "+fct_sessions", "+fct_page_views")
@@ -48,8 +48,8 @@ def test_late_event_merges_sessions_and_late_erasure_removes_device(tmp_path, ru
             ("y1", "b7", "u7", "2026-11-20 12:00:00", "2026-11-20 12:01:00"),
         ],
     )
-    # sessions read the seed geo_time_zones for their local time
-    run_dbt("seed", "--vars", AS_OF, "--select", "geo_time_zones", db=db)
+    # sessions read the seeds geo_time_zones and time_zone_offsets for their local time
+    run_dbt("seed", "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, db=db)
     run_dbt("run", "--vars", AS_OF, *SELECT, db=db)
     assert _sessions(db) == [
         ("a3", _session_id("a3", "x1"), "a3", 1),
