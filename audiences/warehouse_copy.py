@@ -393,7 +393,8 @@ def copy_raw_to_spark(
     spec: dict[str, list[list[str]]] = {}
     rows: dict[str, int] = {}
     try:
-        for table in tables or present_raw_tables(source, source_schema):
+        chosen = tables if tables is not None else present_raw_tables(source, source_schema)
+        for table in chosen:
             columns = duckdb_columns(source, source_schema, table)
             spec[table] = [[c.name, spark_type(c.duckdb_type)] for c in columns]
             target = files / f"{table}.parquet"

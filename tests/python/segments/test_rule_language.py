@@ -617,6 +617,13 @@ def _create_inputs(db: Path, relations: dict[str, str]) -> None:
             " local_day_of_week, page_views, time_zone) values (?, ?, ?, ?, ?, ?)",
             rows,
         )
+        # the project's own UTC offsets (the seed), which local hours are computed from
+        con.execute(
+            f"create table {relations['time_zone_offsets']} as select * from read_csv(?, "
+            "header = true, types = {'utc_year': 'INTEGER', 'valid_from': 'TIMESTAMP', "
+            "'valid_to': 'TIMESTAMP', 'utc_offset_seconds': 'INTEGER'})",
+            [str(REPO / "seeds" / "time_zone_offsets.csv")],
+        )
     finally:
         con.close()
 
