@@ -39,6 +39,9 @@ dbt_packages/dbt_utils/dbt_project.yml: packages.yml | $(VENV)/.installed
 setup: $(VENV)/.installed dbt_packages/dbt_utils/dbt_project.yml  ## create .venv, install the project and the dbt packages
 
 demo: setup  ## run the whole job on DuckDB with generated demo data and sync to the sandbox
+	@# a new warehouse each time, as build-test-warehouse: the incremental models and the sync
+	@# state must not meet the rows of an earlier demo built from other generated data
+	rm -f $(DEMO_DB) $(DEMO_DB).wal
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) audiences generate --events $(DEMO_EVENTS) --seed $(SEED) --as-of $(AS_OF)
 	AUDIENCES_DUCKDB_PATH=$(DEMO_DB) dbt build --vars "$(DBT_VARS)" --quiet
 	@# machine-learned segments (docs/ml.md): personas, propensity (evaluated next to intent_score),
