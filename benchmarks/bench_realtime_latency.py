@@ -480,6 +480,12 @@ def main() -> None:
                     f"{(work / 'stream.log').read_text()[-3000:]}"
                 )
             end_lag = stream.lag(EVALUATOR_GROUP)
+            stop_process(evaluator)
+            # the evaluator's own account of the run (a line every 10 s: batches, persons,
+            # where the time went)
+            for line in (work / "stream.log").read_text().splitlines():
+                if " last " in line:
+                    print("evaluator:", line)
 
         accepted = load.statuses.get(202, 0) * args.batch_events + 4 * (
             probes.started - probes.failed

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 import redis
 import redis.asyncio
 
@@ -221,8 +222,8 @@ class StreamTrimmer:
 def _entry(entry_id: str, raw: Any) -> StreamEntry:
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
     try:
-        event = json.loads(text) if text is not None else None
-    except (TypeError, ValueError):
+        event = orjson.loads(text) if text is not None else None
+    except (TypeError, ValueError):  # orjson.JSONDecodeError is a ValueError
         event = None
     if not isinstance(event, dict):
         return StreamEntry(entry_id, {}, unreadable=str(text))

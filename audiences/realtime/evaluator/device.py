@@ -69,6 +69,9 @@ class DeviceState:
     tail: Tail | None = None
     persons: list[str] = field(default_factory=list)  # persons this device contributes to
     _ids: set[str] | None = field(default=None, repr=False, compare=False)
+    stored: bool = field(default=False, repr=False, compare=False)  # read from Redis
+    # the last sessionize() answer and its inactivity gap; every change forgets it
+    _sessions: tuple[int, Sessionized] | None = field(default=None, repr=False, compare=False)
 
     # --- updates --------------------------------------------------------------------------
     def add(self, event: Event) -> bool:
@@ -77,6 +80,7 @@ class DeviceState:
         re-derived any more, so only its user id counts (a late event beyond the horizon,
         older than every window). Anything after the tail is kept, however old: the next
         ``archive`` folds it into the archive exactly (history replayed in order)."""
+        self._sessions = None
         if event.user_id is not None and event.user_id not in self.users:
             self.users.append(event.user_id)
             self.users.sort()
@@ -101,7 +105,16 @@ class DeviceState:
 
     # --- sessions and persons -------------------------------------------------------------
     def sessionize(self, inactivity_seconds: int) -> Sessionized:
+        """The device's sessions and their persons (kept until the state changes)."""
+        if self._sessions is not None and self._sessions[0] == inactivity_seconds:
+            return self._sessions[1]
+        sessions = self._sessionize(inactivity_seconds)
+        self._sessions = (inactivity_seconds, sessions)
+        return sessions
+
+    def _sessionize(self, inactivity_seconds: int) -> Sessionized:
         anon = self.anonymous_id
+        tracker_sids: dict[str, str] = {}
         gap = inactivity_seconds * 1_000_000
         session_of: dict[str, str] = {}
         starts: dict[str, int] = {sid: s.start for sid, s in self.archived.items()}
@@ -112,7 +125,9 @@ class DeviceState:
         current = tail.session_id if tail else None
         for event in self.events:
             if event.tracker_session_id is not None:
-                sid = md5_hex(f"tracker|{anon}|{event.tracker_session_id}")
+                sid = tracker_sids.get(event.tracker_session_id) or tracker_sids.setdefault(
+                    event.tracker_session_id, md5_hex(f"tracker|{anon}|{event.tracker_session_id}")
+                )
             else:
                 key = event.campaign_key
                 if (
@@ -143,8 +158,8 @@ class DeviceState:
 
     def archive(self, horizon: int, inactivity_seconds: int) -> None:
         """Moves the sessions whose every event is older than ``horizon`` to the archive."""
-        if not self.events:
-            return
+        if not self.events or self.events[0].t >= horizon:
+            return  # events are sorted by time: no session ends before the horizon
         sessions = self.sessionize(inactivity_seconds)
         ends: dict[str, int] = {}
         for event in self.events:
@@ -169,6 +184,7 @@ class DeviceState:
                 self.tail = Tail(event.t, event.event_id, campaign, sid)
         self.events = [e for e in self.events if sessions.session_of[e.event_id] not in old]
         self._ids = None
+        self._sessions = None
 
     # --- serialisation --------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -192,7 +208,11 @@ class DeviceState:
     @classmethod
     def loads(cls, anonymous_id: str, raw: str | bytes | None) -> DeviceState:
         """The state stored under the device's key; an empty state when there is none."""
-        return cls.from_json(anonymous_id, orjson.loads(raw)) if raw else cls(anonymous_id)
+        if not raw:
+            return cls(anonymous_id)
+        state = cls.from_json(anonymous_id, orjson.loads(raw))
+        state.stored = True
+        return state
 
     @classmethod
     def from_json(cls, anonymous_id: str, data: dict[str, Any]) -> DeviceState:

@@ -31,8 +31,10 @@ from audiences.realtime.evaluator.evaluate import (
     next_change,
 )
 from audiences.realtime.evaluator.normalize import BadEvent, Event, iso, normalize, to_micros
+from audiences.realtime.evaluator.redis_batch import BatchWrites, RedisScripts, read_sets
 from audiences.realtime.evaluator.rules import RuleSet
 from audiences.realtime.evaluator.state_keys import StateKeys
+from audiences.realtime.evaluator.stats import BatchStats
 from audiences.realtime.keys import EVALUATOR_GROUP, EVENT_STREAM_GROUPS, RedisKeys
 from audiences.realtime.stream import EventStream, RedisEventStream, StreamEntry, StreamTrimmer
 
@@ -76,6 +78,7 @@ class BatchResult:
     due: int = 0
     erased_ids: int = 0  # ids forgotten before the batch
     erased_events: int = 0  # events of erased ids dropped
+    phase_s: dict[str, float] = field(default_factory=dict)  # apply, load, evaluate, commit
 
 
 @dataclass
@@ -86,6 +89,8 @@ class _Work:
     touched_devices: list[str]
     touched: set[str] = field(default_factory=set)  # persons of the touched devices
     index_changes: list[tuple[str, str, bool]] = field(default_factory=list)  # person, device, +
+    # the users of each touched device as stored before the batch (None: no state yet)
+    loaded_users: dict[str, list[str] | None] = field(default_factory=dict)
 
 
 class Evaluator:
@@ -103,6 +108,7 @@ class Evaluator:
         self.client = client
         self.keys = keys
         self.state = StateKeys(keys)
+        self.scripts = RedisScripts(client)
         self.eraser = Eraser(client, keys)
         self.stream = stream
         self.rules = rules
@@ -114,6 +120,7 @@ class Evaluator:
         self.needs_batch = any(s.batch_references for s in rules.streamable)
         # entries the loader has also acknowledged leave the stream (docs/realtime.md)
         self.trimmer = StreamTrimmer(stream, EVENT_STREAM_GROUPS)
+        self.stats = BatchStats()
 
     # --- the loop ------------------------------------------------------------------------
     def start(self) -> None:
@@ -152,6 +159,7 @@ class Evaluator:
                     )
                     result = self.process(entries)
                     total += result.entries
+                    self.stats.add(result)
                     self.trimmer.maybe()
                     waited, delay = 0.0, 0.2
                     if once and not entries and result.due < self.due_per_batch:
@@ -171,9 +179,11 @@ class Evaluator:
         as_of = to_micros(self.clock())
         result = BatchResult(entries=len(entries))
         self.crash("read")
+        t0 = time.perf_counter()
         result.erased_ids = self.eraser.apply_new(as_of)
         kept, result.erased_events = self.eraser.keep(entries)
         work = self._apply(kept, as_of, result)
+        t1 = time.perf_counter()
         # persons whose answer may have changed with time; a bounded number per batch so a
         # backlog (after a stop) is worked off over several loops
         due = {
@@ -185,31 +195,41 @@ class Evaluator:
         result.due = len(due)
         persons = sorted(work.touched | due)
         result.persons = len(persons)
-        members = self._devices_of(persons, work)
-        current = self._sets([self.keys.live_segments(p) for p in persons])
+        # the persons' devices, live segments and (for references) built segments: one read
+        count = len(persons)
+        names = [self.state.devices_of(p) for p in persons]
+        names += [self.keys.live_segments(p) for p in persons]
+        if self.needs_batch:
+            names += [self.keys.batch_segments(p) for p in persons]
+            names += [self.keys.batch_held(p) for p in persons]
+        found = read_sets(self.scripts, names)
+        members = self._devices_of(persons, found[:count], work)
+        current = found[count : 2 * count]
         # references count the built membership, holdout included, as the batch rules do
         batch_keys = (
             [
                 served | held
                 for served, held in zip(
-                    self._sets([self.keys.batch_segments(p) for p in persons]),
-                    self._sets([self.keys.batch_held(p) for p in persons]),
-                    strict=True,
+                    found[2 * count : 3 * count], found[3 * count :], strict=True
                 )
             ]
             if self.needs_batch
             else [set() for _ in persons]
         )
         inactivity = self.rules.session_inactivity_seconds
+        t2 = time.perf_counter()
         sessionized = {a: d.sessionize(inactivity) for a, d in work.devices.items()}
         outcomes = {
             person: self._evaluate(person, members[person], work, sessionized, keys, as_of)
             for person, keys in zip(persons, batch_keys, strict=True)
         }
         self.crash("evaluated")
+        t3 = time.perf_counter()
         before = dict(zip(persons, current, strict=True))
         self._commit(entries, as_of, work, before, outcomes, result)
         self.crash("committed")
+        t4 = time.perf_counter()
+        result.phase_s = {"apply": t1 - t0, "load": t2 - t1, "evaluate": t3 - t2, "commit": t4 - t3}
         if entries and not isinstance(self.stream, RedisEventStream):
             # another stream: acknowledged after the commit; a re-delivery is idempotent
             # because the device state knows the event ids it holds
@@ -233,6 +253,7 @@ class Evaluator:
         work = _Work(devices=self._load_devices(list(by_device)), touched_devices=list(by_device))
         for anon, arrived in by_device.items():
             device = work.devices[anon]
+            work.loaded_users[anon] = list(device.users) if device.stored else None
             before = set(device.persons)
             for event in arrived:
                 result.new_events += device.add(event)
@@ -245,10 +266,11 @@ class Evaluator:
             work.index_changes += [(p, anon, True) for p in after - before]
         return work
 
-    def _devices_of(self, persons: list[str], work: _Work) -> dict[str, set[str]]:
-        """person -> the devices whose sessions belong to them, with this batch's changes;
-        loads the states of the devices not loaded yet."""
-        found = self._sets([self.state.devices_of(p) for p in persons])
+    def _devices_of(
+        self, persons: list[str], found: list[set[str]], work: _Work
+    ) -> dict[str, set[str]]:
+        """person -> the devices whose sessions belong to them (``found``: the stored index),
+        with this batch's changes; loads the states of the devices not loaded yet."""
         members = dict(zip(persons, found, strict=True))
         for person, anon, added in work.index_changes:
             (members[person].add if added else members[person].discard)(anon)
@@ -298,47 +320,44 @@ class Evaluator:
     ) -> None:
         """Everything the batch changes, and its acknowledgement, in ONE MULTI/EXEC."""
         at = iso(as_of)
-        pipe = self.client.pipeline(transaction=True)
+        writes = BatchWrites()
         for anon in work.touched_devices:
             device = work.devices[anon]
-            pipe.set(self.state.device(anon), device.dumps())
-            pipe.set(self.keys.live_person_of(anon), device.device_user or anon)
-            for user in device.users:
-                pipe.set(self.keys.live_person_of(user), user)
+            writes.set(self.state.device(anon), device.dumps())
+            if device.users != work.loaded_users.get(anon):
+                # who the device and its users are: written when its users changed
+                writes.set(self.keys.live_person_of(anon), device.device_user or anon)
+                for user in device.users:
+                    writes.set(self.keys.live_person_of(user), user)
         for person, anon, added in work.index_changes:
             key = self.state.devices_of(person)
-            pipe.sadd(key, anon) if added else pipe.srem(key, anon)
+            writes.sadd(key, anon) if added else writes.srem(key, anon)
         # a person is identified when they are a user of one of their devices (loaded for
         # the evaluation); the changes carry the user id so triggers can address them
         users = {u for device in work.devices.values() for u in device.users}
         for person, (segments, due_at) in outcomes.items():
             user_id = person if person in users else ""
-            seg_key = self.keys.live_segments(person)
-            pipe.delete(seg_key)
-            if segments:
-                pipe.sadd(seg_key, *sorted(segments))
-            pipe.set(self.keys.live_updated_at(person), at)
-            for key in sorted(segments - current[person]):
-                pipe.xadd(self.keys.changes, _change(person, user_id, key, "entered", at))
+            before = current[person]
+            if segments != before:
+                seg_key = self.keys.live_segments(person)
+                writes.delete(seg_key)
+                writes.sadd(seg_key, *sorted(segments))
+            writes.set(self.keys.live_updated_at(person), at)
+            for key in sorted(segments - before):
+                writes.xadd(self.keys.changes, _change(person, user_id, key, "entered", at))
                 result.changes += 1
-            for key in sorted(current[person] - segments):
-                pipe.xadd(self.keys.changes, _change(person, user_id, key, "exited", at))
+            for key in sorted(before - segments):
+                writes.xadd(self.keys.changes, _change(person, user_id, key, "exited", at))
                 result.changes += 1
             if due_at is None:
-                pipe.zrem(self.state.due, person)
+                writes.zrem(self.state.due, person)
             else:
-                pipe.zadd(self.state.due, {person: due_at})
-        pipe.set(self.keys.heartbeat, iso(to_micros(utc_now())))
+                writes.zadd(self.state.due, person, due_at)
+        writes.set(self.keys.heartbeat, iso(to_micros(utc_now())))
         if entries and isinstance(self.stream, RedisEventStream):
-            # the acknowledgement commits with the state (same MULTI/EXEC)
-            pipe.xack(self.keys.events, EVALUATOR_GROUP, *[e.entry_id for e in entries])
-        pipe.execute()
-
-    def _sets(self, names: list[str]) -> list[set[str]]:
-        pipe = self.client.pipeline(transaction=False)
-        for name in names:
-            pipe.smembers(name)
-        return [set(m) for m in pipe.execute()]
+            # the acknowledgement commits with the state (same script, atomically)
+            writes.xack(self.keys.events, EVALUATOR_GROUP, [e.entry_id for e in entries])
+        writes.apply(self.scripts)
 
     def _load_devices(self, anons: Sequence[str] | set[str]) -> dict[str, DeviceState]:
         names = sorted(anons)

@@ -1,0 +1,135 @@
+"""The evaluator's round trips to Redis, one per step of a batch.
+
+A batch re-evaluates thousands of persons and writes a few keys for each. Sent as separate
+commands (even pipelined, inside MULTI/EXEC) redis-py packs and parses every one in Python:
+about 20 µs a command, most of what a batch cost. Here each step is ONE command:
+
+- :func:`read_sets`: the members of many sets, by a read-only script;
+- :class:`BatchWrites`: every write of the batch and its stream acknowledgement, collected
+  as a flat list of operations and applied by one script. A script runs atomically, as
+  MULTI/EXEC did (nothing else runs in Redis between its first and its last write, and the
+  append-only file records it whole), so the crash guarantees are unchanged: a kill -9
+  before the call leaves nothing written and the entries pending; after it, all is written.
+
+Keys travel as arguments, not as declared KEYS: fine on one Redis server (what the project
+runs, docs/realtime.md), not on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+
+_READ_SETS = """
+local out = {}
+for i = 1, #ARGV do out[i] = redis.call('SMEMBERS', ARGV[i]) end
+return out
+"""
+
+# Operations, each an opcode and its arguments:
+#   S key value           SET
+#   D key                 DEL
+#   A key n m1..mn        SADD   (n members)
+#   R key n m1..mn        SREM
+#   Z key score member    ZADD
+#   z key member          ZREM
+#   X key n f1 v1..       XADD key * (n = fields + values)
+#   K key group n id1..   XACK
+_APPLY = """
+local a, i, n = ARGV, 1, #ARGV
+local chunk = 1000  -- members per command: below Lua's limit for unpack() (8000)
+local function many(command, key, extra, first, count)
+  local done = 0
+  while done < count do
+    local take = math.min(chunk, count - done)
+    if extra then
+      redis.call(command, key, extra, unpack(a, first + done, first + done + take - 1))
+    else
+      redis.call(command, key, unpack(a, first + done, first + done + take - 1))
+    end
+    done = done + take
+  end
+end
+while i <= n do
+  local op = a[i]
+  if op == 'S' then
+    redis.call('SET', a[i + 1], a[i + 2]); i = i + 3
+  elseif op == 'D' then
+    redis.call('DEL', a[i + 1]); i = i + 2
+  elseif op == 'A' or op == 'R' then
+    local c = tonumber(a[i + 2])
+    many(op == 'A' and 'SADD' or 'SREM', a[i + 1], nil, i + 3, c); i = i + 3 + c
+  elseif op == 'Z' then
+    redis.call('ZADD', a[i + 1], a[i + 2], a[i + 3]); i = i + 4
+  elseif op == 'z' then
+    redis.call('ZREM', a[i + 1], a[i + 2]); i = i + 3
+  elseif op == 'X' then
+    local c = tonumber(a[i + 2])
+    redis.call('XADD', a[i + 1], '*', unpack(a, i + 3, i + 2 + c)); i = i + 3 + c
+  elseif op == 'K' then
+    local c = tonumber(a[i + 3])
+    many('XACK', a[i + 1], a[i + 2], i + 4, c); i = i + 4 + c
+  else
+    return redis.error_reply('unknown operation ' .. tostring(op) .. ' at ' .. i)
+  end
+end
+return n
+"""
+
+
+class RedisScripts:
+    """The two scripts, registered once per client (redis-py loads a script again when the
+    server forgot it, after a restart)."""
+
+    def __init__(self, client: redis.Redis):
+        self.read = client.register_script(_READ_SETS)
+        self.apply = client.register_script(_APPLY)
+
+
+def read_sets(scripts: RedisScripts, names: Sequence[str]) -> list[set[str]]:
+    """The members of each set (empty for a missing key), in one round trip."""
+    if not names:
+        return []
+    return [set(m) for m in scripts.read(keys=[], args=list(names))]
+
+
+class BatchWrites:
+    """The writes of one batch, applied at once by :meth:`apply`."""
+
+    def __init__(self) -> None:
+        self.ops: list[Any] = []
+
+    def set(self, key: str, value: str | bytes) -> None:
+        self.ops += ("S", key, value)
+
+    def delete(self, key: str) -> None:
+        self.ops += ("D", key)
+
+    def sadd(self, key: str, *members: str) -> None:
+        if members:
+            self.ops += ("A", key, len(members), *members)
+
+    def srem(self, key: str, *members: str) -> None:
+        if members:
+            self.ops += ("R", key, len(members), *members)
+
+    def zadd(self, key: str, member: str, score: int) -> None:
+        self.ops += ("Z", key, score, member)
+
+    def zrem(self, key: str, member: str) -> None:
+        self.ops += ("z", key, member)
+
+    def xadd(self, key: str, fields: Mapping[str, str]) -> None:
+        flat = [part for pair in fields.items() for part in pair]
+        self.ops += ("X", key, len(flat), *flat)
+
+    def xack(self, key: str, group: str, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            self.ops += ("K", key, group, len(entry_ids), *entry_ids)
+
+    def apply(self, scripts: RedisScripts) -> None:
+        """Everything, atomically, in one round trip."""
+        if self.ops:
+            scripts.apply(keys=[], args=self.ops)
