@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from typing import Any
 import redis
 
 from audiences.realtime.evaluator.device import DeviceState, Sessionized
+from audiences.realtime.evaluator.device_cache import DeviceCache, EvaluatorReplaced
 from audiences.realtime.evaluator.erasure import Eraser
 from audiences.realtime.evaluator.evaluate import (
     Evaluation,
@@ -31,7 +33,12 @@ from audiences.realtime.evaluator.evaluate import (
     next_change,
 )
 from audiences.realtime.evaluator.normalize import BadEvent, Event, iso, normalize, to_micros
-from audiences.realtime.evaluator.redis_batch import BatchWrites, RedisScripts, read_sets
+from audiences.realtime.evaluator.redis_batch import (
+    BatchWrites,
+    OwnerChanged,
+    RedisScripts,
+    read_sets,
+)
 from audiences.realtime.evaluator.rules import RuleSet
 from audiences.realtime.evaluator.state_keys import StateKeys
 from audiences.realtime.evaluator.stats import BatchStats
@@ -104,12 +111,15 @@ class Evaluator:
         consumer: str | None = None,
         crash: CrashHook | None = None,
         due_per_batch: int = 1000,
+        cache: DeviceCache | None = None,
     ):
         self.client = client
         self.keys = keys
         self.state = StateKeys(keys)
         self.scripts = RedisScripts(client)
-        self.eraser = Eraser(client, keys)
+        self.cache = cache if cache is not None else DeviceCache()
+        self.token = ""  # written to the owner key by start()
+        self.eraser = Eraser(client, keys, cache=self.cache)
         self.stream = stream
         self.rules = rules
         self.clock = clock
@@ -124,8 +134,13 @@ class Evaluator:
 
     # --- the loop ------------------------------------------------------------------------
     def start(self) -> None:
+        """Takes the state over (a new owner token; an evaluator started before stops at its
+        next commit) and registers the streamable segments."""
         self.stream.ensure_group(EVALUATOR_GROUP)
+        self.cache.clear()
+        self.token = uuid.uuid4().hex
         pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.state.owner, self.token)
         pipe.delete(self.keys.streamable)
         if self.streamable:
             pipe.sadd(self.keys.streamable, *self.streamable)
@@ -165,6 +180,7 @@ class Evaluator:
                     if once and not entries and result.due < self.due_per_batch:
                         return total
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self.cache.clear()  # a restarted Redis may have lost its last writes
                 if give_up_after_s is not None and waited >= give_up_after_s:
                     raise
                 log.warning("Redis unreachable (%s); retrying in %.1f s", exc, delay)
@@ -176,6 +192,13 @@ class Evaluator:
     def process(self, entries: Sequence[StreamEntry]) -> BatchResult:
         """Applies a batch at T = the clock, re-evaluates every affected person and the
         persons due by T, and commits it all with the acknowledgement, atomically."""
+        try:
+            return self._process(entries)
+        except BaseException:
+            self.cache.clear()  # states changed in memory and not committed
+            raise
+
+    def _process(self, entries: Sequence[StreamEntry]) -> BatchResult:
         as_of = to_micros(self.clock())
         result = BatchResult(entries=len(entries))
         self.crash("read")
@@ -320,7 +343,7 @@ class Evaluator:
     ) -> None:
         """Everything the batch changes, and its acknowledgement, in ONE MULTI/EXEC."""
         at = iso(as_of)
-        writes = BatchWrites()
+        writes = BatchWrites(owner=(self.state.owner, self.token))
         for anon in work.touched_devices:
             device = work.devices[anon]
             writes.set(self.state.device(anon), device.dumps())
@@ -357,14 +380,25 @@ class Evaluator:
         if entries and isinstance(self.stream, RedisEventStream):
             # the acknowledgement commits with the state (same script, atomically)
             writes.xack(self.keys.events, EVALUATOR_GROUP, [e.entry_id for e in entries])
-        writes.apply(self.scripts)
+        try:
+            writes.apply(self.scripts)
+        except OwnerChanged as exc:
+            raise EvaluatorReplaced(
+                "another evaluator started on the same Redis and prefix and now owns the "
+                "segment state; this one stopped without writing (run one `audiences stream` "
+                "per prefix)"
+            ) from exc
+        for anon in work.touched_devices:
+            work.devices[anon].stored = True
+        self.cache.keep(work.devices.values())
 
     def _load_devices(self, anons: Sequence[str] | set[str]) -> dict[str, DeviceState]:
-        names = sorted(anons)
-        if not names:
-            return {}
-        raw = self.client.mget([self.state.device(a) for a in names])
-        return {a: DeviceState.loads(a, r) for a, r in zip(names, raw, strict=True)}
+        """The states of ``anons``: from the cache, the others read from Redis."""
+        found, names = self.cache.take(anons)
+        if names:
+            raw = self.client.mget([self.state.device(a) for a in names])
+            found.update({a: DeviceState.loads(a, r) for a, r in zip(names, raw, strict=True)})
+        return found
 
 
 def _change(person: str, user_id: str, key: str, change: str, at: str) -> dict[Any, Any]:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import redis
 
 from audiences.realtime.evaluator.device import DeviceState
+from audiences.realtime.evaluator.device_cache import DeviceCache
 from audiences.realtime.evaluator.state_keys import StateKeys
 from audiences.realtime.keys import RedisKeys
 from audiences.realtime.stream import StreamEntry
@@ -35,8 +36,15 @@ ERASURES_PER_BATCH = 1000
 
 
 class Eraser:
-    def __init__(self, client: redis.Redis, keys: RedisKeys, per_batch: int = ERASURES_PER_BATCH):
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: RedisKeys,
+        per_batch: int = ERASURES_PER_BATCH,
+        cache: DeviceCache | None = None,
+    ):
         self.client = client
+        self.cache = cache  # the evaluator's device states in memory: forgotten too
         self.keys = keys
         self.state = StateKeys(keys)
         self.per_batch = per_batch
@@ -81,6 +89,8 @@ class Eraser:
             tx.zadd(self.state.due, {person: as_of})
         tx.set(self.state.erasures_read, read_to)
         tx.execute()
+        if self.cache is not None:
+            self.cache.forget(devices)
 
     def keep(self, entries: Sequence[StreamEntry]) -> tuple[list[StreamEntry], int]:
         """The entries whose ids are not erased, and how many were dropped."""

@@ -29,6 +29,7 @@ return out
 """
 
 # Operations, each an opcode and its arguments:
+#   F key token           stop here, writing nothing, unless GET key == token (first only)
 #   S key value           SET
 #   D key                 DEL
 #   A key n m1..mn        SADD   (n members)
@@ -54,7 +55,13 @@ local function many(command, key, extra, first, count)
 end
 while i <= n do
   local op = a[i]
-  if op == 'S' then
+  if op == 'F' then
+    if i ~= 1 then return redis.error_reply('the owner check must come first') end
+    if redis.call('GET', a[2]) ~= a[3] then
+      return redis.error_reply('REPLACED the evaluator state has another owner')
+    end
+    i = 4
+  elseif op == 'S' then
     redis.call('SET', a[i + 1], a[i + 2]); i = i + 3
   elseif op == 'D' then
     redis.call('DEL', a[i + 1]); i = i + 2
@@ -95,11 +102,17 @@ def read_sets(scripts: RedisScripts, names: Sequence[str]) -> list[set[str]]:
     return [set(m) for m in scripts.read(keys=[], args=list(names))]
 
 
-class BatchWrites:
-    """The writes of one batch, applied at once by :meth:`apply`."""
+class OwnerChanged(Exception):
+    """The owner check of :class:`BatchWrites` failed: nothing was written."""
 
-    def __init__(self) -> None:
-        self.ops: list[Any] = []
+
+class BatchWrites:
+    """The writes of one batch, applied at once by :meth:`apply`. With ``owner`` (a key and
+    a token), nothing is written unless the key still holds the token (OwnerChanged)."""
+
+    def __init__(self, owner: tuple[str, str] | None = None) -> None:
+        self.ops: list[Any] = ["F", *owner] if owner else []
+        self._checks = len(self.ops)
 
     def set(self, key: str, value: str | bytes) -> None:
         self.ops += ("S", key, value)
@@ -131,5 +144,11 @@ class BatchWrites:
 
     def apply(self, scripts: RedisScripts) -> None:
         """Everything, atomically, in one round trip."""
-        if self.ops:
+        if len(self.ops) == self._checks:
+            return
+        try:
             scripts.apply(keys=[], args=self.ops)
+        except redis.ResponseError as exc:
+            if str(exc).startswith("REPLACED"):
+                raise OwnerChanged(str(exc)) from exc
+            raise

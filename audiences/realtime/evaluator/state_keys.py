@@ -26,3 +26,8 @@ class StateKeys:
     def erasures_read(self) -> str:
         """The id of the last ``batch:erasures`` entry the evaluator has applied."""
         return self.keys.state("erasures_read")
+
+    @property
+    def owner(self) -> str:
+        """The token of the evaluator that owns the state (the one that started last)."""
+        return self.keys.state("owner")
