@@ -10,6 +10,11 @@ import click
 import redis
 
 from audiences.realtime.evaluator.config import redis_settings
+from audiences.realtime.evaluator.device_cache import (
+    DEFAULT_DEVICES,
+    DeviceCache,
+    EvaluatorReplaced,
+)
 from audiences.realtime.evaluator.engine import Evaluator, utc_now
 from audiences.realtime.evaluator.rules import DEFAULT_MAX_WINDOW_SECONDS, RuleError, load_rules
 from audiences.realtime.keys import RedisKeys
@@ -32,6 +37,13 @@ from audiences.realtime.stream import RedisEventStream
     show_default=True,
     help="Longest window (days) a streamable rule may use; also caps the state kept.",
 )
+@click.option(
+    "--state-cache",
+    default=DEFAULT_DEVICES,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Device states kept in memory between batches (0: read every state from Redis).",
+)
 @click.option("--consumer", default=None, help="Consumer name in the group (default: host).")
 @click.option(
     "--as-of",
@@ -50,6 +62,7 @@ def stream_command(
     batch_size: int,
     block_ms: int,
     max_window: int,
+    state_cache: int,
     consumer: str | None,
     as_of: str | None,
     project_dir: Path,
@@ -73,7 +86,13 @@ def stream_command(
     client = redis.Redis.from_url(settings.url, decode_responses=True)
     keys = RedisKeys(settings.prefix)
     evaluator = Evaluator(
-        client, keys, RedisEventStream(client, keys), rules, clock=clock, consumer=consumer
+        client,
+        keys,
+        RedisEventStream(client, keys),
+        rules,
+        clock=clock,
+        consumer=consumer,
+        cache=DeviceCache(state_cache),
     )
     for segment in rules.segments:
         state = "streamable" if segment.streamable else f"batch-only ({segment.reason})"
@@ -87,4 +106,6 @@ def stream_command(
         )
     except redis.ConnectionError as exc:
         raise click.ClickException(f"cannot reach Redis at {settings.url}: {exc}") from exc
+    except EvaluatorReplaced as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"processed {total} stream entries")

@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from audiences.realtime.evaluator.collector import BatchCollector
 from audiences.realtime.evaluator.device import DeviceState, Sessionized
 from audiences.realtime.evaluator.device_cache import DeviceCache, EvaluatorReplaced
 from audiences.realtime.evaluator.erasure import Eraser
@@ -158,6 +159,17 @@ class Evaluator:
         ones. With ``once``, stops when the stream is drained. When Redis goes away (a
         restart), waits for it and resumes from the pending entries; gives up after
         ``give_up_after_s`` seconds without Redis (None: never). Returns entries processed."""
+        with BatchCollector() as collector:
+            return self._run(collector, once, count, block_ms, give_up_after_s)
+
+    def _run(
+        self,
+        collector: BatchCollector,
+        once: bool,
+        count: int,
+        block_ms: int,
+        give_up_after_s: float | None,
+    ) -> int:
         total = 0
         waited, delay = 0.0, 0.2
         while True:
@@ -168,6 +180,7 @@ class Evaluator:
                     if not entries:
                         break
                     total += self.process(entries).entries
+                    collector.after_batch(idle=False)
                 while True:
                     entries = self.stream.read(
                         EVALUATOR_GROUP, self.consumer, count, block_ms=block_ms
@@ -176,6 +189,7 @@ class Evaluator:
                     total += result.entries
                     self.stats.add(result)
                     self.trimmer.maybe()
+                    collector.after_batch(idle=not entries)
                     waited, delay = 0.0, 0.2
                     if once and not entries and result.due < self.due_per_batch:
                         return total

@@ -19,6 +19,7 @@ import pytest
 
 from audiences.realtime.evaluator import Evaluator, load_rules
 from audiences.realtime.evaluator.engine import CrashHook
+from audiences.realtime.evaluator.state_keys import StateKeys
 from audiences.realtime.keys import EVALUATOR_GROUP, RedisKeys
 from audiences.realtime.stream import RedisEventStream
 
@@ -64,8 +65,8 @@ def _snapshot(client, keys: RedisKeys) -> dict:
     out = {}
     for name in client.scan_iter(match=f"{keys.prefix}rt:*", count=1000):
         short = name[len(keys.prefix) :]
-        if name == keys.heartbeat:
-            continue
+        if name in (keys.heartbeat, StateKeys(keys).owner):
+            continue  # when the last batch ran, and which process owns the state
         kind = client.type(name)
         if kind == "string":
             out[short] = client.get(name)
