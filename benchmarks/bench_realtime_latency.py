@@ -191,7 +191,7 @@ def trim_stream(client: Any, keys: RedisKeys) -> None:
     last = client.xrevrange(keys.events, count=1)
     if last:
         ms, _, seq = str(last[0][0]).partition("-")
-        client.xtrim(keys.events, minid=f"{ms}-{int(seq) + 1}")
+        client.xtrim(keys.events, minid=f"{ms}-{int(seq) + 1}", approximate=False)
 
 
 def load_history(

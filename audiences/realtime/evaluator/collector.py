@@ -2,13 +2,12 @@
 
 The evaluator holds tens of thousands of device states in memory (device_cache.py), each a
 few dozen objects. Python's automatic collector scans all of them every time it decides on a
-full collection, which under a steady stream happened every few seconds and stopped the
-loop for up to half a second: the slowest batches, and so the p99 of event -> segment
-(docs/realtime.md, "Speed"). The states hold no reference cycles (refcounting frees them), so
-while the loop runs the automatic collector is off, the young generations are collected
-after every batch (only what that batch allocated: milliseconds), and a full collection runs
-at most every ``full_every_s`` seconds, preferably when the stream is idle.
-"""
+full collection, which under a steady stream happened every few seconds and stopped the loop
+for up to half a second: the slowest batches, and so the p99 of event -> segment
+(docs/realtime.md, "Event -> segment"). The states hold no reference cycles (refcounting
+frees them), so while the loop runs the automatic collector is off, the young generations
+are collected after every batch (only what that batch allocated: milliseconds), and a full
+collection runs at most every ``full_every_s`` seconds, preferably when the stream is idle."""
 
 from __future__ import annotations
 

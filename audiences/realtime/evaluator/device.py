@@ -50,14 +50,51 @@ class Tail:
     session_id: str
 
 
+@dataclass(frozen=True)
+class PersonEvent:
+    """An event of the person with the session the batch gives it."""
+
+    event: Event
+    session_id: str
+
+    def column(self, name: str) -> str | None:
+        if name == "session_id":
+            return self.session_id
+        return self.event.fields.get(name)
+
+
 @dataclass
 class Sessionized:
     session_of: dict[str, str]  # event_id -> session_id
     person_of_session: dict[str, str]
     session_start: dict[str, int]
+    # person -> their events with their session ids, and the start of their first session
+    # (archived ones included): filled once by by_person()
+    _by_person: dict[str, list[PersonEvent]] | None = field(default=None, repr=False)
+    _first_start: dict[str, int] = field(default_factory=dict, repr=False)
 
     def person_of(self, event: Event) -> str:
         return self.person_of_session[self.session_of[event.event_id]]
+
+    def by_person(self, events: list[Event]) -> dict[str, list[PersonEvent]]:
+        """The device's ``events`` (those this was computed from) grouped by person."""
+        if self._by_person is None:
+            grouped: dict[str, list[PersonEvent]] = {}
+            person_of_session, session_of = self.person_of_session, self.session_of
+            for event in events:
+                sid = session_of[event.event_id]
+                grouped.setdefault(person_of_session[sid], []).append(PersonEvent(event, sid))
+            first: dict[str, int] = {}
+            for sid, start in self.session_start.items():
+                person = person_of_session[sid]
+                if start < first.get(person, start + 1):
+                    first[person] = start
+            self._by_person, self._first_start = grouped, first
+        return self._by_person
+
+    def first_start(self, person: str) -> int | None:
+        """When the person's first session on the device started (None: no session)."""
+        return self._first_start.get(person)
 
 
 @dataclass
@@ -72,6 +109,8 @@ class DeviceState:
     stored: bool = field(default=False, repr=False, compare=False)  # read from Redis
     # the last sessionize() answer and its inactivity gap; every change forgets it
     _sessions: tuple[int, Sessionized] | None = field(default=None, repr=False, compare=False)
+    # the archive as JSON, kept until archive() changes it
+    _archive_json: bytes | None = field(default=None, repr=False, compare=False)
 
     # --- updates --------------------------------------------------------------------------
     def add(self, event: Event) -> bool:
@@ -185,16 +224,14 @@ class DeviceState:
         self.events = [e for e in self.events if sessions.session_of[e.event_id] not in old]
         self._ids = None
         self._sessions = None
+        self._archive_json = None
 
     # --- serialisation --------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {
             "e": [e.to_json() for e in self.events],
             "u": self.users,
-            "a": {
-                sid: [s.start, list(s.last_user) if s.last_user else None]
-                for sid, s in self.archived.items()
-            },
+            "a": self.to_json_archive(),
             "t": [self.tail.t, self.tail.event_id, self.tail.campaign, self.tail.session_id]
             if self.tail
             else None,
@@ -202,8 +239,29 @@ class DeviceState:
         }
 
     def dumps(self) -> bytes:
-        """The state as stored in Redis: compact JSON (orjson)."""
-        return orjson.dumps(self.to_json())
+        """The state as stored in Redis: compact JSON (orjson), the same bytes as
+        ``orjson.dumps(self.to_json())``. Each event's JSON is kept on the event and the
+        archive's until the archive changes, so a state written again after a new event
+        costs little more than that event."""
+        if self._archive_json is None:
+            self._archive_json = orjson.dumps(self.to_json_archive())
+        rest = orjson.dumps(
+            {
+                "u": self.users,
+                "a": orjson.Fragment(self._archive_json),
+                "t": [self.tail.t, self.tail.event_id, self.tail.campaign, self.tail.session_id]
+                if self.tail
+                else None,
+                "p": self.persons,
+            }
+        )
+        return b'{"e":[' + b",".join(e.json_bytes for e in self.events) + b"]," + rest[1:]
+
+    def to_json_archive(self) -> dict[str, Any]:
+        return {
+            sid: [s.start, list(s.last_user) if s.last_user else None]
+            for sid, s in self.archived.items()
+        }
 
     @classmethod
     def loads(cls, anonymous_id: str, raw: str | bytes | None) -> DeviceState:

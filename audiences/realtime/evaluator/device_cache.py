@@ -2,17 +2,16 @@
 
 A visitor sends several events within minutes, so the devices of one batch are mostly the
 devices of the last ones. Reading their states back from Redis and parsing them was the
-largest cost of a batch after the writes (docs/realtime.md, "Speed"). The evaluator keeps
-the states it committed in this cache, least recently used first out, and reads from Redis
-only the devices it does not hold.
+largest cost of a batch after the writes (docs/realtime.md, "Event -> segment"). The
+evaluator keeps the states it committed in this cache, least recently used first out, and
+reads from Redis only the devices it does not hold.
 
 The cache is only right while this evaluator is the only writer of the states. It makes sure
 of that with an owner token (:attr:`StateKeys.owner`): ``start`` writes a new token, every
 commit first checks it inside the same script and refuses to write when another evaluator
 took over (:class:`EvaluatorReplaced`). The cache is emptied whenever a batch fails before
 its commit (its states were changed in memory only) and whenever Redis was unreachable (a
-restarted Redis may have lost its last second of writes).
-"""
+restarted Redis may have lost its last second of writes)."""
 
 from __future__ import annotations
 

@@ -328,16 +328,10 @@ class Evaluator:
         events: list[PersonEvent] = []
         known = False  # the batch's person spine: a session started by T
         for anon in devices:
-            device, sessions = work.devices[anon], sessionized[anon]
-            for event in device.events:
-                sid = sessions.session_of[event.event_id]
-                if sessions.person_of_session[sid] == person:
-                    events.append(PersonEvent(event, sid))
-                    known = known or event.t <= as_of
-            known = known or any(
-                sessions.person_of_session[sid] == person and entry.start <= as_of
-                for sid, entry in device.archived.items()
-            )
+            sessions = sessionized[anon]
+            events += sessions.by_person(work.devices[anon].events).get(person, ())
+            first = sessions.first_start(person)
+            known = known or (first is not None and first <= as_of)
         segments: set[str] = set()
         if known:
             full = Evaluation(self.rules, events, as_of, batch_keys).segments()

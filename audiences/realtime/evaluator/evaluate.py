@@ -18,13 +18,12 @@ A person the batch does not know yet (no event at or before T) is a member of no
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from audiences.realtime.evaluator.device import md5_hex
-from audiences.realtime.evaluator.normalize import Event
+from audiences.realtime.evaluator.device import PersonEvent, md5_hex
 from audiences.realtime.evaluator.rules import (
     BatchOnlyLeaf,
     EventsLeaf,
@@ -39,19 +38,6 @@ from audiences.realtime.evaluator.rules import (
 DAY_US = 86_400_000_000
 
 
-@dataclass(frozen=True)
-class PersonEvent:
-    """An event of the person with the session the batch gives it."""
-
-    event: Event
-    session_id: str
-
-    def column(self, name: str) -> str | None:
-        if name == "session_id":
-            return self.session_id
-        return self.event.fields.get(name)
-
-
 @lru_cache(maxsize=1024)
 def _like(pattern: str) -> re.Pattern[str]:
     parts = []
@@ -60,7 +46,32 @@ def _like(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _matches(event: PersonEvent, filters: Iterable[Filter]) -> bool:
+def _matches(event: PersonEvent, filters: Sequence[Filter]) -> bool:
+    """Whether the event passes every filter; remembered on the event (keyed by the filters'
+    identity) unless a filter reads the session id, which a later batch can change."""
+    key = id(filters)
+    memo = event.event.matched
+    found = memo.get(key)
+    if found is None:
+        found = _matches_now(event, filters)
+        if _cacheable(filters):
+            memo[key] = found
+    return found
+
+
+_CACHEABLE: dict[int, tuple[Sequence[Filter], bool]] = {}
+
+
+def _cacheable(filters: Sequence[Filter]) -> bool:
+    """Whether a match can be remembered; keeps ``filters`` alive so its id is never reused."""
+    known = _CACHEABLE.get(id(filters))
+    if known is None:
+        known = (filters, all(f.column != "session_id" for f in filters))
+        _CACHEABLE[id(filters)] = known
+    return known[1]
+
+
+def _matches_now(event: PersonEvent, filters: Iterable[Filter]) -> bool:
     for f in filters:
         value = event.column(f.column)
         if value is None:
@@ -220,10 +231,13 @@ def next_change(rules: RuleSet, events: list[PersonEvent], as_of: int) -> int | 
     """The first instant after ``as_of`` at which an answer may change: an event enters a
     window (its own time) or leaves one / lets an absent step elapse (its time plus any
     window or within of the rules)."""
-    durations = [d * 1_000_000 for d in rules.durations_s]
+    times = sorted(e.event.t for e in events)
     best: int | None = None
-    for e in events:
-        for candidate in (e.event.t, *(e.event.t + d for d in durations)):
-            if candidate > as_of and (best is None or candidate < best):
+    for duration in (0, *(d * 1_000_000 for d in rules.durations_s)):
+        # the earliest event whose time + duration is after as_of
+        index = bisect.bisect_right(times, as_of - duration)
+        if index < len(times):
+            candidate = times[index] + duration
+            if best is None or candidate < best:
                 best = candidate
     return best

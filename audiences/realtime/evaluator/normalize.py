@@ -7,9 +7,12 @@ the same rules so a filter matches exactly the events the batch matches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -24,7 +27,11 @@ class BadEvent(ValueError):
 
 @dataclass(frozen=True)
 class Event:
-    """One event, normalised; ``t`` is ``occurred_at`` in microseconds since the epoch."""
+    """One event, normalised; ``t`` is ``occurred_at`` in microseconds since the epoch.
+
+    An event never changes, so what the evaluator derives from it is kept on it while its
+    device state stays in memory: the campaign key, its JSON, and whether it passes each of
+    the rules' filters (``matched``, keyed by the filters' identity; evaluate.py)."""
 
     event_id: str
     anonymous_id: str
@@ -32,6 +39,7 @@ class Event:
     tracker_session_id: str | None
     t: int
     fields: dict[str, str | None]
+    matched: dict[int, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,11 +50,16 @@ class Event:
             "f": self.fields,
         }
 
+    @cached_property
+    def json_bytes(self) -> bytes:
+        """``to_json()`` as compact JSON (orjson)."""
+        return orjson.dumps(self.to_json())
+
     @classmethod
     def from_json(cls, anonymous_id: str, data: dict[str, Any]) -> Event:
         return cls(data["i"], anonymous_id, data["u"], data["s"], data["t"], data["f"])
 
-    @property
+    @cached_property
     def campaign_key(self) -> str | None:
         source = self.fields.get("utm_source")
         if source is None:
