@@ -23,6 +23,7 @@ from reverse_etl.core.errors import (
     StateAccountError,
     WarehouseError,
 )
+from reverse_etl.core.heap import long_lived_frozen
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import (
@@ -451,10 +452,11 @@ class SyncEngine:
         )
         runner = _Run(self, sync, dest, diff, run_id, counts)
         try:
-            if replace:
-                runner.execute_replace()
-            else:
-                runner.execute(inflight)
+            with long_lived_frozen():  # (reverse_etl/core/heap.py)
+                if replace:
+                    runner.execute_replace()
+                else:
+                    runner.execute(inflight)
             runner.totals.update(self._after_batches(sync, dest, run_id))
             if not runner.totals.get("rejected"):
                 self._complete(dest, diff)
