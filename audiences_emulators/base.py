@@ -16,6 +16,7 @@ timeouts) injected through Python (:meth:`inject_fault`) or over HTTP
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import socket
 import sys
@@ -133,6 +134,7 @@ class Emulator:
         self.stats: dict[str, int] = {"requests": 0, "faults": 0}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._own_process = False  # serve_forever: the emulator is the whole process
 
     # --- routing -------------------------------------------------------------------------
     def add_route(self, method: str, rule: str, handler: Handler) -> None:
@@ -275,6 +277,12 @@ class Emulator:
         else:
             with self.lock:
                 resp = self._handlers[endpoint](req, args)
+                if self._own_process:
+                    # What an emulator stores (members, acknowledgements: millions of tuples
+                    # after a large sync) lives as long as it does. Frozen, the collector
+                    # stops walking it on every full collection, which made a request take
+                    # longer the more members the emulator held.
+                    gc.freeze()
         self.after(req, resp)
         return resp
 
@@ -328,6 +336,9 @@ class Emulator:
         return self
 
     def serve_forever(self) -> None:
+        """Serve in this process (``python -m audiences_emulators.<name>``): the emulator
+        is then the process's only tenant and freezes its heap after each request."""
+        self._own_process = True
         self._server = self._make_server()
         self._server.serve_forever()
 

@@ -342,7 +342,10 @@ class MetaEmulator(Emulator):
         hashed = [k not in CLEAR_KEYS for k in keys]
         good, bad, samples = [], 0, {}
         for row in rows:
-            problem = None if self._plainly_valid(hashed, row) else self._row_problem(keys, row)
+            if self._plainly_valid(hashed, row):  # every cell a string: kept as is
+                good.append(tuple(kc for kc in zip(keys, row, strict=True) if kc[1]))
+                continue
+            problem = self._row_problem(keys, row)
             if problem:
                 bad += 1
                 if len(samples) < 5:

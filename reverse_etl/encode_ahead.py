@@ -101,6 +101,11 @@ class EncodeAhead:
                 initializer=_start_worker,
                 initargs=(pickle.dumps(self.dest), os.getpid()),
             )
+            # Fork them now (a fork-context pool forks every worker at its first task), while
+            # the sync is small: a worker keeps every page the sync had at the fork for its
+            # whole life, even those the sync frees or rewrites later (its copy of them then
+            # counts as the worker's own memory).
+            self._pool.submit(os.getpid).result()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -506,6 +506,9 @@ class SyncEngine:
         )
 
 
+_COUNTER = {"add": "added", "change": "changed", "remove": "removed"}  # of an acked row
+
+
 @dataclass(frozen=True)
 class _OnTheWire:
     """A batch written ahead whose requests are being sent."""
@@ -643,7 +646,7 @@ class _Run:
         pairs = list(zip(records, results, strict=True))
         for rec, res in pairs:
             if res.outcome is Outcome.ACKED:
-                counts[{"add": "added", "change": "changed", "remove": "removed"}[rec.action]] += 1
+                counts[_COUNTER[rec.action]] += 1
                 if res.dropped:
                     self.dropped.append((rec.key, res.dropped))
             else:
@@ -695,9 +698,6 @@ class _Run:
 
     def execute(self, inflight: int) -> None:
         size = self.dest.limits.batch_size
-        if inflight:
-            self._reconcile()
-        self.diff.materialize()
         upserts = self.planned.added + self.planned.changed
         workers = workers_for(self.dest, upserts, self.e.encode_min_rows, self.e.encode_workers)
         # One batch at a time on the wire, as before: its requests are sent on a thread of
@@ -706,6 +706,11 @@ class _Run:
         # before it is committed: the state, the write-ahead records and the crash points are
         # exactly those of a sequential run (docs/decisions/0018-sync-throughput.md).
         with EncodeAhead(self.dest, workers) as ahead, ThreadPoolExecutor(1, "wire") as wire:
+            # (the encode workers are forked first, before the diff's work table fills the
+            # warehouse's memory: see EncodeAhead)
+            if inflight:
+                self._reconcile()
+            self.diff.materialize()
             pending = self.diff.stream_pending(size, self.e.page_size)
             sent: _OnTheWire | None = None
             for kind, batch, encoded in ahead.batches(pending):
