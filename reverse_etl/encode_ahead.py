@@ -86,7 +86,9 @@ class EncodeAhead:
     def __init__(self, dest: AnyDestination, workers: int, depth: int | None = None):
         self.dest = dest
         self.workers = workers
-        self.depth = depth or workers + 1
+        # one batch per worker: each batch held ahead is ~30 MB of records and hashed rows
+        # (10,000 members), and the workers are what the sync waits for on two cores
+        self.depth = depth or workers
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> EncodeAhead:
