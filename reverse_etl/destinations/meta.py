@@ -69,8 +69,9 @@ MIN_AUDIENCE_SIZE = 100
 
 
 #: what :meth:`MetaDestination.encode` gives per row: (hashed row, problem, dropped keys,
-#: the row's digest for the session id)
-Encoded = tuple[list[str], str | None, tuple[str, ...], bytes]
+#: the row's digest for the session id); the row as its cells joined by commas (one string
+#: to pickle and hold instead of a dozen) unless a cell has a comma of its own
+Encoded = tuple[str | list[str], str | None, tuple[str, ...], bytes]
 
 
 class _RedactSecrets(logging.Filter):
@@ -369,8 +370,10 @@ class MetaDestination:
             row, why = self.hashed(f)
             if why:
                 out.append((row, why, (), b""))
-            else:
-                out.append((row, why, self.dropped(f, row), self.row_digest(row)))
+                continue
+            cells = ",".join(row)
+            packed: str | list[str] = cells if cells.count(",") == len(row) - 1 else row
+            out.append((packed, why, self.dropped(f, row), self.row_digest(row)))
         return out
 
     def send_upserts(self, transport: Transport, records: list[Record]) -> list[RowResult]:
@@ -387,10 +390,11 @@ class MetaDestination:
         digests: list[bytes] = []
         sent: list[tuple[Record, tuple[str, ...]]] = []
         stale: list[list[str]] = []
-        for r, (row, why, dropped, digest) in zip(records, encoded, strict=True):
+        for r, (packed, why, dropped, digest) in zip(records, encoded, strict=True):
             if why:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
                 continue
+            row = packed.split(",") if isinstance(packed, str) else packed
             rows.append(row)
             digests.append(digest)
             sent.append((r, dropped))
