@@ -41,6 +41,7 @@ def sandbox_env(port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> dict[str, 
 
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HEX_RUN = re.compile(r"[0-9a-f]*")  # the hashed cells of a row, joined
 CLEAR_KEYS = {"EXTERN_ID", "MADID", "LOOKALIKE_VALUE", "DATA_PROCESSING_OPTIONS"}
 SOURCES = {"USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED"}
 
@@ -338,19 +339,13 @@ class MetaEmulator(Emulator):
         self, schema: list[str], rows: list[list[Any]]
     ) -> tuple[list[tuple[tuple[str, str], ...]], int, dict[str, str]]:
         keys = [re.sub("_SHA256$", "", k.upper()) for k in schema]
+        hashed = [k not in CLEAR_KEYS for k in keys]
         good, bad, samples = [], 0, {}
         for row in rows:
-            problem = None
-            if len(row) != len(keys):
-                problem = f"row has {len(row)} values for {len(keys)} schema keys"
-            else:
-                for k, cell in zip(keys, row, strict=True):
-                    cell = "" if cell is None else str(cell)
-                    if cell and k not in CLEAR_KEYS and not HEX64.match(cell):
-                        problem = f"{k} is not a SHA-256 hex hash"
-                        break
-                if problem is None and not any(row):
-                    problem = "row has no identifier"
+            if self._plainly_valid(hashed, row):  # every cell a string: kept as is
+                good.append(tuple(kc for kc in zip(keys, row, strict=True) if kc[1]))
+                continue
+            problem = self._row_problem(keys, row)
             if problem:
                 bad += 1
                 if len(samples) < 5:
@@ -358,6 +353,32 @@ class MetaEmulator(Emulator):
                 continue
             good.append(tuple((k, str(c)) for k, c in zip(keys, row, strict=True) if c))
         return good, bad, samples
+
+    @staticmethod
+    def _plainly_valid(hashed: list[bool], row: list[Any]) -> bool:
+        """The common case in one regular-expression match per row: as many cells as schema
+        keys, every cell a string, the hashed ones (when given) 64 lower-case hex characters,
+        one cell at least given. False: :meth:`_row_problem` looks cell by cell."""
+        if len(row) != len(hashed) or not any(row):
+            return False
+        try:
+            cells = [c for c, h in zip(row, hashed, strict=True) if h and c]
+            joined = "".join(cells)
+        except TypeError:  # a cell that is not a string
+            return False
+        return bool(HEX_RUN.fullmatch(joined)) and all(len(c) == 64 for c in cells)
+
+    @staticmethod
+    def _row_problem(keys: list[str], row: list[Any]) -> str | None:
+        if len(row) != len(keys):
+            return f"row has {len(row)} values for {len(keys)} schema keys"
+        for k, cell in zip(keys, row, strict=True):
+            cell = "" if cell is None else str(cell)
+            if cell and k not in CLEAR_KEYS and not HEX64.match(cell):
+                return f"{k} is not a SHA-256 hex hash"
+        if not any(row):
+            return "row has no identifier"
+        return None
 
     def _session(self, aud: dict[str, Any], sess: Any, received: int, invalid: int) -> str:
         sess = sess if isinstance(sess, dict) else {}

@@ -86,7 +86,9 @@ class EncodeAhead:
     def __init__(self, dest: AnyDestination, workers: int, depth: int | None = None):
         self.dest = dest
         self.workers = workers
-        self.depth = depth or workers + 1
+        # one batch per worker: each batch held ahead is ~30 MB of records and hashed rows
+        # (10,000 members), and the workers are what the sync waits for on two cores
+        self.depth = depth or workers
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> EncodeAhead:
@@ -101,6 +103,11 @@ class EncodeAhead:
                 initializer=_start_worker,
                 initargs=(pickle.dumps(self.dest), os.getpid()),
             )
+            # Fork them now (a fork-context pool forks every worker at its first task), while
+            # the sync is small: a worker keeps every page the sync had at the fork for its
+            # whole life, even those the sync frees or rewrites later (its copy of them then
+            # counts as the worker's own memory).
+            self._pool.submit(os.getpid).result()
         return self
 
     def __exit__(self, *exc: object) -> None:

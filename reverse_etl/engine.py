@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from reverse_etl.core.errors import (
     StateAccountError,
     WarehouseError,
 )
+from reverse_etl.core.heap import long_lived_frozen
 from reverse_etl.core.records import Outcome, Record, RowResult
 from reverse_etl.core.sync import SyncConfig
 from reverse_etl.destinations.capabilities import (
@@ -451,10 +453,11 @@ class SyncEngine:
         )
         runner = _Run(self, sync, dest, diff, run_id, counts)
         try:
-            if replace:
-                runner.execute_replace()
-            else:
-                runner.execute(inflight)
+            with long_lived_frozen():  # (reverse_etl/core/heap.py)
+                if replace:
+                    runner.execute_replace()
+                else:
+                    runner.execute(inflight)
             runner.totals.update(self._after_batches(sync, dest, run_id))
             if not runner.totals.get("rejected"):
                 self._complete(dest, diff)
@@ -501,6 +504,18 @@ class SyncEngine:
             metrics=metrics,
             warnings=warnings,
         )
+
+
+_COUNTER = {"add": "added", "change": "changed", "remove": "removed"}  # of an acked row
+
+
+@dataclass(frozen=True)
+class _OnTheWire:
+    """A batch written ahead whose requests are being sent."""
+
+    records: list[Record]
+    batch_id: str
+    results: Future[list[RowResult]]
 
 
 class _Run:
@@ -631,7 +646,7 @@ class _Run:
         pairs = list(zip(records, results, strict=True))
         for rec, res in pairs:
             if res.outcome is Outcome.ACKED:
-                counts[{"add": "added", "change": "changed", "remove": "removed"}[rec.action]] += 1
+                counts[_COUNTER[rec.action]] += 1
                 if res.dropped:
                     self.dropped.append((rec.key, res.dropped))
             else:
@@ -642,18 +657,26 @@ class _Run:
         counts.update(self.flush_counts())
         return pairs, counts
 
-    def _batch(self, kind: str, records: list[Record], encoded: list[Any] | None = None) -> None:
+    def _start(
+        self, wire: ThreadPoolExecutor, kind: str, records: list[Record], encoded: list[Any] | None
+    ) -> _OnTheWire:
+        """Write the batch ahead, then send it on the ``wire`` thread."""
         self._batch_no += 1
         batch_id = f"{self.run_id}:{self._batch_no}"
-        st = self.e.state
-        st.write_inflight(self.sync.name, self.run_id, batch_id, records)
+        self.e.state.write_inflight(self.sync.name, self.run_id, batch_id, records)
         self.e.crash("wal")
-        results = self._send(kind, records, encoded)
+        return _OnTheWire(records, batch_id, wire.submit(self._send, kind, records, encoded))
+
+    def _finish(self, sent: _OnTheWire) -> None:
+        """Wait for the batch's results and commit them (a send that failed raises here)."""
+        results = sent.results.result()
         self.e.crash("ack")
-        pairs, counts = self._tally(records, results)
-        st.commit_batch(self.sync.name, self.run_id, pairs, counts, batch_id=batch_id)
+        pairs, counts = self._tally(sent.records, results)
+        self.e.state.commit_batch(
+            self.sync.name, self.run_id, pairs, counts, batch_id=sent.batch_id
+        )
         self.e.crash("commit")
-        self._progress(len(records))
+        self._progress(len(sent.records))
 
     def _reconcile(self) -> None:
         st = self.e.state
@@ -675,15 +698,27 @@ class _Run:
 
     def execute(self, inflight: int) -> None:
         size = self.dest.limits.batch_size
-        if inflight:
-            self._reconcile()
-        self.diff.materialize()
         upserts = self.planned.added + self.planned.changed
         workers = workers_for(self.dest, upserts, self.e.encode_min_rows, self.e.encode_workers)
-        with EncodeAhead(self.dest, workers) as ahead:
+        # One batch at a time on the wire, as before: its requests are sent on a thread of
+        # their own while this thread reads (and has encoded) the next batch, so reading the
+        # diff overlaps the platform's answer. A batch is written ahead only once the batch
+        # before it is committed: the state, the write-ahead records and the crash points are
+        # exactly those of a sequential run (docs/decisions/0018-sync-throughput.md).
+        with EncodeAhead(self.dest, workers) as ahead, ThreadPoolExecutor(1, "wire") as wire:
+            # (the encode workers are forked first, before the diff's work table fills the
+            # warehouse's memory: see EncodeAhead)
+            if inflight:
+                self._reconcile()
+            self.diff.materialize()
             pending = self.diff.stream_pending(size, self.e.page_size)
+            sent: _OnTheWire | None = None
             for kind, batch, encoded in ahead.batches(pending):
-                self._batch(kind, batch, encoded)
+                if sent is not None:
+                    self._finish(sent)
+                sent = self._start(wire, kind, batch, encoded)
+            if sent is not None:
+                self._finish(sent)
         self.diff.drop_pending()
 
     def execute_replace(self) -> None:

@@ -314,16 +314,19 @@ class StateStore:
         """One transaction: state of acknowledged rows, rejections, run counters, and the
         in-flight records of the batch cleared."""
         ts = now()
-        upserted = [
-            (sync_name, rec.key, rec.fingerprint, res.dest_id or rec.dest_id, ts, run_id)
-            for rec, res in pairs
-            if res.outcome is Outcome.ACKED and rec.action != "remove"
-        ]
-        removed = [
-            rec.key for rec, res in pairs if res.outcome is Outcome.ACKED and rec.action == "remove"
-        ]
-        acked = [rec.key for rec, res in pairs if res.outcome is Outcome.ACKED]
-        rejected = [(rec, res) for rec, res in pairs if res.outcome is Outcome.REJECTED]
+        upserted: list[tuple[Any, ...]] = []
+        removed: list[str] = []
+        rejected: list[tuple[Record, RowResult]] = []
+        acked = Outcome.ACKED
+        for rec, res in pairs:  # one pass: this runs for every row of a sync
+            if res.outcome is acked:
+                if rec.action == "remove":
+                    removed.append(rec.key)
+                else:
+                    dest_id = res.dest_id or rec.dest_id
+                    upserted.append((sync_name, rec.key, rec.fingerprint, dest_id, ts, run_id))
+            elif res.outcome is Outcome.REJECTED:
+                rejected.append((rec, res))
         with self.wh.transaction():
             self.wh.insert_rows(
                 T_STATE,
@@ -337,10 +340,11 @@ class StateStore:
                     f"DELETE FROM {T_STATE} WHERE sync_name = ? AND key IN {_in(removed)}",
                     [sync_name, *removed],
                 )
-            if acked and self._may_have_rejections(sync_name):
+            if (upserted or removed) and self._may_have_rejections(sync_name):
+                keys = [rec.key for rec, res in pairs if res.outcome is acked]
                 self.wh.execute(
-                    f"DELETE FROM {T_REJECTIONS} WHERE sync_name = ? AND key IN {_in(acked)}",
-                    [sync_name, *acked],
+                    f"DELETE FROM {T_REJECTIONS} WHERE sync_name = ? AND key IN {_in(keys)}",
+                    [sync_name, *keys],
                 )
             if rejected:
                 self._rejections_known[sync_name] = True

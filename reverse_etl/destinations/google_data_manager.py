@@ -67,6 +67,11 @@ DM_IDENTIFIER_KEYS = ids.GoogleIdentifierKeys(
 )
 
 
+#: what :meth:`GoogleDataManagerDestination.encode` gives per row: (member or None, problem,
+#: destination id, malformed fields left out)
+Encoded = tuple[dict[str, Any] | None, str | None, str, tuple[str, ...]]
+
+
 class DataManagerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_id: str = Field(pattern=r"^\d{1,20}$")
@@ -189,6 +194,7 @@ class GoogleDataManagerDestination:
         verb: str,
         items: list[tuple[Record, dict[str, Any]]],
         validate_only: bool = False,
+        known: dict[str, tuple[str, tuple[str, ...]]] | None = None,
     ) -> dict[str, RowResult]:
         """Send members; a 400 that names members rejects those and re-sends the others."""
         out: dict[str, RowResult] = {}
@@ -227,33 +233,53 @@ class GoogleDataManagerDestination:
                     rid,
                 )
             for r, member in items:
-                idents = member["userData"]["userIdentifiers"]
-                out[r.key] = RowResult(
-                    r.key,
-                    Outcome.ACKED,
-                    dest_id=self.dest_id(idents),
-                    dropped=ids.google_dropped(r.fields, idents, DM_IDENTIFIER_KEYS)
-                    if verb == "ingest"
-                    else (),
-                )
+                pre = known.get(r.key) if known else None
+                if pre is not None:  # (from the encoding: see encode)
+                    dest_id, dropped = pre
+                else:
+                    idents = member["userData"]["userIdentifiers"]
+                    dest_id = self.dest_id(idents)
+                    dropped = (
+                        ids.google_dropped(r.fields, idents, DM_IDENTIFIER_KEYS)
+                        if verb == "ingest"
+                        else ()
+                    )
+                out[r.key] = RowResult(r.key, Outcome.ACKED, dest_id=dest_id, dropped=dropped)
             break
         return out
 
-    def encode(self, rows: list[dict[str, str]]) -> list[tuple[list[dict[str, Any]], str | None]]:
-        """(userIdentifiers, problem) per row of fields (capability ``Encoding``)."""
-        return [self.identifiers(f) for f in rows]
+    def encode(self, rows: list[dict[str, str]]) -> list[Encoded]:
+        """Per row of fields (capability ``Encoding``): the member as sent (None when it has
+        no usable identifier), the problem, its destination id and the malformed fields left
+        out, all computed where the encoding runs (a worker process), not by the engine's
+        thread."""
+        out: list[Encoded] = []
+        for f in rows:
+            idents, why = self.identifiers(f)
+            if why:
+                out.append((None, why, "", ()))
+            else:
+                dropped = ids.google_dropped(f, idents, DM_IDENTIFIER_KEYS)
+                out.append((self.member(f, idents), None, self.dest_id(idents), dropped))
+        return out
 
     def _prepare_members(
-        self, records: list[Record], encoded: list[tuple[list[dict[str, Any]], str | None]]
-    ) -> tuple[dict[str, RowResult], list[tuple[Record, dict[str, Any]]]]:
+        self, records: list[Record], encoded: list[Encoded]
+    ) -> tuple[
+        dict[str, RowResult],
+        list[tuple[Record, dict[str, Any]]],
+        dict[str, tuple[str, tuple[str, ...]]],
+    ]:
         results: dict[str, RowResult] = {}
         items = []
-        for r, (idents, why) in zip(records, encoded, strict=True):
-            if why:
+        known: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for r, (member, why, dest_id, dropped) in zip(records, encoded, strict=True):
+            if why or member is None:
                 results[r.key] = RowResult(r.key, Outcome.REJECTED, error=why)
             else:
-                items.append((r, self.member(r.fields, idents)))
-        return results, items
+                items.append((r, member))
+                known[r.key] = (dest_id, dropped)
+        return results, items, known
 
     def send_upserts(self, transport: Transport, records: list[Record]) -> list[RowResult]:
         return self.send_encoded(transport, records, self.encode([r.fields for r in records]))
@@ -262,15 +288,15 @@ class GoogleDataManagerDestination:
         self,
         transport: Transport,
         records: list[Record],
-        encoded: list[tuple[list[dict[str, Any]], str | None]],
+        encoded: list[Encoded],
     ) -> list[RowResult]:
-        results, items = self._prepare_members(records, encoded)
+        results, items, known = self._prepare_members(records, encoded)
         stale = [
             (r, {"userData": {"userIdentifiers": self.from_dest_id(r.dest_id)}})
-            for r, m in items
-            if r.dest_id and r.dest_id != self.dest_id(m["userData"]["userIdentifiers"])
+            for r, _ in items
+            if r.dest_id and r.dest_id != known[r.key][0]
         ]
-        results.update(self._send(transport, "ingest", items))
+        results.update(self._send(transport, "ingest", items, known=known))
         if stale:
             self._send(transport, "remove", stale)
         return [results[r.key] for r in records]
@@ -302,8 +328,9 @@ class GoogleDataManagerDestination:
     def validate(self, transport: Transport, records: list[Record]) -> list[RowResult]:
         """``validateOnly`` ingest of ``records`` (for ``--dry-run``): Google checks the
         request and applies nothing."""
-        results, items = self._prepare_members(records, self.encode([r.fields for r in records]))
-        results.update(self._send(transport, "ingest", items, validate_only=True))
+        encoded = self.encode([r.fields for r in records])
+        results, items, known = self._prepare_members(records, encoded)
+        results.update(self._send(transport, "ingest", items, validate_only=True, known=known))
         return [results[r.key] for r in records]
 
 

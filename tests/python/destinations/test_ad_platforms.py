@@ -383,3 +383,36 @@ def test_meta_replace_requires_mirror_mode():
         build(make_sync(t, mode="upsert", options=opts))
     assert build(make_sync(t, options=opts)).replaces_on_full_resync()
     assert not build(make_sync(t, options={"ad_account_id": "act_1001"})).replaces_on_full_resync()
+
+
+def test_meta_session_id_is_the_same_for_the_same_rows_in_any_order():
+    """The upload session id depends on the set of rows only (a retry, and the read-back
+    after a crash, find the same session), whether the row digests come from the encoding
+    (worker processes) or are computed where the id is needed."""
+    from reverse_etl.destinations.meta import MetaDestination
+
+    rows = [["a" * 64, ""], ["b" * 64, "c" * 64], ["", "d" * 64]]
+    sid = MetaDestination.session_id(rows, "add")
+    assert MetaDestination.session_id(rows[::-1], "add") == sid
+    digests = [MetaDestination.row_digest(r) for r in rows]
+    assert MetaDestination.session_id(rows, "add", digests) == sid
+    assert MetaDestination.session_id(rows, "remove") != sid
+    assert MetaDestination.session_id(rows[:2], "add") != sid
+    assert 0 < sid < 2**56
+
+
+def test_meta_encoding_packs_a_row_into_one_string_unless_a_cell_has_a_comma(monkeypatch):
+    """What an encode worker sends back per member: the hashed cells joined by commas (one
+    object to pickle), or the cells themselves when one of them (a clear EXTERN_ID) holds a
+    comma, so splitting never changes what is uploaded."""
+    from reverse_etl.identifiers import sha256_hex
+
+    t = targets()["meta"]
+    dest = build(make_sync(t, mapping={"EMAIL": "email", "EXTERN_ID": "user_id"}))
+    plain, comma = dest.encode(
+        [{"EMAIL": " A@Example.com ", "EXTERN_ID": "u1"}, {"EMAIL": "", "EXTERN_ID": "u,2"}]
+    )
+    assert plain[0] == sha256_hex("a@example.com") + ",u1"
+    assert plain[1:3] == (None, ())
+    assert comma[0] == ["", "u,2"]
+    assert plain[3] == dest.row_digest([sha256_hex("a@example.com"), "u1"])

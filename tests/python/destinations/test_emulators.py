@@ -317,3 +317,36 @@ def test_emulators_run_as_processes_for_the_sandbox(module, path, headers):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_meta_row_checks_name_each_problem():
+    """The Meta emulator checks most rows with one regular expression (its hashed cells
+    joined) and falls back to the cell-by-cell rule: both give the same verdicts, including
+    on rows the joined check alone would misjudge (a 63- and a 65-character cell)."""
+    emu = MetaEmulator()
+    schema = ["EMAIL", "PHONE", "EXTERN_ID"]
+    b64 = "b" * 64
+    rows = [
+        [H64, b64, "u,1 anything"],  # valid: EXTERN_ID is sent in clear
+        [H64, "", ""],  # valid: one identifier is enough
+        ["a" * 63, "b" * 65, "u3"],  # joined, 128 hex characters; each cell wrong
+        [H64.upper(), "", ""],  # upper-case hex
+        [H64, 12, ""],  # a number where a hash belongs
+        ["", "", ""],  # nothing
+        [H64, b64],  # too short
+        [H64 + "\n", "", ""],  # the documented pattern's `$` takes a final newline
+    ]
+    good, bad, samples = emu._valid_rows(schema, rows)
+    assert good == [
+        (("EMAIL", H64), ("PHONE", b64), ("EXTERN_ID", "u,1 anything")),
+        (("EMAIL", H64),),
+        (("EMAIL", H64 + "\n"),),
+    ]
+    assert bad == 5
+    assert samples == {
+        "0": "EMAIL is not a SHA-256 hex hash",
+        "1": "EMAIL is not a SHA-256 hex hash",
+        "2": "PHONE is not a SHA-256 hex hash",
+        "3": "row has no identifier",
+        "4": "row has 2 values for 3 schema keys",
+    }

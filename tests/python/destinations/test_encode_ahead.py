@@ -6,9 +6,12 @@ dropped as malformed."""
 
 from __future__ import annotations
 
+import multiprocessing
+
 import pytest
 from dest_support import SCHEMA, make_env, target
 
+from reverse_etl.diff import Diff
 from reverse_etl.encode_ahead import EncodeAhead
 
 POISON = "not a phone"  # dropped: the member is sent with its other identifiers
@@ -47,10 +50,21 @@ def test_encoding_in_workers_syncs_exactly_as_inline(tmp_path, monkeypatch, name
         pools.append(self.workers)
         return enter(self)
 
+    # the workers are forked before the diff's work table is written (while the sync is
+    # small: a forked worker keeps the pages the sync had at the fork)
+    forked: list[int] = []
+    materialize = Diff.materialize
+
+    def counting(self: Diff) -> int:
+        forked.append(len(multiprocessing.active_children()))
+        return materialize(self)
+
     monkeypatch.setattr(EncodeAhead, "__enter__", spy)
+    monkeypatch.setattr(Diff, "materialize", counting)
     inline = _sync(tmp_path, monkeypatch, name, workers=0)
     ahead = _sync(tmp_path, monkeypatch, name, workers=2)
     assert pools == [0, 2]  # the second run really encoded in two worker processes
+    assert forked == [0, 2]
     for res, _state, holdings, expected in (inline, ahead):
         assert res.status == "success"
         assert res.counts["added"] == 230 and res.counts["rejected"] == 0
