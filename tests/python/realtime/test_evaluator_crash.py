@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from realtime_state import rt_snapshot
 
 from audiences.realtime.evaluator import Evaluator, load_rules
 from audiences.realtime.evaluator.engine import CrashHook
-from audiences.realtime.evaluator.state_keys import StateKeys
 from audiences.realtime.keys import EVALUATOR_GROUP, RedisKeys
 from audiences.realtime.stream import RedisEventStream
 
@@ -61,24 +61,6 @@ def _events() -> list[dict]:
     return events
 
 
-def _snapshot(client, keys: RedisKeys) -> dict:
-    out = {}
-    for name in client.scan_iter(match=f"{keys.prefix}rt:*", count=1000):
-        short = name[len(keys.prefix) :]
-        if name in (keys.heartbeat, StateKeys(keys).owner):
-            continue  # when the last batch ran, and which process owns the state
-        kind = client.type(name)
-        if kind == "string":
-            out[short] = client.get(name)
-        elif kind == "set":
-            out[short] = sorted(client.smembers(name))
-        elif kind == "zset":
-            out[short] = client.zrange(name, 0, -1, withscores=True)
-        elif kind == "stream":
-            out[short] = [fields for _, fields in client.xrange(name)]
-    return out
-
-
 def _publish(client, keys: RedisKeys) -> None:
     stream = RedisEventStream(client, keys)
     for event in _events():
@@ -105,7 +87,7 @@ def reference(redis_url, redis_client):
     keys = RedisKeys(f"test:{uuid.uuid4().hex[:12]}:")
     _publish(redis_client, keys)
     _run(redis_url, keys)
-    yield _snapshot(redis_client, keys)
+    yield rt_snapshot(redis_client, keys)
     names = list(redis_client.scan_iter(match=f"{keys.prefix}*", count=1000))
     if names:
         redis_client.delete(*names)
@@ -135,7 +117,7 @@ def test_kill_9_at_any_point_then_restart_equals_an_uninterrupted_run(
     _publish(redis_client, keys)
     assert _run(redis_url, keys, crash) == -signal.SIGKILL
     assert _run(redis_url, keys) == 0
-    assert _snapshot(redis_client, keys) == reference
+    assert rt_snapshot(redis_client, keys) == reference
     assert RedisEventStream(redis_client, keys).lag(EVALUATOR_GROUP) == 0
 
 
@@ -178,5 +160,5 @@ def test_a_stream_acknowledged_after_the_commit_is_idempotent_on_redelivery(
     with pytest.raises(Crash):
         evaluator(RaisingHook(crash)).run(once=True, count=4, block_ms=0)
     evaluator(CrashHook(None)).run(once=True, count=4, block_ms=0)
-    assert _snapshot(redis_client, keys) == reference
+    assert rt_snapshot(redis_client, keys) == reference
     assert RedisEventStream(redis_client, keys).lag(EVALUATOR_GROUP) == 0

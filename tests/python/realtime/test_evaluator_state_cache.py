@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from realtime_state import rt_snapshot
 
 from audiences.realtime.evaluator import Evaluator, load_rules
 from audiences.realtime.evaluator.device_cache import DeviceCache, EvaluatorReplaced
@@ -45,25 +46,6 @@ def _batches() -> list[tuple[datetime, list[dict]]]:
         (T - timedelta(minutes=10), [e(9, "s", 12, user_id="u3"), e(10, "a2", 11)]),
         (T, [e(11, "a1", 1), e(12, "c1", 1, user_id="u1")]),
     ]
-
-
-def _snapshot(client, keys: RedisKeys) -> dict:
-    skipped = {keys.heartbeat, StateKeys(keys).owner}
-    out = {}
-    for name in client.scan_iter(match=f"{keys.prefix}rt:*", count=1000):
-        if name in skipped:
-            continue
-        short = name[len(keys.prefix) :]
-        kind = client.type(name)
-        if kind == "string":
-            out[short] = client.get(name)
-        elif kind == "set":
-            out[short] = sorted(client.smembers(name))
-        elif kind == "zset":
-            out[short] = client.zrange(name, 0, -1, withscores=True)
-        elif kind == "stream":
-            out[short] = [fields for _, fields in client.xrange(name)]
-    return out
 
 
 class Run:
@@ -107,8 +89,8 @@ def test_a_warm_cache_writes_the_keys_an_evaluator_without_one_writes(redis_clie
         assert cached.evaluator.cache.hits > 0
         assert uncached.evaluator.cache.hits == 0
         assert len(uncached.evaluator.cache) == 0
-        snapshot = _snapshot(redis_client, keys)
-        assert snapshot == _snapshot(redis_client, other)
+        snapshot = rt_snapshot(redis_client, keys)
+        assert snapshot == rt_snapshot(redis_client, other)
         # the scenario does reach memberships and changes (the comparison is not vacuous)
         assert any(name.startswith("rt:seg:") for name in snapshot)
         assert snapshot["rt:changes"]
@@ -161,13 +143,13 @@ def test_a_second_evaluator_on_the_same_prefix_stops_the_first_before_it_writes(
     first = Run(redis_client, keys, DeviceCache(100))
     first.publish([_event(0, "a1", 5), _event(1, "a1", 4)], T)
     assert first.step() == 2
-    before = _snapshot(redis_client, keys)
+    before = rt_snapshot(redis_client, keys)
     first.publish([_event(2, "a1", 3)], T)
     second = Run(redis_client, keys, DeviceCache(100))  # same consumer name: takes over
     entries = first.stream.read(EVALUATOR_GROUP, "c", 100)
     with pytest.raises(EvaluatorReplaced, match="another evaluator"):
         first.evaluator.process(entries)
-    assert _snapshot(redis_client, keys) == before  # nothing written
+    assert rt_snapshot(redis_client, keys) == before  # nothing written
     assert len(first.evaluator.cache) == 0  # its in-memory changes are dropped
     assert first.stream.lag(EVALUATOR_GROUP) == 1  # the entry is still pending
     assert second.evaluator.run(once=True, count=100, block_ms=0) == 1
