@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 from audiences.realtime.evaluator.device import DeviceState
 
-#: devices kept by default (a state in memory takes a few kB; see docs/realtime.md)
-DEFAULT_DEVICES = 50_000
+#: devices kept by default: a device with a few dozen events takes 50-100 kB in memory
+DEFAULT_DEVICES = 20_000
 
 
 class DeviceCache:
