@@ -1,8 +1,9 @@
 """The streaming evaluator: reads the event stream (group ``evaluator``), keeps each
-device's state in Redis, re-evaluates every person a batch touches (and every person whose
-answer changes with time) and commits everything in ONE Redis MULTI/EXEC transaction
-together with the acknowledgement of the batch, so a kill -9 at any point neither loses nor
-double-counts an event (docs/realtime.md, "The streaming evaluator").
+device's state in Redis (and the recent ones in memory, device_cache.py), re-evaluates every
+person a batch touches (and every person whose answer changes with time) and commits
+everything in ONE atomic Redis script call together with the acknowledgement of the batch
+(redis_batch.py), so a kill -9 at any point neither loses nor double-counts an event
+(docs/realtime.md, "The streaming evaluator").
 
 Private Redis layout: audiences/realtime/evaluator/state_keys.py. Erased ids are forgotten
 before each batch and their events dropped (audiences/realtime/evaluator/erasure.py).
@@ -349,7 +350,8 @@ class Evaluator:
         outcomes: dict[str, tuple[set[str], int | None]],
         result: BatchResult,
     ) -> None:
-        """Everything the batch changes, and its acknowledgement, in ONE MULTI/EXEC."""
+        """Everything the batch changes, and its acknowledgement, in ONE script call (atomic,
+        and refused when another evaluator owns the state)."""
         at = iso(as_of)
         writes = BatchWrites(owner=(self.state.owner, self.token))
         for anon in work.touched_devices:
