@@ -186,14 +186,6 @@ class History:
     products: list[str]
 
 
-def trim_stream(client: Any, keys: RedisKeys) -> None:
-    """Deletes every entry of the event stream (all acknowledged by the evaluator)."""
-    last = client.xrevrange(keys.events, count=1)
-    if last:
-        ms, _, seq = str(last[0][0]).partition("-")
-        client.xtrim(keys.events, minid=f"{ms}-{int(seq) + 1}", approximate=False)
-
-
 def load_history(
     args: argparse.Namespace, env: dict[str, str], client: Any, keys: RedisKeys, work: Path
 ) -> History:
@@ -262,7 +254,7 @@ def load_history(
     # the history leaves the stream, as once the loader has copied it to the warehouse
     # (StreamTrimmer): the measured phase runs on the evaluator state of the whole history
     # and a stream holding only what arrives during the run
-    trim_stream(client, keys)
+    stream.trim_acknowledged([EVALUATOR_GROUP])
     persistence_s = settle_persistence(client)
     return History(
         events=int(events),

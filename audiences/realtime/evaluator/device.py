@@ -68,10 +68,10 @@ class Sessionized:
     session_of: dict[str, str]  # event_id -> session_id
     person_of_session: dict[str, str]
     session_start: dict[str, int]
-    # person -> their events with their session ids, and the start of their first session
-    # (archived ones included): filled once by by_person()
+    # person -> their events with their session ids (filled once by by_person()), and the
+    # start of their first session, archived ones included (once by first_start())
     _by_person: dict[str, list[PersonEvent]] | None = field(default=None, repr=False)
-    _first_start: dict[str, int] = field(default_factory=dict, repr=False)
+    _first_start: dict[str, int] | None = field(default=None, repr=False)
 
     def person_of(self, event: Event) -> str:
         return self.person_of_session[self.session_of[event.event_id]]
@@ -84,16 +84,18 @@ class Sessionized:
             for event in events:
                 sid = session_of[event.event_id]
                 grouped.setdefault(person_of_session[sid], []).append(PersonEvent(event, sid))
-            first: dict[str, int] = {}
-            for sid, start in self.session_start.items():
-                person = person_of_session[sid]
-                if start < first.get(person, start + 1):
-                    first[person] = start
-            self._by_person, self._first_start = grouped, first
+            self._by_person = grouped
         return self._by_person
 
     def first_start(self, person: str) -> int | None:
         """When the person's first session on the device started (None: no session)."""
+        if self._first_start is None:
+            first: dict[str, int] = {}
+            for sid, start in self.session_start.items():
+                owner = self.person_of_session[sid]
+                if start < first.get(owner, start + 1):
+                    first[owner] = start
+            self._first_start = first
         return self._first_start.get(person)
 
 
@@ -163,10 +165,11 @@ class DeviceState:
         latest = tail.campaign if tail else None
         current = tail.session_id if tail else None
         for event in self.events:
-            if event.tracker_session_id is not None:
-                sid = tracker_sids.get(event.tracker_session_id) or tracker_sids.setdefault(
-                    event.tracker_session_id, md5_hex(f"tracker|{anon}|{event.tracker_session_id}")
-                )
+            tracker = event.tracker_session_id
+            if tracker is not None:
+                sid = tracker_sids.get(tracker)
+                if sid is None:
+                    sid = tracker_sids[tracker] = md5_hex(f"tracker|{anon}|{tracker}")
             else:
                 key = event.campaign_key
                 if (
@@ -232,9 +235,7 @@ class DeviceState:
             "e": [e.to_json() for e in self.events],
             "u": self.users,
             "a": self.to_json_archive(),
-            "t": [self.tail.t, self.tail.event_id, self.tail.campaign, self.tail.session_id]
-            if self.tail
-            else None,
+            "t": self._tail_json(),
             "p": self.persons,
         }
 
@@ -249,13 +250,15 @@ class DeviceState:
             {
                 "u": self.users,
                 "a": orjson.Fragment(self._archive_json),
-                "t": [self.tail.t, self.tail.event_id, self.tail.campaign, self.tail.session_id]
-                if self.tail
-                else None,
+                "t": self._tail_json(),
                 "p": self.persons,
             }
         )
         return b'{"e":[' + b",".join(e.json_bytes for e in self.events) + b"]," + rest[1:]
+
+    def _tail_json(self) -> list[Any] | None:
+        tail = self.tail
+        return [tail.t, tail.event_id, tail.campaign, tail.session_id] if tail else None
 
     def to_json_archive(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,7 @@ import redis
 
 from audiences.realtime.evaluator.device import DeviceState
 from audiences.realtime.evaluator.device_cache import DeviceCache
+from audiences.realtime.evaluator.redis_batch import RedisScripts, read_sets
 from audiences.realtime.evaluator.state_keys import StateKeys
 from audiences.realtime.keys import RedisKeys
 from audiences.realtime.stream import StreamEntry
@@ -47,6 +48,7 @@ class Eraser:
         self.cache = cache  # the evaluator's device states in memory: forgotten too
         self.keys = keys
         self.state = StateKeys(keys)
+        self.scripts = RedisScripts(client)
         self.per_batch = per_batch
 
     def apply_new(self, as_of: int) -> int:
@@ -63,7 +65,7 @@ class Eraser:
         return len(ids)
 
     def _forget(self, ids: list[str], read_to: str, as_of: int) -> None:
-        own_devices = self._members([self.state.devices_of(i) for i in ids])
+        own_devices = read_sets(self.scripts, [self.state.devices_of(i) for i in ids])
         devices = sorted(set(ids) | {d for found in own_devices for d in found})
         raw = self.client.mget([self.state.device(d) for d in devices])
         states = {d: DeviceState.loads(d, r) for d, r in zip(devices, raw, strict=True) if r}
@@ -120,9 +122,3 @@ class Eraser:
             and str(e.event.get("user_id") or "") not in erased
         ]
         return kept, len(entries) - len(kept)
-
-    def _members(self, names: list[str]) -> list[set[str]]:
-        pipe = self.client.pipeline(transaction=False)
-        for name in names:
-            pipe.smembers(name)
-        return [set(m) for m in pipe.execute()]
