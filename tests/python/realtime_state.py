@@ -10,7 +10,7 @@ from audiences.realtime.keys import RedisKeys
 
 def rt_snapshot(client: Any, keys: RedisKeys) -> dict[str, Any]:
     """Every ``rt:*`` key of the prefix by type (strings, sets sorted, sorted sets with
-    scores, streams' fields), without the heartbeat and the owner token: when the last batch
+    scores, lists, streams' fields), without the heartbeat and the owner token: when the last batch
     ran and which process owns the state differ between two runs of the same events."""
     skipped = {keys.heartbeat, StateKeys(keys).owner}
     out: dict[str, Any] = {}
@@ -25,6 +25,8 @@ def rt_snapshot(client: Any, keys: RedisKeys) -> dict[str, Any]:
             out[short] = sorted(client.smembers(name))
         elif kind == "zset":
             out[short] = client.zrange(name, 0, -1, withscores=True)
+        elif kind == "list":
+            out[short] = client.lrange(name, 0, -1)
         elif kind == "stream":
             out[short] = [fields for _, fields in client.xrange(name)]
     return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,31 +51,132 @@ class Tail:
     session_id: str
 
 
-@dataclass(frozen=True)
 class PersonEvent:
-    """An event of the person with the session the batch gives it."""
+    """An event of the person with the session the batch gives it (``t``: its time)."""
 
-    event: Event
-    session_id: str
+    __slots__ = ("event", "session_id", "t")
+
+    def __init__(self, event: Event, session_id: str):
+        self.event = event
+        self.session_id = session_id
+        self.t = event.t
 
     def column(self, name: str) -> str | None:
         if name == "session_id":
             return self.session_id
         return self.event.fields.get(name)
 
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, PersonEvent)
+            and self.event == other.event
+            and self.session_id == other.session_id
+        )
 
-@dataclass
+    def __repr__(self) -> str:
+        return f"PersonEvent({self.event.event_id!r}, {self.session_id!r})"
+
+
 class Sessionized:
-    session_of: dict[str, str]  # event_id -> session_id
-    person_of_session: dict[str, str]
-    session_start: dict[str, int]
-    # person -> their events with their session ids (filled once by by_person()), and the
-    # start of their first session, archived ones included (once by first_start())
-    _by_person: dict[str, list[PersonEvent]] | None = field(default=None, repr=False)
-    _first_start: dict[str, int] | None = field(default=None, repr=False)
+    """A device's sessions and their persons, derived event by event in time order.
+
+    Built once from the archive and the device's events, then kept up to date while events
+    arrive after the device's last one (the common case: a visitor's next click), so a batch
+    costs what it adds, not what the device holds. An event anywhere else, or a user new to
+    the device (who may change the device's user), makes the device derive it all again."""
+
+    def __init__(
+        self,
+        anonymous_id: str,
+        gap_us: int,
+        archived: dict[str, ArchivedSession],
+        tail: Tail | None,
+        fallback: str,
+    ):
+        self.anonymous_id = anonymous_id
+        self.gap_us = gap_us
+        self.fallback = fallback  # the person of a session nobody identified in
+        self.session_of: dict[str, str] = {}  # event_id -> session_id
+        self.session_start: dict[str, int] = {sid: s.start for sid, s in archived.items()}
+        self._last: dict[str, LastUser | None] = {sid: s.last_user for sid, s in archived.items()}
+        self.person_of_session: dict[str, str] = {
+            sid: (lu[2] if lu else fallback) for sid, lu in self._last.items()
+        }
+        self._sessions_of_person: dict[str, int] = {}
+        for person in self.person_of_session.values():
+            self._sessions_of_person[person] = self._sessions_of_person.get(person, 0) + 1
+        self._tracker_sids: dict[str, str] = {}
+        self._prev_t = tail.t if tail else None
+        self._latest = tail.campaign if tail else None
+        self._current = tail.session_id if tail else None
+        # person -> their events with their session ids, in time order; and the start of
+        # their first session (archived ones included): built on first use, then kept
+        self._by_person: dict[str, list[PersonEvent]] | None = None
+        self._first_start: dict[str, int] | None = None
+        # person -> what the rules' filters found in their events (timeline.py); lives and
+        # dies with _by_person
+        self._answers: dict[str, dict[int, Any]] = {}
+
+    def append(self, event: Event) -> None:
+        """Adds an event later than every event added before."""
+        tracker = event.tracker_session_id
+        if tracker is not None:
+            sid = self._tracker_sids.get(tracker)
+            if sid is None:
+                sid = self._tracker_sids[tracker] = md5_hex(
+                    f"tracker|{self.anonymous_id}|{tracker}"
+                )
+        else:
+            key = event.campaign_key
+            if (
+                self._prev_t is None
+                or event.t - self._prev_t > self.gap_us
+                or (key is not None and key != (self._latest or ""))
+                or self._current is None
+            ):
+                self._current = md5_hex(f"derived|{self.anonymous_id}|{event.event_id}")
+            sid = self._current
+            self._prev_t = event.t
+            if key is not None:
+                self._latest = key
+        self.session_of[event.event_id] = sid
+        start = self.session_start.get(sid)
+        if start is None or event.t < start:
+            self.session_start[sid] = event.t
+        last = self._last.get(sid)
+        if event.user_id is not None:
+            candidate = (event.t, event.event_id, event.user_id)
+            if last is None or candidate > last:
+                self._last[sid] = last = candidate
+        elif sid not in self._last:
+            self._last[sid] = None
+        person = last[2] if last else self.fallback
+        before = self.person_of_session.get(sid)
+        if before != person:
+            self.person_of_session[sid] = person
+            counts = self._sessions_of_person
+            counts[person] = counts.get(person, 0) + 1
+            if before is not None:
+                counts[before] -= 1
+                if not counts[before]:
+                    del counts[before]
+                # the session's earlier events now belong to someone else
+                self._by_person = None
+                self._first_start = None
+                self._answers = {}
+        if self._by_person is not None:
+            self._by_person.setdefault(person, []).append(PersonEvent(event, sid))
+        if self._first_start is not None:
+            start = self.session_start[sid]
+            if start < self._first_start.get(person, start + 1):
+                self._first_start[person] = start
 
     def person_of(self, event: Event) -> str:
         return self.person_of_session[self.session_of[event.event_id]]
+
+    def persons(self) -> list[str]:
+        """Every person one of the device's sessions belongs to, sorted."""
+        return sorted(self._sessions_of_person)
 
     def by_person(self, events: list[Event]) -> dict[str, list[PersonEvent]]:
         """The device's ``events`` (those this was computed from) grouped by person."""
@@ -85,7 +187,13 @@ class Sessionized:
                 sid = session_of[event.event_id]
                 grouped.setdefault(person_of_session[sid], []).append(PersonEvent(event, sid))
             self._by_person = grouped
+            self._answers = {}
         return self._by_person
+
+    def answers(self, person: str) -> dict[int, Any]:
+        """Where the rules keep what their filters found in the person's events on this
+        device (timeline.py): valid while ``by_person`` gives the same, growing list."""
+        return self._answers.setdefault(person, {})
 
     def first_start(self, person: str) -> int | None:
         """When the person's first session on the device started (None: no session)."""
@@ -101,6 +209,11 @@ class Sessionized:
 
 @dataclass
 class DeviceState:
+    """A device's state. In Redis it is two keys (state_keys.py): the device's metadata (its
+    users, archive, tail and persons: :meth:`dumps`) and its events, a list that a batch
+    only appends to (``unsaved``) unless it removed events (``rewrite``: the archive took
+    some, or the state was stored whole by an earlier version)."""
+
     anonymous_id: str
     events: list[Event] = field(default_factory=list)  # sorted by (t, event_id)
     users: list[str] = field(default_factory=list)  # sorted, every user ever identified
@@ -109,7 +222,12 @@ class DeviceState:
     persons: list[str] = field(default_factory=list)  # persons this device contributes to
     _ids: set[str] | None = field(default=None, repr=False, compare=False)
     stored: bool = field(default=False, repr=False, compare=False)  # read from Redis
-    # the last sessionize() answer and its inactivity gap; every change forgets it
+    # the events added since the state was stored; whether the stored list must be replaced;
+    # the metadata as stored
+    unsaved: list[Event] = field(default_factory=list, repr=False, compare=False)
+    rewrite: bool = field(default=False, repr=False, compare=False)
+    stored_meta: bytes | None = field(default=None, repr=False, compare=False)
+    # the sessions and their inactivity gap, kept up to date as events arrive in order
     _sessions: tuple[int, Sessionized] | None = field(default=None, repr=False, compare=False)
     # the archive as JSON, kept until archive() changes it
     _archive_json: bytes | None = field(default=None, repr=False, compare=False)
@@ -121,10 +239,10 @@ class DeviceState:
         re-derived any more, so only its user id counts (a late event beyond the horizon,
         older than every window). Anything after the tail is kept, however old: the next
         ``archive`` folds it into the archive exactly (history replayed in order)."""
-        self._sessions = None
         if event.user_id is not None and event.user_id not in self.users:
             self.users.append(event.user_id)
             self.users.sort()
+            self._sessions = None  # the device's user may have changed
         tail = self.tail
         if (
             event.tracker_session_id is None
@@ -137,7 +255,15 @@ class DeviceState:
         if event.event_id in self._ids:
             return False
         self._ids.add(event.event_id)
-        bisect.insort(self.events, event, key=lambda e: (e.t, e.event_id))
+        events = self.events
+        if not events or (event.t, event.event_id) > (events[-1].t, events[-1].event_id):
+            events.append(event)
+            if self._sessions is not None:
+                self._sessions[1].append(event)
+        else:
+            bisect.insort(events, event, key=lambda e: (e.t, e.event_id))
+            self._sessions = None
+        self.unsaved.append(event)
         return True
 
     @property
@@ -146,57 +272,24 @@ class DeviceState:
 
     # --- sessions and persons -------------------------------------------------------------
     def sessionize(self, inactivity_seconds: int) -> Sessionized:
-        """The device's sessions and their persons (kept until the state changes)."""
+        """The device's sessions and their persons (kept up to date while events arrive
+        after the device's last one; derived again after any other change)."""
         if self._sessions is not None and self._sessions[0] == inactivity_seconds:
             return self._sessions[1]
-        sessions = self._sessionize(inactivity_seconds)
+        sessions = Sessionized(
+            self.anonymous_id,
+            inactivity_seconds * 1_000_000,
+            self.archived,
+            self.tail,
+            self.device_user or self.anonymous_id,
+        )
+        for event in self.events:
+            sessions.append(event)
         self._sessions = (inactivity_seconds, sessions)
         return sessions
 
-    def _sessionize(self, inactivity_seconds: int) -> Sessionized:
-        anon = self.anonymous_id
-        tracker_sids: dict[str, str] = {}
-        gap = inactivity_seconds * 1_000_000
-        session_of: dict[str, str] = {}
-        starts: dict[str, int] = {sid: s.start for sid, s in self.archived.items()}
-        last: dict[str, LastUser | None] = {sid: s.last_user for sid, s in self.archived.items()}
-        tail = self.tail
-        prev_t = tail.t if tail else None
-        latest = tail.campaign if tail else None
-        current = tail.session_id if tail else None
-        for event in self.events:
-            tracker = event.tracker_session_id
-            if tracker is not None:
-                sid = tracker_sids.get(tracker)
-                if sid is None:
-                    sid = tracker_sids[tracker] = md5_hex(f"tracker|{anon}|{tracker}")
-            else:
-                key = event.campaign_key
-                if (
-                    prev_t is None
-                    or event.t - prev_t > gap
-                    or (key is not None and key != (latest or ""))
-                    or current is None
-                ):
-                    current = md5_hex(f"derived|{anon}|{event.event_id}")
-                sid = current
-                prev_t = event.t
-                if key is not None:
-                    latest = key
-            session_of[event.event_id] = sid
-            starts[sid] = min(starts.get(sid, event.t), event.t)
-            if event.user_id is not None:
-                candidate = (event.t, event.event_id, event.user_id)
-                if last.get(sid) is None or candidate > last[sid]:  # type: ignore[operator]
-                    last[sid] = candidate
-            else:
-                last.setdefault(sid, None)
-        fallback = self.device_user or anon
-        person_of_session = {sid: (lu[2] if lu else fallback) for sid, lu in last.items()}
-        return Sessionized(session_of, person_of_session, starts)
-
     def person_set(self, inactivity_seconds: int) -> list[str]:
-        return sorted(set(self.sessionize(inactivity_seconds).person_of_session.values()))
+        return self.sessionize(inactivity_seconds).persons()
 
     def archive(self, horizon: int, inactivity_seconds: int) -> None:
         """Moves the sessions whose every event is older than ``horizon`` to the archive."""
@@ -228,9 +321,11 @@ class DeviceState:
         self._ids = None
         self._sessions = None
         self._archive_json = None
+        self.rewrite = True  # the stored list loses the archived events
 
     # --- serialisation --------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
+        """The whole state as one document (events included)."""
         return {
             "e": [e.to_json() for e in self.events],
             "u": self.users,
@@ -240,13 +335,12 @@ class DeviceState:
         }
 
     def dumps(self) -> bytes:
-        """The state as stored in Redis: compact JSON (orjson), the same bytes as
-        ``orjson.dumps(self.to_json())``. Each event's JSON is kept on the event and the
-        archive's until the archive changes, so a state written again after a new event
-        costs little more than that event."""
+        """The device's metadata as stored in Redis (compact JSON: users, archive, tail,
+        persons); the events are stored apart (:meth:`event_writes`). The archive's JSON
+        is kept until the archive changes."""
         if self._archive_json is None:
             self._archive_json = orjson.dumps(self.to_json_archive())
-        rest = orjson.dumps(
+        return orjson.dumps(
             {
                 "u": self.users,
                 "a": orjson.Fragment(self._archive_json),
@@ -254,7 +348,19 @@ class DeviceState:
                 "p": self.persons,
             }
         )
-        return b'{"e":[' + b",".join(e.json_bytes for e in self.events) + b"]," + rest[1:]
+
+    def event_writes(self) -> tuple[bool, list[bytes]]:
+        """How the stored event list catches up: (replace it whole?, the events to append)."""
+        if self.rewrite:
+            return True, [e.json_bytes for e in self.events]
+        return False, [e.json_bytes for e in self.unsaved]
+
+    def saved(self, meta: bytes) -> None:
+        """The state was written (``meta``: the metadata as written)."""
+        self.stored = True
+        self.stored_meta = meta
+        self.unsaved = []
+        self.rewrite = False
 
     def _tail_json(self) -> list[Any] | None:
         tail = self.tail
@@ -267,12 +373,27 @@ class DeviceState:
         }
 
     @classmethod
-    def loads(cls, anonymous_id: str, raw: str | bytes | None) -> DeviceState:
-        """The state stored under the device's key; an empty state when there is none."""
-        if not raw:
+    def loads(
+        cls,
+        anonymous_id: str,
+        meta: str | bytes | None,
+        events: Sequence[str | bytes] = (),
+    ) -> DeviceState:
+        """The state stored under the device's two keys; an empty state when there is none.
+        Metadata that still holds the events (``"e"``, an earlier version) is read too, and
+        the next write stores them as a list."""
+        if not meta and not events:
             return cls(anonymous_id)
-        state = cls.from_json(anonymous_id, orjson.loads(raw))
+        data = orjson.loads(meta) if meta else {}
+        legacy = data.get("e")
+        stored = [orjson.loads(e) for e in events]
+        if legacy:
+            stored += legacy
+        state = cls.from_json(anonymous_id, {**data, "e": stored})
+        state.events.sort(key=lambda e: (e.t, e.event_id))
         state.stored = True
+        state.rewrite = bool(legacy)
+        state.stored_meta = meta.encode() if isinstance(meta, str) else meta
         return state
 
     @classmethod

@@ -30,7 +30,6 @@ from audiences.realtime.evaluator.device_cache import DeviceCache, EvaluatorRepl
 from audiences.realtime.evaluator.erasure import Eraser
 from audiences.realtime.evaluator.evaluate import (
     Evaluation,
-    PersonEvent,
     is_holdout,
     next_change,
 )
@@ -39,11 +38,13 @@ from audiences.realtime.evaluator.redis_batch import (
     BatchWrites,
     OwnerChanged,
     RedisScripts,
+    read_devices,
     read_sets,
 )
 from audiences.realtime.evaluator.rules import RuleSet
 from audiences.realtime.evaluator.state_keys import StateKeys
 from audiences.realtime.evaluator.stats import BatchStats
+from audiences.realtime.evaluator.timeline import Timeline
 from audiences.realtime.keys import EVALUATOR_GROUP, EVENT_STREAM_GROUPS, RedisKeys
 from audiences.realtime.stream import EventStream, RedisEventStream, StreamEntry, StreamTrimmer
 
@@ -326,20 +327,25 @@ class Evaluator:
         as_of: int,
     ) -> tuple[set[str], int | None]:
         """The person's live segments at T (holdout excluded) and their next due instant."""
-        events: list[PersonEvent] = []
+        parts: list[Timeline] = []
         known = False  # the batch's person spine: a session started by T
-        for anon in devices:
+        for anon in sorted(devices):
             sessions = sessionized[anon]
-            events += sessions.by_person(work.devices[anon].events).get(person, ())
+            own = sessions.by_person(work.devices[anon].events).get(person)
+            if own:
+                # the person's events on the device (in time order) and what the rules'
+                # filters found in them in earlier batches
+                parts.append(Timeline(own, sessions.answers(person)))
             first = sessions.first_start(person)
             known = known or (first is not None and first <= as_of)
+        timeline = Timeline.merge(parts) if parts else Timeline([])
         segments: set[str] = set()
         if known:
-            full = Evaluation(self.rules, events, as_of, batch_keys).segments()
+            full = Evaluation(self.rules, timeline, as_of, batch_keys).segments()
             percent = self.rules.holdout_percent
             global_percent = self.rules.global_holdout_percent
             segments = {s for s in full if not is_holdout(person, s, percent, global_percent)}
-        return segments, next_change(self.rules, events, as_of)
+        return segments, next_change(self.rules, timeline, as_of)
 
     def _commit(
         self,
@@ -354,9 +360,18 @@ class Evaluator:
         and refused when another evaluator owns the state)."""
         at = iso(as_of)
         writes = BatchWrites(owner=(self.state.owner, self.token))
+        metas: dict[str, bytes] = {}
         for anon in work.touched_devices:
             device = work.devices[anon]
-            writes.set(self.state.device(anon), device.dumps())
+            # the events: appended to the stored list, or the list replaced (archived events)
+            replace, values = device.event_writes()
+            events_key = self.state.device_events(anon)
+            if replace:
+                writes.delete(events_key)
+            writes.rpush(events_key, *values)
+            meta = metas[anon] = device.dumps()
+            if meta != device.stored_meta:
+                writes.set(self.state.device(anon), meta)
             if device.users != work.loaded_users.get(anon):
                 # who the device and its users are: written when its users changed
                 writes.set(self.keys.live_person_of(anon), device.device_user or anon)
@@ -398,16 +413,22 @@ class Evaluator:
                 "segment state; this one stopped without writing (run one `audiences stream` "
                 "per prefix)"
             ) from exc
-        for anon in work.touched_devices:
-            work.devices[anon].stored = True
+        for anon, meta in metas.items():
+            work.devices[anon].saved(meta)
         self.cache.keep(work.devices.values())
 
     def _load_devices(self, anons: Sequence[str] | set[str]) -> dict[str, DeviceState]:
         """The states of ``anons``: from the cache, the others read from Redis."""
         found, names = self.cache.take(anons)
         if names:
-            raw = self.client.mget([self.state.device(a) for a in names])
-            found.update({a: DeviceState.loads(a, r) for a, r in zip(names, raw, strict=True)})
+            pairs = [(self.state.device(a), self.state.device_events(a)) for a in names]
+            stored = read_devices(self.scripts, pairs)
+            found.update(
+                {
+                    a: DeviceState.loads(a, meta, events)
+                    for a, (meta, events) in zip(names, stored, strict=True)
+                }
+            )
         return found
 
 

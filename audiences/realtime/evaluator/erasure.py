@@ -67,6 +67,7 @@ class Eraser:
     def _forget(self, ids: list[str], read_to: str, as_of: int) -> None:
         own_devices = read_sets(self.scripts, [self.state.devices_of(i) for i in ids])
         devices = sorted(set(ids) | {d for found in own_devices for d in found})
+        # the metadata is enough: who the devices' users and persons are
         raw = self.client.mget([self.state.device(d) for d in devices])
         states = {d: DeviceState.loads(d, r) for d, r in zip(devices, raw, strict=True) if r}
         gone = set(ids) | set(devices)
@@ -80,6 +81,7 @@ class Eraser:
                 self.keys.live_person_of(person),
                 self.state.devices_of(person),
                 self.state.device(person),
+                self.state.device_events(person),
             )
             tx.zrem(self.state.due, person)
         for state in states.values():

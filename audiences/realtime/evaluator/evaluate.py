@@ -18,75 +18,27 @@ A person the batch does not know yet (no event at or before T) is a member of no
 
 from __future__ import annotations
 
-import bisect
-import re
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from operator import attrgetter
 
 from audiences.realtime.evaluator.device import PersonEvent, md5_hex
 from audiences.realtime.evaluator.rules import (
     BatchOnlyLeaf,
     EventsLeaf,
-    Filter,
     Group,
     ReferenceLeaf,
     Rule,
     RuleSet,
     SequenceLeaf,
 )
+from audiences.realtime.evaluator.timeline import Timeline
+
+Events = Timeline | Sequence[PersonEvent]  # a plain sequence is sorted first
 
 DAY_US = 86_400_000_000
-
-
-@lru_cache(maxsize=1024)
-def _like(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for char in pattern:
-        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _matches(event: PersonEvent, filters: Sequence[Filter]) -> bool:
-    """Whether the event passes every filter; remembered on the event (keyed by the filters'
-    identity) unless a filter reads the session id, which a later batch can change."""
-    key = id(filters)
-    memo = event.event.matched
-    found = memo.get(key)
-    if found is None:
-        found = _matches_now(event, filters)
-        if _cacheable(filters):
-            memo[key] = found
-    return found
-
-
-_CACHEABLE: dict[int, tuple[Sequence[Filter], bool]] = {}
-
-
-def _cacheable(filters: Sequence[Filter]) -> bool:
-    """Whether a match can be remembered; keeps ``filters`` alive so its id is never reused."""
-    known = _CACHEABLE.get(id(filters))
-    if known is None:
-        known = (filters, all(f.column != "session_id" for f in filters))
-        _CACHEABLE[id(filters)] = known
-    return known[1]
-
-
-def _matches_now(event: PersonEvent, filters: Iterable[Filter]) -> bool:
-    for f in filters:
-        value = event.column(f.column)
-        if value is None:
-            return False
-        if f.op == "in" and value not in f.values:
-            return False
-        if f.op == "not_in" and value in f.values:
-            return False
-        if f.op == "like" and not _like(f.values[0]).fullmatch(value):
-            return False
-    return True
-
-
-def _in_window(t: int, as_of: int, window_s: int) -> bool:
-    return as_of - window_s * 1_000_000 < t <= as_of
+_time = attrgetter("t")
 
 
 def _measure(measure: str, events: list[PersonEvent]) -> float:
@@ -97,21 +49,27 @@ def _measure(measure: str, events: list[PersonEvent]) -> float:
     if measure == "distinct_categories":
         return float(len({e.column("product_category") for e in events} - {None}))
     if measure == "distinct_days":
-        return float(len({e.event.t // DAY_US for e in events}))
+        return float(len({e.t // DAY_US for e in events}))
     if measure == "distinct_sessions":
         return float(len({e.session_id for e in events}))
     raise ValueError(f"unknown measure {measure}")
 
 
-def events_leaf(leaf: EventsLeaf, events: list[PersonEvent], as_of: int) -> bool:
-    matching = [
-        e for e in events if _in_window(e.event.t, as_of, leaf.within_s) and _matches(e, leaf.where)
-    ]
+def events_leaf(leaf: EventsLeaf, events: Events, as_of: int) -> bool:
+    matching = Timeline.of(events).matching(leaf.where, as_of - leaf.within_s * 1_000_000, as_of)
     if leaf.per is None:
         return leaf.comparison.holds(_measure(leaf.measure, matching) if matching else 0.0)
+    per = leaf.per
+    if per == "session_id":
+        values: list[str | None] = [e.session_id for e in matching]
+    else:
+        values = [e.event.fields.get(per) for e in matching]
+    if leaf.measure == "count":
+        counts = Counter(values)
+        counts.pop(None, None)
+        return any(leaf.comparison.holds(float(n)) for n in counts.values())
     groups: dict[str, list[PersonEvent]] = {}
-    for e in matching:
-        value = e.column(leaf.per)
+    for e, value in zip(matching, values, strict=True):
         if value is not None:
             groups.setdefault(value, []).append(e)
     return any(leaf.comparison.holds(_measure(leaf.measure, g)) for g in groups.values())
@@ -125,16 +83,13 @@ def _same(a: PersonEvent, b: PersonEvent, columns: Iterable[str]) -> bool:
     return True
 
 
-def sequence_leaf(leaf: SequenceLeaf, events: list[PersonEvent], as_of: int) -> bool:
+def sequence_leaf(leaf: SequenceLeaf, events: Events, as_of: int) -> bool:
+    timeline = Timeline.of(events)
+
     def step_events(index: int) -> list[PersonEvent]:
         step = leaf.steps[index]
-        return [
-            e
-            for e in events
-            if e.event.t <= as_of
-            and _matches(e, step.where)
-            and (step.window_s is None or _in_window(e.event.t, as_of, step.window_s))
-        ]
+        after = None if step.window_s is None else as_of - step.window_s * 1_000_000
+        return timeline.matching(step.where, after, as_of)
 
     positives = [i for i, s in enumerate(leaf.steps) if not s.absent]
     reached = step_events(0)
@@ -144,7 +99,7 @@ def sequence_leaf(leaf: SequenceLeaf, events: list[PersonEvent], as_of: int) -> 
         reached = [
             e
             for e in step_events(i)
-            if any(0 <= e.event.t - p.event.t <= limit and _same(e, p, step.same) for p in reached)
+            if any(0 <= e.t - p.t <= limit and _same(e, p, step.same) for p in reached)
         ]
         if not reached:
             return False
@@ -154,13 +109,12 @@ def sequence_leaf(leaf: SequenceLeaf, events: list[PersonEvent], as_of: int) -> 
     step = absent[0]
     limit = step.within_s * 1_000_000
     blockers = step_events(len(leaf.steps) - 1)
-    for anchor in reached:
-        if as_of - anchor.event.t < limit:
-            continue
-        if not any(
-            0 <= b.event.t - anchor.event.t <= limit and _same(b, anchor, step.same)
-            for b in blockers
-        ):
+    # anchors at least `within` before T (a prefix: steps' events are in time order), each
+    # blocked by a matching event 0 to `within` after it
+    for anchor in reached[: bisect_right(reached, as_of - limit, key=_time)]:
+        first = bisect_left(blockers, anchor.t, key=_time)
+        last = bisect_right(blockers, anchor.t + limit, lo=first, key=_time)
+        if not any(_same(b, anchor, step.same) for b in blockers[first:last]):
             return True
     return False
 
@@ -171,12 +125,12 @@ class Evaluation:
     def __init__(
         self,
         rules: RuleSet,
-        events: list[PersonEvent],
+        events: Events,
         as_of: int,
         batch_keys: set[str],
     ):
         self.rules = rules
-        self.events = events
+        self.events = Timeline.of(events)
         self.as_of = as_of
         self.batch_keys = batch_keys
         self.members: dict[str, bool] = {}
@@ -227,17 +181,15 @@ def is_holdout(
     return holdout_bucket(person_id, segment_key) < holdout_percent
 
 
-def next_change(rules: RuleSet, events: list[PersonEvent], as_of: int) -> int | None:
+def next_change(rules: RuleSet, events: Events, as_of: int) -> int | None:
     """The first instant after ``as_of`` at which an answer may change: an event enters a
     window (its own time) or leaves one / lets an absent step elapse (its time plus any
     window or within of the rules)."""
-    times = sorted(e.event.t for e in events)
+    timeline = Timeline.of(events)
     best: int | None = None
     for duration in (0, *(d * 1_000_000 for d in rules.durations_s)):
         # the earliest event whose time + duration is after as_of
-        index = bisect.bisect_right(times, as_of - duration)
-        if index < len(times):
-            candidate = times[index] + duration
-            if best is None or candidate < best:
-                best = candidate
+        first = timeline.first_after(as_of - duration)
+        if first is not None and (best is None or first + duration < best):
+            best = first + duration
     return best

@@ -7,7 +7,7 @@ the same rules so a filter matches exactly the events the batch matches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -30,8 +30,8 @@ class Event:
     """One event, normalised; ``t`` is ``occurred_at`` in microseconds since the epoch.
 
     An event never changes, so what the evaluator derives from it is kept on it while its
-    device state stays in memory: the campaign key, its JSON, and whether it passes each of
-    the rules' filters (``matched``, keyed by the filters' identity; evaluate.py)."""
+    device state stays in memory: the campaign key and its JSON. (Which rules' filters it
+    passes is kept with the person's events: timeline.py.)"""
 
     event_id: str
     anonymous_id: str
@@ -39,7 +39,6 @@ class Event:
     tracker_session_id: str | None
     t: int
     fields: dict[str, str | None]
-    matched: dict[int, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

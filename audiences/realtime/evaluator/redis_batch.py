@@ -5,6 +5,7 @@ commands (even pipelined, inside MULTI/EXEC) redis-py packs and parses every one
 about 20 µs a command, most of what a batch cost. Here each step is ONE command:
 
 - :func:`read_sets`: the members of many sets, by a read-only script;
+- :func:`read_devices`: many devices' metadata and event lists, likewise;
 - :class:`BatchWrites`: every write of the batch and its stream acknowledgement, collected
   as a flat list of operations and applied by one script. A script runs atomically, as
   MULTI/EXEC did (nothing else runs in Redis between its first and its last write, and the
@@ -28,12 +29,22 @@ for i = 1, #ARGV do out[i] = redis.call('SMEMBERS', ARGV[i]) end
 return out
 """
 
+_READ_DEVICES = """
+local out = {}
+for i = 1, #ARGV, 2 do
+  out[#out + 1] = redis.call('GET', ARGV[i]) or ''
+  out[#out + 1] = redis.call('LRANGE', ARGV[i + 1], 0, -1)
+end
+return out
+"""
+
 # Operations, each an opcode and its arguments:
 #   F key token           stop here, writing nothing, unless GET key == token (first only)
 #   S key value           SET
 #   D key                 DEL
 #   A key n m1..mn        SADD   (n members)
 #   R key n m1..mn        SREM
+#   P key n v1..vn        RPUSH  (n values)
 #   Z key score member    ZADD
 #   z key member          ZREM
 #   X key n f1 v1..       XADD key * (n = fields + values)
@@ -65,9 +76,10 @@ while i <= n do
     redis.call('SET', a[i + 1], a[i + 2]); i = i + 3
   elseif op == 'D' then
     redis.call('DEL', a[i + 1]); i = i + 2
-  elseif op == 'A' or op == 'R' then
+  elseif op == 'A' or op == 'R' or op == 'P' then
     local c = tonumber(a[i + 2])
-    many(op == 'A' and 'SADD' or 'SREM', a[i + 1], nil, i + 3, c); i = i + 3 + c
+    local command = (op == 'A' and 'SADD') or (op == 'R' and 'SREM') or 'RPUSH'
+    many(command, a[i + 1], nil, i + 3, c); i = i + 3 + c
   elseif op == 'Z' then
     redis.call('ZADD', a[i + 1], a[i + 2], a[i + 3]); i = i + 4
   elseif op == 'z' then
@@ -87,11 +99,12 @@ return n
 
 
 class RedisScripts:
-    """The two scripts, registered once per client (redis-py loads a script again when the
+    """The scripts, registered once per client (redis-py loads a script again when the
     server forgot it, after a restart)."""
 
     def __init__(self, client: redis.Redis):
         self.read = client.register_script(_READ_SETS)
+        self.read_devices = client.register_script(_READ_DEVICES)
         self.apply = client.register_script(_APPLY)
 
 
@@ -100,6 +113,17 @@ def read_sets(scripts: RedisScripts, names: Sequence[str]) -> list[set[str]]:
     if not names:
         return []
     return [set(m) for m in scripts.read(keys=[], args=list(names))]
+
+
+def read_devices(
+    scripts: RedisScripts, pairs: Sequence[tuple[str, str]]
+) -> list[tuple[str | bytes | None, list[Any]]]:
+    """For each (metadata key, event list key): the metadata (None when missing) and the
+    list's items, in one round trip."""
+    if not pairs:
+        return []
+    flat = scripts.read_devices(keys=[], args=[name for pair in pairs for name in pair])
+    return [(flat[i] or None, flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 class OwnerChanged(Exception):
@@ -127,6 +151,10 @@ class BatchWrites:
     def srem(self, key: str, *members: str) -> None:
         if members:
             self.ops += ("R", key, len(members), *members)
+
+    def rpush(self, key: str, *values: str | bytes) -> None:
+        if values:
+            self.ops += ("P", key, len(values), *values)
 
     def zadd(self, key: str, member: str, score: int) -> None:
         self.ops += ("Z", key, score, member)

@@ -10,8 +10,13 @@ class StateKeys:
         self.keys = keys
 
     def device(self, anonymous_id: str) -> str:
-        """The device's state (JSON)."""
+        """The device's metadata (JSON: users, archive, tail, persons)."""
         return self.keys.state(f"dev:{anonymous_id}")
+
+    def device_events(self, anonymous_id: str) -> str:
+        """List of the device's events in the retention horizon (JSON each, in the order
+        they arrived; sorted when read)."""
+        return self.keys.state(f"events:{anonymous_id}")
 
     def devices_of(self, person_id: str) -> str:
         """Set of the devices whose sessions belong to the person."""

@@ -15,6 +15,7 @@ from audiences.realtime.evaluator.redis_batch import (
     BatchWrites,
     OwnerChanged,
     RedisScripts,
+    read_devices,
     read_sets,
 )
 from audiences.realtime.evaluator.stats import BatchStats
@@ -43,6 +44,9 @@ def test_every_operation_lands_as_the_plain_command(redis_client, keys):
     writes.zrem(k("due"), "p2")
     writes.xadd(k("changes"), {"person_id": "p1", "segment_key": "s1", "change": "entered"})
     writes.xack(k("stream"), "g", ids[:2])
+    redis_client.rpush(k("list"), "old")
+    writes.rpush(k("list"), *many)  # appended, in order, over several chunks
+    writes.rpush(k("list"))  # no values: nothing to do
     writes.apply(RedisScripts(redis_client))
 
     assert redis_client.get(k("s")) == "value"
@@ -55,6 +59,21 @@ def test_every_operation_lands_as_the_plain_command(redis_client, keys):
         {"person_id": "p1", "segment_key": "s1", "change": "entered"}
     ]
     assert redis_client.xpending(k("stream"), "g")["pending"] == 1
+    assert redis_client.lrange(k("list"), 0, -1) == ["old", *many]
+
+
+def test_read_devices_gives_each_devices_metadata_and_list(redis_client, keys):
+    k = keys.state
+    redis_client.set(k("meta:a"), '{"u":[]}')
+    redis_client.rpush(k("list:a"), "e1", "e2")
+    redis_client.rpush(k("list:b"), "e3")  # a list without metadata
+    pairs = [(k("meta:a"), k("list:a")), (k("meta:b"), k("list:b")), (k("meta:c"), k("list:c"))]
+    assert read_devices(RedisScripts(redis_client), pairs) == [
+        ('{"u":[]}', ["e1", "e2"]),
+        (None, ["e3"]),
+        (None, []),
+    ]
+    assert read_devices(RedisScripts(redis_client), []) == []
 
 
 def test_the_owner_check_writes_nothing_when_another_token_owns_the_state(redis_client, keys):
