@@ -75,7 +75,7 @@ def phone_e164(value: object, country: object = None) -> str | None:
         raw = "+" + raw[2:]
     if raw.startswith("+"):
         fast = _international_e164(raw)
-        if fast is not _LIBRARY:
+        if not isinstance(fast, _AskLibrary):
             return fast
     return _library_e164(raw, _clean(country).upper() or None)
 
@@ -103,7 +103,11 @@ def _library_e164(raw: str, region: str | None) -> str | None:
 # (``_test_number_length``, which reads only the length, asked once per country code and
 # length) and E.164 (``+``, country code, national significant number).
 # The two helpers are private: if a release renames them, every number takes the library.
-_LIBRARY = object()  # "not covered: ask the library"
+class _AskLibrary:
+    """The fast path's answer for input it does not cover."""
+
+
+_LIBRARY = _AskLibrary()
 _INTERNATIONAL = re.compile(r"\+[0-9 ().\-]*[0-9]")
 _SEPARATORS = str.maketrans("", "", " ().-")
 _MAX_INPUT_LENGTH = 250  # the library refuses longer input (TOO_LONG)
@@ -132,7 +136,7 @@ def _length_check(code: int, length: int) -> Any:
     return _test_number_length("0" * length, _metadata_for_country_code(code))
 
 
-def _international_e164(raw: str) -> str | object | None:
+def _international_e164(raw: str) -> str | _AskLibrary | None:
     """E.164 for ``+`` and digits with separators, exactly as :func:`_library_e164`;
     ``_LIBRARY`` for input of any other shape."""
     if not _FAST_PATH or len(raw) > _MAX_INPUT_LENGTH or not _INTERNATIONAL.fullmatch(raw):
