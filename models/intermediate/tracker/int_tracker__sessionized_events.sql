@@ -277,37 +277,35 @@ sessionized as (
 final as (
 
     select
-        sessionized.event_id,
-        sessionized.session_id,
-        sessionized.anonymous_id,
-        coalesce(sessionized.session_user_id, sessionized.device_user_id) as user_id,
-        coalesce(
-            sessionized.session_user_id, sessionized.device_user_id, sessionized.anonymous_id
-        ) as person_id,
-        sessionized.event_type,
-        sessionized.page_type,
-        sessionized.page_url,
-        sessionized.product_id,
-        sessionized.product_category,
-        sessionized.engaged_seconds,
-        sessionized.search_term,
-        sessionized.scroll_depth_percent,
-        sessionized.device_type,
-        sessionized.browser,
-        sessionized.os,
-        sessionized.country,
-        sessionized.region,
-        sessionized.city,
-        sessionized.referrer,
-        sessionized.utm_source,
-        sessionized.utm_medium,
-        sessionized.utm_campaign,
-        sessionized.occurred_at,
-        sessionized.loaded_at,
-        sessionized.event_number  -- noqa: LT02
+        event_id,
+        session_id,
+        anonymous_id,
+        coalesce(session_user_id, device_user_id) as user_id,
+        coalesce(session_user_id, device_user_id, anonymous_id) as person_id,
+        event_type,
+        page_type,
+        page_url,
+        product_id,
+        product_category,
+        engaged_seconds,
+        search_term,
+        scroll_depth_percent,
+        device_type,
+        browser,
+        os,
+        country,
+        region,
+        city,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        occurred_at,
+        loaded_at,
+        event_number  -- noqa: LT02
         {%- if target.type == 'spark' %}
         -- Spark's partition column (docs/engines.md)
-        , {{ device_bucket('sessionized.anonymous_id') }} as device_bucket
+        , {{ device_bucket('anonymous_id') }} as device_bucket
         {%- endif %}
     from sessionized
 

@@ -39,31 +39,31 @@ redelivered_events as (
 
 delivered_once as (
 
-    select deliveries.*
+    select *
     from {{ deliveries }} as deliveries
     where not exists (
-        select 1
-        from redelivered_events
-        where
-            redelivered_events.anonymous_id = deliveries.anonymous_id
-            and redelivered_events.event_id = deliveries.event_id
-    )
+            select 1
+            from redelivered_events
+            where
+                redelivered_events.anonymous_id = deliveries.anonymous_id
+                and redelivered_events.event_id = deliveries.event_id
+        )
 
 ),
 
 redeliveries_ranked as (
 
     select
-        deliveries.*,
+        *,
         {{ delivery_number() }} as delivery_number
     from {{ deliveries }} as deliveries
     where exists (
-        select 1
-        from redelivered_events
-        where
-            redelivered_events.anonymous_id = deliveries.anonymous_id
-            and redelivered_events.event_id = deliveries.event_id
-    )
+            select 1
+            from redelivered_events
+            where
+                redelivered_events.anonymous_id = deliveries.anonymous_id
+                and redelivered_events.event_id = deliveries.event_id
+        )
 
 ),
 
