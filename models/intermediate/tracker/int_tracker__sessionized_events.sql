@@ -63,15 +63,19 @@ kept_events as (
 
 ),
 
-untracked_events as (
+session_events as (
 
-    -- the session rule needs only these columns: windows stay narrow, the payload joins back
+    -- the session rule needs only these columns: windows stay narrow, the payload joins back.
+    -- One ordering serves both kinds of session: an event with a tracker session id is
+    -- ordered within that session, the others (tracker_session_id null) within the device
     select
         event_id,
         anonymous_id,
+        tracker_session_id,
+        user_id,
         occurred_at,
         case
-            when utm_source is not null
+            when tracker_session_id is null and utm_source is not null
                 then {{ dbt.concat([
                     'utm_source', "'|'",
                     "coalesce(utm_medium, '')", "'|'",
@@ -79,22 +83,26 @@ untracked_events as (
                 ]) }}
         end as campaign_key
     from kept_events
-    where tracker_session_id is null
 
 ),
 
 device_ordered as (
 
+    -- first window pass: position in the order, the previous event's time and the number of
+    -- campaigns seen so far
     select
         *,
+        row_number() over (
+            partition by anonymous_id, tracker_session_id order by occurred_at, event_id
+        ) as sequence_number,
         lag(occurred_at) over (
-            partition by anonymous_id order by occurred_at, event_id
+            partition by anonymous_id, tracker_session_id order by occurred_at, event_id
         ) as previous_occurred_at,
         count(campaign_key) over (
-            partition by anonymous_id order by occurred_at, event_id
+            partition by anonymous_id, tracker_session_id order by occurred_at, event_id
             rows between unbounded preceding and current row
         ) as campaigns_seen
-    from untracked_events
+    from session_events
 
 ),
 
@@ -115,8 +123,12 @@ session_starts as (
     select
         device_ordered.event_id,
         device_ordered.anonymous_id,
+        device_ordered.tracker_session_id,
+        device_ordered.user_id,
         device_ordered.occurred_at,
+        device_ordered.sequence_number,
         case
+            when device_ordered.tracker_session_id is not null then 0
             when device_ordered.previous_occurred_at is null then 1
             when {{ seconds_between('device_ordered.previous_occurred_at', 'device_ordered.occurred_at') }}
                 > {{ var('session_inactivity_seconds') }} then 1
@@ -130,69 +142,106 @@ session_starts as (
     left join campaign_events as previous_campaigns
         on
             device_ordered.anonymous_id = previous_campaigns.anonymous_id
+            and device_ordered.tracker_session_id is null
             and device_ordered.campaigns_seen - 1 = previous_campaigns.campaign_ordinal
 
 ),
 
-session_numbers as (
+session_firsts as (
 
+    -- second window pass: the latest session start up to each event, as its position
+    -- (zero-padded, so that the running max is the latest) followed by its event_id
     select
         *,
-        sum(is_session_start) over (
-            partition by anonymous_id order by occurred_at, event_id
-            rows between unbounded preceding and current row
-        ) as session_number
-    from session_starts
-
-),
-
-derived_assignments as (
-
-    -- a session is named after its first event; numbering within the session by window
-    -- (a self-join on the session number misleads PostgreSQL's planner into a nested loop)
-    select
-        event_id,
-        anonymous_id,
-        {{ dbt.hash(dbt.concat([
-            "'derived|'", 'anonymous_id', "'|'",
-            'first_value(event_id) over (partition by anonymous_id, session_number'
-            ~ ' order by occurred_at, event_id rows between unbounded preceding and current row)'
-        ])) }} as session_id,
-        row_number() over (
-            partition by anonymous_id, session_number order by occurred_at, event_id
-        ) as event_number
-    from session_numbers
-
-),
-
-tracker_assignments as (
-
-    select
-        event_id,
-        anonymous_id,
-        {{ dbt.hash(dbt.concat(["'tracker|'", 'anonymous_id', "'|'", 'tracker_session_id'])) }}
-            as session_id,
-        row_number() over (
+        max(
+            case
+                when is_session_start = 1
+                    then {{ dbt.concat([
+                        "lpad(cast(sequence_number as " ~ dbt.type_string() ~ "), 12, '0')",
+                        'event_id'
+                    ]) }}
+            end
+        ) over (
             partition by anonymous_id, tracker_session_id order by occurred_at, event_id
-        ) as event_number
-    from kept_events
-    where tracker_session_id is not null
+            rows between unbounded preceding and current row
+        ) as session_first_key
+    from session_starts
 
 ),
 
 assignments as (
 
-    select * from derived_assignments
-    union all
-    select * from tracker_assignments
+    -- a derived session is named after its first event, a tracker session after its id;
+    -- the event number is the position in the order counted from the session's first event
+    select
+        event_id,
+        anonymous_id,
+        user_id,
+        occurred_at,
+        case
+            when tracker_session_id is null
+                then {{ dbt.hash(dbt.concat([
+                    "'derived|'", 'anonymous_id', "'|'",
+                    'substr(session_first_key, 13)'
+                ])) }}
+            else {{ dbt.hash(dbt.concat(["'tracker|'", 'anonymous_id', "'|'", 'tracker_session_id'])) }}
+        end as session_id,
+        case
+            when tracker_session_id is null
+                then
+                    sequence_number + 1
+                    - cast(substr(session_first_key, 1, 12) as {{ dbt.type_bigint() }})
+            else sequence_number
+        end as event_number
+    from session_firsts
+
+),
+
+identified_in_session as (
+
+    select
+        session_id,
+        user_id,
+        row_number() over (
+            partition by session_id order by occurred_at desc, event_id desc
+        ) as recency_rank
+    from assignments
+    where user_id is not null
+
+),
+
+session_users as (
+
+    -- the person who identified last in the session owns the whole session
+    select
+        session_id,
+        user_id as session_user_id
+    from identified_in_session
+    where recency_rank = 1
+
+),
+
+owned_assignments as (
+
+    select
+        assignments.event_id,
+        assignments.anonymous_id,
+        assignments.session_id,
+        assignments.event_number,
+        session_users.session_user_id
+    from assignments
+    left join session_users
+        on assignments.session_id = session_users.session_id
 
 ),
 
 sessionized as (
 
+    -- the payload joins the narrow assignments once
     select
-        assignments.session_id,
-        assignments.event_number,
+        owned_assignments.session_id,
+        owned_assignments.event_number,
+        owned_assignments.session_user_id,
         kept_events.event_id,
         kept_events.anonymous_id,
         kept_events.user_id,
@@ -218,75 +267,47 @@ sessionized as (
         kept_events.occurred_at,
         kept_events.loaded_at
     from kept_events
-    inner join assignments
+    inner join owned_assignments
         on
-            kept_events.anonymous_id = assignments.anonymous_id
-            and kept_events.event_id = assignments.event_id
-
-),
-
-identified_in_session as (
-
-    select
-        session_id,
-        user_id,
-        row_number() over (
-            partition by session_id order by occurred_at desc, event_id desc
-        ) as recency_rank
-    from sessionized
-    where user_id is not null
-
-),
-
-session_users as (
-
-    -- the person who identified last in the session owns the whole session
-    select
-        session_id,
-        user_id as session_user_id
-    from identified_in_session
-    where recency_rank = 1
+            kept_events.anonymous_id = owned_assignments.anonymous_id
+            and kept_events.event_id = owned_assignments.event_id
 
 ),
 
 final as (
 
     select
-        sessionized.event_id,
-        sessionized.session_id,
-        sessionized.anonymous_id,
-        coalesce(session_users.session_user_id, sessionized.device_user_id) as user_id,
-        coalesce(
-            session_users.session_user_id, sessionized.device_user_id, sessionized.anonymous_id
-        ) as person_id,
-        sessionized.event_type,
-        sessionized.page_type,
-        sessionized.page_url,
-        sessionized.product_id,
-        sessionized.product_category,
-        sessionized.engaged_seconds,
-        sessionized.search_term,
-        sessionized.scroll_depth_percent,
-        sessionized.device_type,
-        sessionized.browser,
-        sessionized.os,
-        sessionized.country,
-        sessionized.region,
-        sessionized.city,
-        sessionized.referrer,
-        sessionized.utm_source,
-        sessionized.utm_medium,
-        sessionized.utm_campaign,
-        sessionized.occurred_at,
-        sessionized.loaded_at,
-        sessionized.event_number  -- noqa: LT02
+        event_id,
+        session_id,
+        anonymous_id,
+        coalesce(session_user_id, device_user_id) as user_id,
+        coalesce(session_user_id, device_user_id, anonymous_id) as person_id,
+        event_type,
+        page_type,
+        page_url,
+        product_id,
+        product_category,
+        engaged_seconds,
+        search_term,
+        scroll_depth_percent,
+        device_type,
+        browser,
+        os,
+        country,
+        region,
+        city,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        occurred_at,
+        loaded_at,
+        event_number  -- noqa: LT02
         {%- if target.type == 'spark' %}
         -- Spark's partition column (docs/engines.md)
-        , {{ device_bucket('sessionized.anonymous_id') }} as device_bucket
+        , {{ device_bucket('anonymous_id') }} as device_bucket
         {%- endif %}
     from sessionized
-    left join session_users
-        on sessionized.session_id = session_users.session_id
 
 )
 
