@@ -713,12 +713,14 @@ class _Run:
             self.diff.materialize()
             pending = self.diff.stream_pending(size, self.e.page_size)
             sent: _OnTheWire | None = None
-            for kind, batch, encoded in ahead.batches(pending):
+            # (the diff was written after the reconcile: its adds are new keys)
+            with self.e.state.fresh_adds(self.sync.name):
+                for kind, batch, encoded in ahead.batches(pending):
+                    if sent is not None:
+                        self._finish(sent)
+                    sent = self._start(wire, kind, batch, encoded)
                 if sent is not None:
                     self._finish(sent)
-                sent = self._start(wire, kind, batch, encoded)
-            if sent is not None:
-                self._finish(sent)
         self.diff.drop_pending()
 
     def execute_replace(self) -> None:
