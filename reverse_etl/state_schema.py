@@ -41,11 +41,11 @@ T_CAMPAIGNS = f"{SCHEMA}.sync_campaigns"
 #: Stands for the type of the ``dest_id`` columns in :data:`DDL` (see :func:`ddl`).
 DEST_ID = "{dest_id_type}"
 #: On DuckDB the ``dest_id`` columns are stored uncompressed. A Meta member's ``dest_id`` is
-#: its whole hashed row (a dozen hex SHA-256 values, ~830 characters) and DuckDB 2.0 spent
-#: most of each checkpoint compressing those random strings with DICT_FSST (a third of the
-#: sync's own CPU at 200,000 members); uncompressed they take ~1.7x the disk instead
-#: (decision 0018, "Third round"). Only tables created from now on: DuckDB cannot change the
-#: compression of an existing column.
+#: its whole hashed row (a dozen hex SHA-256 values, ~830 characters), and DuckDB 2.0 spent
+#: a large part of each checkpoint compressing those random strings (DICT_FSST): about 5 µs
+#: of CPU a row of a first Meta sync, on the engine's critical path. Uncompressed they take
+#: ~1.7x the disk (decision 0018, "Third round"). Only tables created from now on: DuckDB
+#: cannot change the compression of an existing column.
 DEST_ID_TYPE = {"duckdb": "VARCHAR USING COMPRESSION uncompressed"}
 
 DDL = [

@@ -143,7 +143,8 @@ def test_a_run_inserts_its_adds_and_upserts_its_changes(dest_env, monkeypatch):
     assert calls == [(30, None)]
     calls.clear()
     env.exec(
-        "UPDATE main_audiences.aud_meta_custom_audience SET first_name = 'Zed' WHERE user_id IN ('u0000001', 'u0000002')"
+        "UPDATE main_audiences.aud_meta_custom_audience SET first_name = 'Zed' "
+        "WHERE user_id IN ('u0000001', 'u0000002')"
     )
     second = env.run()
     assert second.counts["changed"] == 2, second
