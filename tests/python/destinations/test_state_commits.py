@@ -4,6 +4,8 @@ INSERT (:meth:`StateStore.fresh_adds`) while every other commit upserts."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from reverse_etl.core.errors import WarehouseError
@@ -13,12 +15,36 @@ from reverse_etl.state_schema import T_INFLIGHT, T_STATE, ddl
 from reverse_etl.warehouse.duckdb import DuckDBWarehouse
 
 
+def _postgres():
+    """The PostgreSQL warehouse of AUDIENCES_PG_DSN / PGHOST (the Makefile's), or a skip."""
+    if "AUDIENCES_PG_DSN" not in os.environ and not os.environ.get("PGHOST"):
+        pytest.skip("no PostgreSQL configured: set AUDIENCES_PG_DSN or PGHOST/PGDATABASE")
+    from reverse_etl.warehouse.postgres import PostgresWarehouse
+
+    try:
+        return PostgresWarehouse(os.environ.get("AUDIENCES_PG_DSN", ""))
+    except WarehouseError as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+
+
 @pytest.fixture
 def store(tmp_path):
     wh = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
     st = StateStore(wh)
     st.ensure()
     yield st
+    wh.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_store(request, tmp_path):
+    """A state store on DuckDB, then on PostgreSQL (the sync ``s``'s state emptied)."""
+    wh = DuckDBWarehouse(str(tmp_path / "w.duckdb")) if request.param == "duckdb" else _postgres()
+    st = StateStore(wh)
+    st.ensure()
+    st.forget("s")
+    yield st
+    st.forget("s")
     wh.close()
 
 
@@ -64,18 +90,19 @@ def test_state_tables_created_before_keep_working(tmp_path):
         wh.close()
 
 
-def test_fresh_adds_are_inserted_and_changes_upserted_in_one_commit(store, monkeypatch):
-    st = store
+def test_fresh_adds_are_inserted_and_changes_upserted_in_one_commit(any_store, monkeypatch):
+    st = any_store
     st.commit_batch("s", "r1", [_acked("b", "add", "fb1", "EMAIL|b1")], {})
     calls: list[tuple[str, int, object]] = []
-    insert = DuckDBWarehouse.insert_rows
+    warehouse_class = type(st.wh)
+    insert = warehouse_class.insert_rows
 
     def spy(self, table, columns, rows, conflict=None, update=()):
         if table == T_STATE:
             calls.append((table, len(rows), conflict))
         return insert(self, table, columns, rows, conflict, update)
 
-    monkeypatch.setattr(DuckDBWarehouse, "insert_rows", spy)
+    monkeypatch.setattr(warehouse_class, "insert_rows", spy)
     st.write_inflight(
         "s", "r2", "r2:1", [Record("a", "add", "fa", {}), Record("b", "change", "fb2", {})]
     )
@@ -99,11 +126,11 @@ def test_fresh_adds_are_inserted_and_changes_upserted_in_one_commit(store, monke
     assert [r[:2] for r in _state(st)] == [("a", "fa3"), ("b", "fb2"), ("c", "fc")]
 
 
-def test_a_fresh_add_already_in_state_rolls_the_commit_back_and_reconcile_upserts_it(store):
+def test_a_fresh_add_already_in_state_rolls_the_commit_back_and_reconcile_upserts_it(any_store):
     """Should the state hold an added key after all, the commit fails as a whole (the
     batch stays in flight, nothing of it is recorded) and the next run's reconcile, which
     commits outside ``fresh_adds``, upserts it."""
-    st = store
+    st = any_store
     st.commit_batch("s", "r1", [_acked("a", "add", "f1", "EMAIL|old")], {})
     batch = [Record("a", "add", "f2", {}), Record("n", "add", "fn", {})]
     st.write_inflight("s", "r2", "r2:1", batch)
@@ -115,7 +142,7 @@ def test_a_fresh_add_already_in_state_rolls_the_commit_back_and_reconcile_upsert
     assert st.runs("s") == []  # (no run row was started here: counters untouched)
     st.commit_batch("s", "r3", pairs, {"reconciled": 2}, batch_id="r2:1")
     assert _state(st) == [("a", "f2", "EMAIL|new", "r3"), ("n", "fn", "EMAIL|n", "r3")]
-    assert st.wh.query(f"SELECT count(*) FROM {T_INFLIGHT}") == [(0,)]
+    assert st.wh.query(f"SELECT count(*) FROM {T_INFLIGHT} WHERE sync_name = 's'") == [(0,)]
 
 
 def test_fresh_adds_ends_with_its_block(store):
