@@ -17,7 +17,7 @@
 
 with
 
-events as (
+events as {{ not_materialized() }}(
 
     select * from {{ ref('int_tracker__sessionized_events') }}
     {% if is_incremental() %}
@@ -42,7 +42,7 @@ page_events as (
 
 ),
 
-numbered as (
+numbered as {{ not_materialized() }}(
 
     -- one window pass: each heartbeat belongs to the latest page view before it in the same
     -- session; a page view's next page view is the earliest page view after it
