@@ -21,13 +21,13 @@
     pmod(hash({{ device_expr }}), {{ var('spark_device_buckets') }})
 {%- endmacro %}
 
-{#- The select list of a fact over a device-keyed model: every column but Spark's partition
-    column device_bucket (`*` on other engines). -#}
-{% macro columns_without_device_bucket(relation) -%}
-    {%- if target.type == 'spark' and execute -%}
+{#- The select list of a fact over a device-keyed model: every column but the bookkeeping
+    columns built_at and (on Spark) device_bucket. -#}
+{% macro fact_columns(relation) -%}
+    {%- if execute -%}
         {%- set names = [] -%}
         {%- for column in adapter.get_columns_in_relation(relation) -%}
-            {%- if column.name | lower != 'device_bucket' -%}
+            {%- if column.name | lower not in ('built_at', 'device_bucket') -%}
                 {%- do names.append(column.quoted) -%}
             {%- endif -%}
         {%- endfor -%}
@@ -37,49 +37,127 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A timestamp value (or none) as a SQL literal. -#}
+{% macro timestamp_literal(value) -%}
+    {%- if value is none -%}
+        cast(null as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        cast('{{ value }}' as {{ dbt.type_timestamp() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The latest value of a timestamp column of this table (none when it is empty). -#}
+{% macro latest_in_this(column) -%}
+    {%- set latest = none -%}
+    {%- if execute -%}
+        {%- set latest = run_query(
+            'select max(' ~ column ~ ') from ' ~ this
+        ).columns[0].values()[0] -%}
+    {%- endif -%}
+    {{ return(latest) }}
+{%- endmacro %}
+
 {#- The table's watermark (latest loaded_at) minus the look-back, as a timestamp literal. -#}
 {% macro incremental_since_literal() -%}
-    {%- set watermark = none -%}
-    {%- if execute -%}
-        {%- set watermark_query -%}
-            select max(loaded_at) from {{ this }}
-        {%- endset -%}
-        {%- set watermark = run_query(watermark_query).columns[0].values()[0] -%}
-    {%- endif -%}
-    {%- set watermark_literal = (
-        "cast('" ~ watermark ~ "' as " ~ dbt.type_timestamp() ~ ")"
-        if watermark is not none
-        else "cast(null as " ~ dbt.type_timestamp() ~ ")"
-    ) -%}
+    {%- set watermark_literal = timestamp_literal(latest_in_this('loaded_at')) -%}
     {{ return(dbt.dateadd('hour', -1 * var('incremental_lookback_hours'), watermark_literal)) }}
 {%- endmacro %}
 
-{#- Devices with at least one event loaded after this table's watermark minus the look-back
-    window: the only devices an incremental run rebuilds. The watermark is read first and
-    written into the query as a literal: with a scalar subquery in its place DuckDB cannot
-    prune the scan by loaded_at, and the incremental select ran five times slower at 10M
-    events (8.9 s against 1.7 s for fct_page_views). -#}
-{% macro touched_devices(events_relation) -%}
-    {{ return(adapter.dispatch('touched_devices', 'audiences')(events_relation)) }}
+{#- built_at of the rows int_tracker__sessionized_events writes in this run: the run's start,
+    or one millisecond after the table's latest built_at if the clock went back, so that the
+    models downstream, which rebuild the devices built after their own latest built_at, never
+    miss a rebuilt device. -#}
+{% macro sessionized_build_stamp() -%}
+    {%- set stamp = run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') -%}
+    {%- if execute and is_incremental() -%}
+        {%- set latest = latest_in_this('built_at') -%}
+        {%- if latest is not none -%}
+            {%- set after_latest = (
+                latest + modules.datetime.timedelta(milliseconds=1)
+            ).strftime('%Y-%m-%d %H:%M:%S.%f') -%}
+            {%- if after_latest > stamp -%}
+                {%- set stamp = after_latest -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(timestamp_literal(stamp)) }}
 {%- endmacro %}
 
-{% macro default__touched_devices(events_relation) -%}
+{#- Devices with a delivery that int_tracker__sessionized_events has not yet accounted for:
+    a delivery loaded after the table's watermark minus the look-back (loader lag) whose event
+    the table does not hold from the same or an earlier delivery (the first delivery by
+    loaded_at, then occurred_at, is the one kept). Deliveries the table already reflects are
+    skipped, so an unchanged run rebuilds no device instead of every device seen in the
+    look-back window. The watermark is read first and written into the query as a literal:
+    with a scalar subquery in its place DuckDB cannot prune the scan by loaded_at. -#}
+{% macro devices_with_new_deliveries(deliveries_relation) -%}
+    {{ return(adapter.dispatch('devices_with_new_deliveries', 'audiences')(deliveries_relation)) }}
+{%- endmacro %}
+
+{% macro default__devices_with_new_deliveries(deliveries_relation) -%}
+    {%- set since = incremental_since_literal() -%}
+    select distinct recent.anonymous_id
+    from (
+        select anonymous_id, event_id, loaded_at, occurred_at
+        from {{ deliveries_relation }}
+        where loaded_at > {{ since }}
+    ) as recent
+    left join (
+        select anonymous_id, event_id, loaded_at, occurred_at
+        from {{ this }}
+        where event_id in (
+            select event_id from {{ deliveries_relation }}
+            where loaded_at > {{ since }}
+        )
+    ) as kept
+        on
+            recent.anonymous_id = kept.anonymous_id
+            and recent.event_id = kept.event_id
+            and (
+                kept.loaded_at < recent.loaded_at
+                or (kept.loaded_at = recent.loaded_at and kept.occurred_at <= recent.occurred_at)
+            )
+    where kept.event_id is null
+{%- endmacro %}
+
+{% macro spark__devices_with_new_deliveries(deliveries_relation) -%}
+    {{ return(spark_devices_of_touched_buckets(
+        deliveries_relation, default__devices_with_new_deliveries(deliveries_relation)
+    )) }}
+{%- endmacro %}
+
+{#- Devices that int_tracker__sessionized_events rebuilt after this table's latest built_at:
+    the only devices a model downstream of it rebuilds (every device when this table is
+    empty). No look-back is needed: built_at is written by our own runs, in order. -#}
+{% macro devices_rebuilt_upstream(sessionized_relation) -%}
+    {{ return(adapter.dispatch('devices_rebuilt_upstream', 'audiences')(sessionized_relation)) }}
+{%- endmacro %}
+
+{% macro default__devices_rebuilt_upstream(sessionized_relation) -%}
+    {%- set latest = latest_in_this('built_at') -%}
     select distinct anonymous_id
-    from {{ events_relation }}
-    where loaded_at > {{ incremental_since_literal() }}
+    from {{ sessionized_relation }}
+    {%- if latest is not none %}
+    where built_at > {{ timestamp_literal(latest) }}
+    {%- endif %}
+{%- endmacro %}
+
+{% macro spark__devices_rebuilt_upstream(sessionized_relation) -%}
+    {{ return(spark_devices_of_touched_buckets(
+        sessionized_relation, default__devices_rebuilt_upstream(sessionized_relation)
+    )) }}
 {%- endmacro %}
 
 {#- Spark: insert_overwrite replaces whole partitions (device buckets), so the run selects
     every device of each bucket that holds a touched device, or a device of this table on
     which an erased person was identified since (their rows leave with the rebuild: Spark
     has no row-level delete for the post-hook delete_erased_devices). -#}
-{% macro spark__touched_devices(events_relation) -%}
+{% macro spark_devices_of_touched_buckets(events_relation, touched_devices_sql) -%}
     select distinct anonymous_id
     from {{ events_relation }}
     where {{ device_bucket('anonymous_id') }} in (
         select {{ device_bucket('anonymous_id') }}
-        from {{ events_relation }}
-        where loaded_at > {{ incremental_since_literal() }}
+        from ({{ touched_devices_sql }}) as touched
         union
         select device_bucket
         from {{ this }}

@@ -12,12 +12,12 @@
 -- depends_on: {{ ref('int_identity__device_users') }}
 
 {%- if is_incremental() %}
-    {%- set devices_to_rebuild = touched_devices(ref('int_tracker__sessionized_events')) %}
+    {%- set devices_to_rebuild = devices_rebuilt_upstream(ref('int_tracker__sessionized_events')) %}
 {%- endif %}
 
 with
 
-events as (
+events as {{ not_materialized() }}(
 
     select * from {{ ref('int_tracker__sessionized_events') }}
     {% if is_incremental() %}
@@ -42,7 +42,7 @@ page_events as (
 
 ),
 
-numbered as (
+numbered as {{ not_materialized() }}(
 
     -- one window pass: each heartbeat belongs to the latest page view before it in the same
     -- session; a page view's next page view is the earliest page view after it
@@ -91,6 +91,7 @@ page_views as (
         events.product_category,
         events.occurred_at,
         events.loaded_at,
+        events.built_at,
         numbered.page_view_number,
         numbered.next_viewed_at
     from numbered
@@ -122,7 +123,8 @@ final as (
                 else 0
             end
         ) as {{ type_double() }}) as dwell_seconds,
-        page_views.loaded_at  -- noqa: LT02
+        page_views.loaded_at,
+        page_views.built_at  -- noqa: LT02
         {%- if target.type == 'spark' %}
         -- Spark's partition column (docs/engines.md)
         , {{ device_bucket('page_views.anonymous_id') }} as device_bucket

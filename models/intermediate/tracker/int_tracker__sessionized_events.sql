@@ -11,6 +11,8 @@
 
 -- depends_on: {{ ref('stg_tracker__event_loads') }}
 
+{%- set built_at = sessionized_build_stamp() %}
+
 with
 
 {% if is_incremental() %}
@@ -23,7 +25,7 @@ with
             *,
             {{ delivery_number() }} as delivery_number
         from {{ ref('stg_tracker__event_loads') }}
-        where anonymous_id in ({{ touched_devices(ref('stg_tracker__event_loads')) }})
+        where anonymous_id in ({{ devices_with_new_deliveries(ref('stg_tracker__event_loads')) }})
 
     ),
 
@@ -302,7 +304,8 @@ final as (
         utm_campaign,
         occurred_at,
         loaded_at,
-        event_number  -- noqa: LT02
+        event_number,
+        {{ built_at }} as built_at  -- noqa: LT02
         {%- if target.type == 'spark' %}
         -- Spark's partition column (docs/engines.md)
         , {{ device_bucket('anonymous_id') }} as device_bucket

@@ -19,7 +19,7 @@ events as (
 
     select * from {{ ref('int_tracker__sessionized_events') }}
     {% if is_incremental() %}
-        where anonymous_id in ({{ touched_devices(ref('int_tracker__sessionized_events')) }})
+        where anonymous_id in ({{ devices_rebuilt_upstream(ref('int_tracker__sessionized_events')) }})
     {% endif %}
 
 ),
@@ -56,6 +56,7 @@ sessions as (
         {{ dbt.bool_or("event_type = 'begin_checkout'") }} as has_begin_checkout,
         {{ dbt.bool_or("event_type = 'purchase'") }} as has_purchase,
         max(loaded_at) as loaded_at,
+        max(built_at) as built_at,
         max(case when event_number = 1 then device_type end) as device_type,
         max(case when event_number = 1 then browser end) as browser,
         max(case when event_number = 1 then os end) as os,
@@ -145,7 +146,8 @@ final as (
         cast(started_at_local as {{ dbt.type_timestamp() }}) as started_at_local,
         {{ hour_of('started_at_local') }} as local_start_hour,
         {{ iso_day_of_week('started_at_local') }} as local_day_of_week,
-        loaded_at  -- noqa: LT02
+        loaded_at,
+        built_at  -- noqa: LT02
         {%- if target.type == 'spark' %}
         -- Spark's partition column (docs/engines.md)
         , {{ device_bucket('anonymous_id') }} as device_bucket

@@ -19,6 +19,7 @@ COMPARED = (
     "analytics_core.fct_sessions",
     "analytics_core.fct_orders",
 )
+BUILT_AT_TABLES = ("analytics_intermediate.int_tracker__",)
 # When each raw row became visible to the warehouse (customers have no loaded_at).
 LOAD_TIME = {
     "events": "loaded_at",
@@ -50,11 +51,15 @@ def _differences(left: Path, right: Path, relation: str) -> tuple[int, int]:
     con = duckdb.connect()
     con.execute(f"attach '{left}' as l (read_only)")
     con.execute(f"attach '{right}' as r (read_only)")
+    # built_at says when a run rebuilt the device, not what the rows hold
+    columns = "* exclude (built_at)" if relation.startswith(BUILT_AT_TABLES) else "*"
     only_left = con.execute(
-        f"select count(*) from (select * from l.{relation} except all select * from r.{relation})"
+        f"select count(*) from (select {columns} from l.{relation} "
+        f"except all select {columns} from r.{relation})"
     ).fetchone()[0]
     only_right = con.execute(
-        f"select count(*) from (select * from r.{relation} except all select * from l.{relation})"
+        f"select count(*) from (select {columns} from r.{relation} "
+        f"except all select {columns} from l.{relation})"
     ).fetchone()[0]
     con.close()
     return only_left, only_right
