@@ -100,7 +100,9 @@ def test_runs_rebuild_only_devices_with_unreflected_deliveries(tmp_path, run_dbt
     run_dbt("run", "--vars", AS_OF, *SELECT, db=db)
     after_late = _built_at(db)
     assert _rebuilt(unchanged, after_late) == {
-        (kind, device) for kind in ("sessionized_events", "page_views", "sessions") for device in ("b", "c")
+        (kind, device)
+        for kind in ("sessionized_events", "page_views", "sessions")
+        for device in ("b", "c")
     }
     con = duckdb.connect(str(db), read_only=True)
     kept = con.execute(
