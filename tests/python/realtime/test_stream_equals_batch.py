@@ -119,6 +119,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _batch_members(project: Path, work: Path, deliveries: list[dict]) -> set[tuple[str, str]]:
     # the same file and dbt target path for every example: the same profile, vars and project
     # let dbt parse the project once and then partially (only what changed: nothing)
+    work.mkdir(exist_ok=True)
     db = work / "stream_batch.duckdb"
     db.unlink(missing_ok=True)
     Path(f"{db}.wal").unlink(missing_ok=True)
