@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
@@ -28,9 +30,23 @@ class DbtResult:
     output: str
 
 
+@dataclass(frozen=True)
+class RunningDbt:
+    """A dbt command started by `start_dbt_command`, its output going to a temporary file."""
+
+    args: tuple[str, ...]
+    process: subprocess.Popen
+    output: IO[str]
+
+
 #: the seeds the session models read for local time (a test that builds sessions from raw
 #: data seeds these, `dbt seed --select *LOCAL_TIME_SEEDS`)
 LOCAL_TIME_SEEDS = ("geo_time_zones", "time_zone_offsets")
+
+#: `dbt build` of seeds and models only (no snapshots, data tests or unit tests): what a
+#: `dbt seed` followed by a `dbt run` builds, for one dbt start-up and parse instead of two
+#: (`run_dbt(*BUILD_SEEDS_AND_MODELS, "--select", *LOCAL_TIME_SEEDS, "+fct_sessions", ...)`)
+BUILD_SEEDS_AND_MODELS = ("build", "--resource-type", "seed", "--resource-type", "model")
 
 
 def create_raw_tables(path: Path, overrides: dict[str, str] | None = None) -> None:
@@ -45,16 +61,26 @@ def create_raw_tables(path: Path, overrides: dict[str, str] | None = None) -> No
         con.close()
 
 
-def run_dbt_command(*args: str, db: Path, work_dir: Path, check: bool = True) -> DbtResult:
-    """Runs `dbt <args>` on the project against the DuckDB file `db`."""
-    env = {
+def start_dbt_command(
+    *args: str, db: Path, work_dir: Path, env: dict[str, str] | None = None
+) -> RunningDbt:
+    """Starts `dbt <args>` on the project against the DuckDB file `db` without waiting for it
+    (two builds on two engines can run side by side); finish it with `wait_dbt_command`.
+    `env` adds to or overrides the environment (e.g. the PostgreSQL connection)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {
         **os.environ,
         "AUDIENCES_DUCKDB_PATH": str(db),
         "AUDIENCES_TARGET": "duckdb",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        **(env or {}),
     }
-    completed = subprocess.run(
+    # the output goes to a file, not a pipe: a process whose pipe nobody reads while the
+    # other one is waited for would block once the pipe is full
+    # (closed by wait_dbt_command, hence no `with`)
+    output = tempfile.TemporaryFile(mode="w+", dir=work_dir)  # noqa: SIM115
+    process = subprocess.Popen(
         [
             DBT,
             *args,
@@ -64,15 +90,36 @@ def run_dbt_command(*args: str, db: Path, work_dir: Path, check: bool = True) ->
             str(work_dir / "logs"),
         ],
         cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
+        env=full_env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
         text=True,
-        check=False,
     )
-    result = DbtResult(completed.returncode, completed.stdout + completed.stderr)
+    return RunningDbt(args, process, output)
+
+
+def wait_dbt_command(running: RunningDbt, check: bool = True) -> DbtResult:
+    """Waits for a dbt command from `start_dbt_command`; raises when it failed and `check`."""
+    returncode = running.process.wait()
+    running.output.seek(0)
+    result = DbtResult(returncode, running.output.read())
+    running.output.close()
     if check and result.returncode != 0:
-        raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.output[-4000:]}")
+        raise AssertionError(f"dbt {' '.join(running.args)} failed:\n{result.output[-4000:]}")
     return result
+
+
+def run_dbt_command(
+    *args: str,
+    db: Path,
+    work_dir: Path,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> DbtResult:
+    """Runs `dbt <args>` on the project against the DuckDB file `db`."""
+    return wait_dbt_command(
+        start_dbt_command(*args, db=db, work_dir=work_dir, env=env), check=check
+    )
 
 
 def write_dbt_artifacts(target: Path, models: dict[str, str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-from dbt_support import LOCAL_TIME_SEEDS, create_raw_tables
+from dbt_support import BUILD_SEEDS_AND_MODELS, LOCAL_TIME_SEEDS, create_raw_tables
 
 AS_OF = "{as_of: '2026-11-24T00:00:00'}"
 
@@ -55,8 +55,15 @@ def test_malformed_timestamp_names_column_and_row_and_keeps_previous_build(tmp_p
     )
     con.close()
     # sessions read the seeds geo_time_zones and time_zone_offsets for their local time
-    run_dbt("seed", "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, db=db)
-    run_dbt("run", "--vars", AS_OF, "--select", "+fct_sessions", db=db)
+    run_dbt(
+        *BUILD_SEEDS_AND_MODELS,
+        "--vars",
+        AS_OF,
+        "--select",
+        *LOCAL_TIME_SEEDS,
+        "+fct_sessions",
+        db=db,
+    )
 
     con = duckdb.connect(str(db))
     con.execute("alter table raw.events alter loaded_at type varchar")

@@ -6,10 +6,11 @@ import hashlib
 from pathlib import Path
 
 import duckdb
-from dbt_support import LOCAL_TIME_SEEDS, create_raw_tables
+from dbt_support import BUILD_SEEDS_AND_MODELS, LOCAL_TIME_SEEDS, create_raw_tables
 
 AS_OF = "{as_of: '2026-11-24T00:00:00'}"
-SELECT = ("--select", "+fct_sessions", "+fct_page_views")
+MODELS = ("+fct_sessions", "+fct_page_views")
+SELECT = ("--select", *MODELS)
 
 
 def _session_id(device: str, first_event: str) -> str:
@@ -49,8 +50,7 @@ def test_late_event_merges_sessions_and_late_erasure_removes_device(tmp_path, ru
         ],
     )
     # sessions read the seeds geo_time_zones and time_zone_offsets for their local time
-    run_dbt("seed", "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, db=db)
-    run_dbt("run", "--vars", AS_OF, *SELECT, db=db)
+    run_dbt(*BUILD_SEEDS_AND_MODELS, "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, *MODELS, db=db)
     assert _sessions(db) == [
         ("a3", _session_id("a3", "x1"), "a3", 1),
         ("a3", _session_id("a3", "x3"), "a3", 1),

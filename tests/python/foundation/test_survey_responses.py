@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-from dbt_support import LOCAL_TIME_SEEDS, create_raw_tables
+from dbt_support import BUILD_SEEDS_AND_MODELS, LOCAL_TIME_SEEDS, create_raw_tables
 
 AS_OF = "{as_of: '2026-11-24T00:00:00'}"
 SURVEY_MODELS = (
@@ -39,10 +39,12 @@ def _execute(db: Path, *statements: str) -> None:
 
 
 def _build_survey_models(run_dbt, db: Path):
-    """dim_users and what it needs, then the survey models with their own tests."""
+    """dim_users and what it needs (seeds and models, one dbt call), then the survey models
+    with their own tests."""
     # sessions read the seeds geo_time_zones and time_zone_offsets for their local time
-    run_dbt("seed", "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, db=db)
-    run_dbt("run", "--vars", AS_OF, "--select", "+dim_users", db=db)
+    run_dbt(
+        *BUILD_SEEDS_AND_MODELS, "--vars", AS_OF, "--select", *LOCAL_TIME_SEEDS, "+dim_users", db=db
+    )
     return run_dbt(
         "build",
         "--vars",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dbt_support import run_dbt_command
+from dbt_support import BUILD_SEEDS_AND_MODELS, run_dbt_command
 
 from audiences.generator import campaigns
 from audiences.generator.config import GenerationConfig
@@ -45,10 +45,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     )
     _record_braze_campaign_convention(db)
-    run_dbt_command("seed", db=db, work_dir=work)
+    # every seed and the models the lift needs, in one dbt call (was `dbt seed`, `dbt run`)
     run_dbt_command(
-        "run",
+        *BUILD_SEEDS_AND_MODELS,
         "-s",
+        "resource_type:seed",
         "+segment_lift",
         "+campaign_attribution",
         "--vars",
