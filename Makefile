@@ -90,6 +90,7 @@ PG_TEST_DATABASE ?= audiences_test
 SPARK_DIR ?= .spark
 SPARK_EVENTS ?= 50000
 SPARK_TEST_DB ?= .test/audiences-spark.duckdb
+SPARK_INCREMENTAL_EVENTS ?= 20000
 BENCH_EVENTS ?= 1000000
 # One PostgreSQL for dbt, load-postgres, the engine comparison and the sync engine's tests.
 # PGPASSWORD is not exported (every tool defaults it to `audiences`): the sync engine redacts
@@ -113,13 +114,16 @@ build-postgres: setup  ## PostgreSQL: load the test data (from build-test-wareho
 	PGDATABASE=$(PG_TEST_DATABASE) AUDIENCES_DUCKDB_PATH=$(TEST_DB) audiences load-postgres
 	PGDATABASE=$(PG_TEST_DATABASE) dbt build --target postgres --vars "$(DBT_VARS)" --target-path target-postgres
 
-test-spark: setup  ## Spark (local session): generate demo data, build every model and run every test on it
+test-spark: setup  ## Spark (local session): generate demo data, build every model and run every test on it; incremental == full refresh
 	$(BIN)/pip install --quiet 'dbt-spark[session]~=1.11.0'
 	mkdir -p $(dir $(SPARK_TEST_DB))
 	rm -rf $(SPARK_DIR) $(SPARK_TEST_DB)
 	AUDIENCES_DUCKDB_PATH=$(SPARK_TEST_DB) audiences generate --events $(SPARK_EVENTS) --seed 7 --as-of $(AS_OF)
 	AUDIENCES_SPARK_DIR=$(SPARK_DIR) AUDIENCES_DUCKDB_PATH=$(SPARK_TEST_DB) audiences load-spark
 	AUDIENCES_SPARK_DIR=$(SPARK_DIR) dbt build --target spark --vars "$(DBT_VARS)" --target-path target-spark
+	@# incremental runs equal a full refresh on Spark too (own data, metastore and target path
+	@# under .test/spark-incremental; docs/engines.md)
+	python scripts/spark_incremental_check.py --events $(SPARK_INCREMENTAL_EVENTS) --as-of $(AS_OF)
 
 bench-engines: setup  ## full build at $(BENCH_EVENTS) events on DuckDB, PostgreSQL and Spark; appends to benchmarks/RESULTS.md
 	$(BIN)/pip install --quiet 'dbt-spark[session]~=1.11.0'
