@@ -713,8 +713,15 @@ class _Run:
             self.diff.materialize()
             pending = self.diff.stream_pending(size, self.e.page_size)
             sent: _OnTheWire | None = None
-            # (the diff was written after the reconcile: its adds are new keys)
-            with self.e.state.fresh_adds(self.sync.name):
+            # the diff was written after the reconcile: its adds are new keys, except in a full
+            # resync, which sends every row as an add whether the state holds it or not
+            state = self.e.state
+            new_keys = (
+                contextlib.nullcontext()
+                if self.diff.full_resync
+                else state.fresh_adds(self.sync.name)
+            )
+            with new_keys:
                 for kind, batch, encoded in ahead.batches(pending):
                     if sent is not None:
                         self._finish(sent)
